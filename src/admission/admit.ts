@@ -1,0 +1,291 @@
+/**
+ * AdmissionReview in, decision and JSON patch out. No HTTP, no I/O, never throws: the server layer hands over the
+ * parsed body and writes back what this returns.
+ *
+ * Safety rules (the webhook must never break pod creation):
+ * - anything that is not a Pod CREATE or a pods/ephemeralcontainers UPDATE is allowed untouched;
+ * - a Pod that cannot be understood is allowed untouched with a warning (outcome "error");
+ * - an image MLRun would fail on (ValueError, TypeError, re.error) is left as it is, with a warning;
+ * - a resolved image that is not a valid reference is not written (the API server would reject the Pod).
+ */
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import { parseReference } from '../image/reference.js';
+import { discoverClientVersions } from '../mlrun/discovery.js';
+import type { Runtime } from '../config/runtime.js';
+import type {
+  AdmissionResult,
+  AdmissionReviewResponse,
+  AdmissionSummary,
+  ImageDecision,
+} from './types.js';
+
+const { compare } = jsonpatch;
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const CONTAINER_KINDS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
+type ContainerKind = (typeof CONTAINER_KINDS)[number];
+
+// The API server may truncate longer warnings; keep each readable on its own.
+const MAX_WARNING = 240;
+const MAX_WARNINGS = 20;
+const MAX_AUDIT_VALUE = 1000;
+
+export function admit(body: unknown, runtime: Runtime): AdmissionResult {
+  if (!isObj(body)) return { status: 400, error: 'body must be a JSON object (an AdmissionReview)' };
+  if (body.kind !== 'AdmissionReview') {
+    return { status: 400, error: `kind must be AdmissionReview, got ${describe(body.kind)}` };
+  }
+  if (body.apiVersion !== 'admission.k8s.io/v1') {
+    return {
+      status: 400,
+      error:
+        `unsupported apiVersion ${describe(body.apiVersion)}: only admission.k8s.io/v1 is served ` +
+        '(set admissionReviewVersions: ["v1"] in the MutatingWebhookConfiguration)',
+    };
+  }
+  const request = body.request;
+  if (!isObj(request)) return { status: 400, error: 'request is missing or not an object' };
+  if (typeof request.uid !== 'string' || request.uid === '') {
+    return { status: 400, error: 'request.uid is missing or not a non-empty string' };
+  }
+  const uid = request.uid;
+  const summary: AdmissionSummary = {
+    uid,
+    namespace: typeof request.namespace === 'string' ? request.namespace : undefined,
+    name: podName(request),
+    operation: typeof request.operation === 'string' ? request.operation : undefined,
+    outcome: 'unchanged',
+    decisions: [],
+    clientVersion: null,
+    clientPythonVersion: null,
+    warnings: [],
+  };
+  try {
+    return reviewPod(request, runtime, summary);
+  } catch (err) {
+    // A bug or an input shape we did not foresee: admit unchanged, say so, never deny.
+    summary.outcome = 'error';
+    summary.detail = `internal error: ${(err as Error)?.message ?? String(err)}`;
+    summary.warnings = [warning(`could not process this Pod (${summary.detail}); admitted unchanged`)];
+    return respond(uid, summary, undefined, undefined);
+  }
+}
+
+function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): AdmissionResult {
+  const uid = summary.uid;
+  const resource = isObj(request.resource) ? request.resource : {};
+  const isPods = resource.group === '' && resource.resource === 'pods';
+  const sub = typeof request.subResource === 'string' ? request.subResource : '';
+  let kinds: readonly ContainerKind[];
+  if (isPods && sub === '' && request.operation === 'CREATE') kinds = CONTAINER_KINDS;
+  else if (isPods && sub === 'ephemeralcontainers' && request.operation === 'UPDATE') kinds = ['ephemeralContainers'];
+  else {
+    summary.outcome = 'skipped';
+    summary.detail = `not a Pod CREATE or pods/ephemeralcontainers UPDATE (${String(resource.resource)}${sub ? '/' + sub : ''} ${String(request.operation)})`;
+    return respond(uid, summary, undefined, undefined);
+  }
+
+  const pod = request.object;
+  if (!isObj(pod) || !isObj(pod.spec)) {
+    return cannotUnderstand(summary, 'request.object is not a Pod with a spec');
+  }
+  const metadata = isObj(pod.metadata) ? pod.metadata : {};
+  const labels = isObj(metadata.labels) ? metadata.labels : {};
+  const annotations = isObj(metadata.annotations) ? metadata.annotations : undefined;
+  const { optOutKey, annotationKey, mode } = runtime.config.webhook;
+  if (labels[optOutKey] === 'true' || annotations?.[optOutKey] === 'true') {
+    summary.outcome = 'skipped';
+    summary.detail = `opted out (${optOutKey}=true)`;
+    return respond(uid, summary, undefined, undefined);
+  }
+
+  const versions = discoverClientVersions(pod);
+  summary.clientVersion = versions.clientVersion;
+  summary.clientPythonVersion = versions.clientPythonVersion;
+  const warnings: string[] = versions.notes.map((n) => warning(n));
+
+  // ephemeralcontainers UPDATE: only containers added by this request can still be set.
+  const existingEphemeral = new Set<string>();
+  if (sub === 'ephemeralcontainers' && isObj(request.oldObject) && isObj(request.oldObject.spec)) {
+    const old = request.oldObject.spec.ephemeralContainers;
+    if (Array.isArray(old)) for (const c of old) if (isObj(c) && typeof c.name === 'string') existingEphemeral.add(c.name);
+  }
+
+  const { resolver } = runtime;
+  for (const kind of kinds) {
+    const list = pod.spec[kind];
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) return cannotUnderstand(summary, `spec.${kind} is not a list`);
+    list.forEach((c: unknown, index: number) => {
+      if (!isObj(c)) {
+        warnings.push(warning(`spec.${kind}[${index}] is not an object; skipped`));
+        return;
+      }
+      const name = typeof c.name === 'string' ? c.name : `#${index}`;
+      if (kind === 'ephemeralContainers' && existingEphemeral.has(name)) return;
+      if (typeof c.image !== 'string') return; // no image: the API server's own validation speaks to that
+      const original = c.image;
+      const d: ImageDecision = {
+        kind,
+        name,
+        index,
+        original,
+        image: original,
+        changed: false,
+        reasonCode: 'unchanged',
+        reasons: [],
+      };
+      const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
+      if (!r.ok) {
+        d.reasonCode = 'error';
+        d.reasons = [r.reason];
+        d.warning = `${kind}/${name}: image ${original} left unchanged: MLRun would raise ${r.error}: ${r.reason}`;
+      } else if (r.changed) {
+        const ref = parseReference(r.image);
+        if (!ref.valid) {
+          d.reasonCode = 'error';
+          d.reasons = r.reasons;
+          d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${ref.reason}); left ${original}`;
+        } else {
+          d.image = r.image;
+          d.changed = true;
+          d.reasonCode = r.actions.join('+');
+          d.reasons = r.reasons;
+        }
+      } else {
+        d.reasons = r.reasons;
+      }
+      if (d.warning) warnings.push(warning(d.warning));
+      summary.decisions.push(d);
+    });
+  }
+
+  const changed = summary.decisions.filter((d) => d.changed);
+  if (changed.length === 0) {
+    summary.outcome = 'unchanged';
+    summary.warnings = cap(warnings);
+    return respond(uid, summary, undefined, audit(summary));
+  }
+  if (mode === 'report') {
+    summary.outcome = 'reported';
+    for (const d of changed) warnings.push(warning(`report-only: ${d.kind}/${d.name} would change ${d.original} → ${d.image}`));
+    summary.warnings = cap(warnings);
+    return respond(uid, summary, undefined, audit(summary));
+  }
+  summary.outcome = 'mutated';
+  summary.warnings = cap(warnings);
+  const patch = buildPatch(pod, annotations, annotationKey, changed);
+  return respond(uid, summary, patch, audit(summary));
+}
+
+/**
+ * Patch over a projection of the Pod (only image fields and annotations), so fast-json-patch's compare stays cheap
+ * for large Pods and the patch can only touch those fields.
+ */
+function buildPatch(
+  pod: Obj,
+  annotations: Obj | undefined,
+  annotationKey: string,
+  changed: ImageDecision[],
+): Operation[] {
+  const spec = pod.spec as Obj;
+  const project = (override: boolean) => {
+    const s: Obj = {};
+    for (const kind of CONTAINER_KINDS) {
+      const list = spec[kind];
+      if (!Array.isArray(list)) continue;
+      s[kind] = list.map((c: unknown, i: number) => {
+        const d = override ? changed.find((x) => x.kind === kind && x.index === i) : undefined;
+        return { image: d ? d.image : isObj(c) ? c.image : undefined };
+      });
+    }
+    return s;
+  };
+  const record: Record<string, { from: string; to: string; reason: string }> = {};
+  const previous = annotations?.[annotationKey];
+  if (typeof previous === 'string') {
+    // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
+    try {
+      const parsed: unknown = JSON.parse(previous);
+      if (isObj(parsed)) Object.assign(record, parsed);
+    } catch {
+      /* not ours or damaged: replaced below */
+    }
+  }
+  for (const d of changed) record[`${d.kind}/${d.name}`] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
+  const newAnnotations = { ...(annotations ?? {}), [annotationKey]: JSON.stringify(record) };
+  // The projection mirrors what exists on the Pod, so compare() emits "add" for a missing metadata or annotations map.
+  const hasMetadata = isObj(pod.metadata);
+  const before: Obj = { spec: project(false) };
+  const after: Obj = { spec: project(true), metadata: { annotations: newAnnotations } };
+  if (hasMetadata) before.metadata = annotations ? { annotations } : {};
+  return compare(before, after);
+}
+
+function audit(summary: AdmissionSummary): Record<string, string> | undefined {
+  const changed = summary.decisions.filter((d) => d.changed);
+  if (changed.length === 0 && summary.warnings.length === 0) return undefined;
+  const out: Record<string, string> = {};
+  if (changed.length > 0) {
+    const verb = summary.outcome === 'reported' ? 'would-change' : 'changed';
+    out[verb] = truncate(changed.map((d) => `${d.kind}/${d.name}: ${d.original} -> ${d.image}`).join(', '), MAX_AUDIT_VALUE);
+  }
+  if (summary.warnings.length > 0) out['warnings'] = String(summary.warnings.length);
+  return out;
+}
+
+function cannotUnderstand(summary: AdmissionSummary, detail: string): AdmissionResult {
+  summary.outcome = 'error';
+  summary.detail = detail;
+  summary.warnings = [warning(`could not understand this Pod (${detail}); admitted unchanged`)];
+  return respond(summary.uid, summary, undefined, undefined);
+}
+
+function respond(
+  uid: string,
+  summary: AdmissionSummary,
+  patch: Operation[] | undefined,
+  auditAnnotations: Record<string, string> | undefined,
+): AdmissionResult {
+  const response: AdmissionReviewResponse['response'] = { uid, allowed: true };
+  if (patch && patch.length > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+  }
+  if (summary.warnings.length > 0) response.warnings = summary.warnings;
+  if (auditAnnotations) response.auditAnnotations = auditAnnotations;
+  return { status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, summary };
+}
+
+function podName(request: Obj): string | undefined {
+  if (typeof request.name === 'string' && request.name !== '') return request.name;
+  const o = request.object;
+  if (isObj(o) && isObj(o.metadata)) {
+    if (typeof o.metadata.name === 'string') return o.metadata.name;
+    if (typeof o.metadata.generateName === 'string') return `${o.metadata.generateName}*`;
+  }
+  return undefined;
+}
+
+// Warnings are shown by kubectl; keep them printable and bounded.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+function warning(text: string): string {
+  return truncate(`mlrun-image-webhook: ${text.replace(CONTROL, ' ')}`, MAX_WARNING);
+}
+
+function cap(warnings: string[]): string[] {
+  if (warnings.length <= MAX_WARNINGS) return warnings;
+  return [...warnings.slice(0, MAX_WARNINGS - 1), warning(`${warnings.length - MAX_WARNINGS + 1} more warnings not shown`)];
+}
+
+function truncate(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+function describe(v: unknown): string {
+  return v === undefined ? 'nothing' : truncate(JSON.stringify(v) ?? String(v), 80);
+}

@@ -1,0 +1,47 @@
+/** Minimal, strict argument parsing: unknown flags are usage errors (exit 2), never silently ignored. */
+
+export class UsageError extends Error {}
+
+export interface ParsedArgs {
+  positionals: string[];
+  values: Map<string, string>;
+  flags: Set<string>;
+}
+
+/**
+ * @param valueOptions options that take a value (--name V or --name=V)
+ * @param booleanOptions options without a value
+ */
+export function parseArgs(argv: string[], valueOptions: readonly string[], booleanOptions: readonly string[]): ParsedArgs {
+  const out: ParsedArgs = { positionals: [], values: new Map(), flags: new Set() };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--') || arg === '-') {
+      out.positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
+    if (booleanOptions.includes(name)) {
+      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      out.flags.add(name);
+    } else if (valueOptions.includes(name)) {
+      let value: string | undefined;
+      if (eq >= 0) value = arg.slice(eq + 1);
+      else {
+        value = argv[i + 1];
+        i++;
+      }
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      if (out.values.has(name)) throw new UsageError(`--${name} given twice`);
+      out.values.set(name, value);
+    } else {
+      throw new UsageError(`unknown option --${name}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,182 @@
+/**
+ * The one schema of the webhook's configuration.
+ *
+ * It validates the config file at load time (src/config/load.ts) and is also the source of the Helm chart's
+ * values.schema.json (scripts/gen-values-schema.ts), so a key means the same thing in both places and a wrong
+ * value is refused by `helm install` with the same reason the server would give.
+ *
+ * Key names follow MLRun's own vocabulary (images_tag → imagesTag ...), so an operator can copy values from the
+ * MLRun API's environment (MLRUN_IMAGES_TAG ...) without translation.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** An MLRun version as MLRun itself reports it: semver (1.9.2, 1.10.0-rc18), CI builds (1.10.0+a1b2c3d4), dev (0.0.0+unstable). */
+const MlrunVersion = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]*$',
+  description: 'An MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable.',
+});
+
+export const MlrunSection = Type.Object(
+  {
+    version: Type.Optional({
+      ...MlrunVersion,
+      default: '1.9.2',
+      description:
+        'MLRun server version (MLRUN_VERSION). It is the tag of last resort (server_version in MLRun) and, unless ' +
+        'mlrun.compat is set, picks whose image rules to follow.',
+    }),
+    compat: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        default: '',
+        description:
+          'Follow the image rules of this MLRun version instead of those of mlrun.version (e.g. 1.4.1). Empty: use mlrun.version.',
+      }),
+    ),
+    imagesTag: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        default: '',
+        description: 'MLRUN_IMAGES_TAG: forced tag for MLRun images; beats client and server versions; used as given.',
+      }),
+    ),
+    imagesRegistry: Type.Optional(
+      Type.String({
+        maxLength: 255,
+        default: '',
+        description:
+          'MLRUN_IMAGES_REGISTRY: registry (optionally with a path) put in front of MLRun images that match ' +
+          'imagesToEnrichRegistry, e.g. datanode-registry.example/ . A missing trailing "/" is added.',
+      }),
+    ),
+    vendorImagesRegistry: Type.Optional(
+      Type.String({
+        maxLength: 255,
+        default: '',
+        description:
+          'MLRUN_VENDOR_IMAGES_REGISTRY (MLRun >= 1.7): registry put in front of non-MLRun images that match imagesToEnrichRegistry.',
+      }),
+    ),
+    imagesToEnrichRegistry: Type.Optional(
+      Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], {
+        default: null,
+        description:
+          'MLRUN_IMAGES_TO_ENRICH_REGISTRY: comma-separated Python regular expressions (re.match: anchored at the start ' +
+          'only; no trimming around commas). null: the default of the selected MLRun version ' +
+          '(^mlrun/* up to 1.6, ^mlrun/*,python:3.9 in 1.7-1.8, ^mlrun/*,^python:3.(9|11)$ from 1.9). "" disables prefixing.',
+      }),
+    ),
+    kfpPythonSuffix: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('exempt'), Type.Literal('always'), Type.Literal('client-at-least-1.10')], {
+        default: 'auto',
+        description:
+          'Python suffix for mlrun-kfp images. auto: as the selected MLRun version does (exempt in 1.9 and 1.10.0-rc*). ' +
+          'always: later 1.10 releases (MLRun PR #8463). client-at-least-1.10: only for clients >= 1.10.0-rc0 (MLRun PR #8730). ' +
+          'The last two are unverified against MLRun code (see docs/adr).',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'MLRun image settings, in MLRun\'s own vocabulary.' },
+);
+
+export const CorrectionsSection = Type.Object(
+  {
+    tagImagesWithRegistryPort: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'MLRun never tags an image containing any ":" (so localhost:5000/mlrun/mlrun stays untagged). ' +
+          'true: use the real reference grammar and tag it when it has no tag or digest.',
+      }),
+    ),
+    exactMlrunPattern: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'MLRun\'s default pattern ^mlrun/* also matches mlrunfoo/x and mlrun:1.6. true: read the pattern ^mlrun/* as ^mlrun/.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description: 'Opt-in corrections of MLRun quirks. Default off: the webhook resolves exactly what MLRun would.',
+  },
+);
+
+export const WebhookSection = Type.Object(
+  {
+    mode: Type.Optional(
+      Type.Union([Type.Literal('enforce'), Type.Literal('report')], {
+        default: 'enforce',
+        description: 'enforce: patch images. report: decide, log, count and warn, but change nothing.',
+      }),
+    ),
+    optOutKey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+        default: 'mlrun-image-webhook/skip',
+        description: 'A Pod with this label or annotation set to "true" is left alone.',
+      }),
+    ),
+    annotationKey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 253,
+        pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+        default: 'mlrun-image-webhook/images',
+        description: 'Annotation that records, per changed container, the original image and the reason.',
+      }),
+    ),
+    corrections: Type.Optional(CorrectionsSection),
+  },
+  { additionalProperties: false, default: {}, description: 'How the webhook applies the rules.' },
+);
+
+export const LogSection = Type.Object(
+  {
+    level: Type.Optional(
+      Type.Union(
+        [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace')],
+        { default: 'info', description: 'pino log level.' },
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Logging.' },
+);
+
+/** The config file the server reads (the chart renders it into a ConfigMap). */
+export const ConfigSchema = Type.Object(
+  {
+    mlrun: Type.Optional(MlrunSection),
+    webhook: Type.Optional(WebhookSection),
+    log: Type.Optional(LogSection),
+  },
+  { additionalProperties: false, $id: 'mlrun-image-webhook-config' },
+);
+
+export type ConfigInput = Static<typeof ConfigSchema>;
+
+/** The config after defaults: every key present. */
+export interface Config {
+  mlrun: {
+    version: string;
+    compat: string;
+    imagesTag: string;
+    imagesRegistry: string;
+    vendorImagesRegistry: string;
+    imagesToEnrichRegistry: string | null;
+    kfpPythonSuffix: 'auto' | 'exempt' | 'always' | 'client-at-least-1.10';
+  };
+  webhook: {
+    mode: 'enforce' | 'report';
+    optOutKey: string;
+    annotationKey: string;
+    corrections: { tagImagesWithRegistryPort: boolean; exactMlrunPattern: boolean };
+  };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+}

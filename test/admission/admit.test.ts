@@ -1,0 +1,292 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { Pod } from 'kubernetes-models/v1';
+import { describe, expect, it } from 'vitest';
+import { admit } from '../../src/admission/admit.js';
+import type { AdmissionResult } from '../../src/admission/types.js';
+import { applyPatchStrict } from '../helpers/jsonpatch.js';
+import { testRuntime } from '../helpers/runtime.js';
+
+type Obj = Record<string, any>;
+const fixtures = new URL('../fixtures/', import.meta.url);
+const readJson = (rel: string) => JSON.parse(readFileSync(new URL(rel, fixtures), 'utf8')) as Obj;
+const podFiles = readdirSync(new URL('mlrun-pods/', fixtures)).filter((f) => f.endsWith('.json'));
+
+function review(object: unknown, extra: Obj = {}): Obj {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: 'e911857d-c318-11e8-bbad-025000000001',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'mlrun',
+      object,
+      ...extra,
+    },
+  };
+}
+
+/** Checks the answer the way the API server does and returns the patched Pod. */
+function check(result: AdmissionResult, body: Obj): { pod: Obj; patch: Obj[] } {
+  expect(result.status).toBe(200);
+  if (result.status !== 200) throw new Error('unreachable');
+  const res = result.body;
+  expect(res.apiVersion).toBe('admission.k8s.io/v1');
+  expect(res.kind).toBe('AdmissionReview');
+  expect(res.response.uid).toBe(body.request.uid);
+  expect(res.response.allowed).toBe(true);
+  let patch: Obj[] = [];
+  if (res.response.patch !== undefined) {
+    expect(res.response.patchType).toBe('JSONPatch');
+    patch = JSON.parse(Buffer.from(res.response.patch, 'base64').toString('utf8'));
+    expect(patch.length).toBeGreaterThan(0);
+    for (const op of patch) {
+      // Only image fields and the webhook's own annotations may change.
+      expect(op.path).toMatch(/^\/spec\/(containers|initContainers|ephemeralContainers)\/\d+\/image$|^\/metadata(\/annotations(\/.+)?)?$/);
+    }
+  } else {
+    expect(res.response.patchType).toBeUndefined();
+  }
+  const pod = applyPatchStrict(body.request.object, patch as never) as Obj;
+  return { pod, patch };
+}
+
+function images(pod: Obj): string[] {
+  return ['containers', 'initContainers', 'ephemeralContainers'].flatMap((k) => (pod.spec?.[k] ?? []).map((c: Obj) => c.image));
+}
+
+function validPod(pod: Obj): void {
+  const p = structuredClone(pod);
+  p.metadata = { name: 'x', ...p.metadata };
+  expect(() => new Pod(p as never).validate()).not.toThrow();
+}
+
+const stripTag = (image: string) => image.replace(/:[^/@]*$/, '');
+
+describe('MLRun pods (MLRun 1.9.2 rules)', () => {
+  const runtime = testRuntime();
+
+  it.each(podFiles)('%s as MLRun created it (already enriched) passes unchanged', (file) => {
+    const body = review(readJson(`mlrun-pods/${file}`));
+    const result = admit(body, runtime);
+    const { patch } = check(result, body);
+    expect(patch).toEqual([]);
+    expect(result.status === 200 && result.summary.outcome).toBe('unchanged');
+  });
+
+  const rawExpected: Record<string, string[]> = {
+    'job-pod.json': ['mlrun/mlrun:1.9.2-py39'], // client 1.9.2 / py 3.9.18 from MLRUN_EXEC_CONFIG
+    'workflow-runner-pod.json': ['mlrun/mlrun-kfp:1.9.2'], // kfp exempt from -py39 in 1.9
+    'dask-worker-pod.json': ['mlrun/ml-base:1.9.2'], // no client version on dask pods: server version
+    'kfp-step-pod.json': ['gcr.io/ml-pipeline/argoexec', 'mlrun/mlrun:1.9.2', 'gcr.io/ml-pipeline/argoexec'],
+    'kaniko-build-pod.json': ['gcr.io/kaniko-project/executor', 'alpine'],
+    'nuclio-serving-pod.json': ['index.docker.io/myorg/processor-fraud-demo-serving'],
+  };
+
+  it.each(podFiles)('%s with its images untagged is resolved', (file) => {
+    const pod = readJson(`mlrun-pods/${file}`);
+    for (const k of ['containers', 'initContainers']) for (const c of pod.spec[k] ?? []) c.image = stripTag(c.image);
+    const body = review(pod);
+    const { pod: patched } = check(admit(body, runtime), body);
+    expect(images(patched)).toEqual(rawExpected[file]);
+    validPod(patched);
+  });
+
+  it('records each change in one annotation and in audit annotations', () => {
+    const pod = readJson('mlrun-pods/job-pod.json');
+    pod.spec.containers[0].image = 'mlrun/mlrun';
+    const body = review(pod);
+    const result = admit(body, runtime);
+    const { pod: patched } = check(result, body);
+    const record = JSON.parse(patched.metadata.annotations['mlrun-image-webhook/images']);
+    expect(record).toEqual({
+      'containers/base': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2-py39', reason: 'tag from client version 1.9.2 + py39 for python 3.9.18' },
+    });
+    expect(result.status === 200 && result.body.response.auditAnnotations).toEqual({
+      changed: 'containers/base: mlrun/mlrun -> mlrun/mlrun:1.9.2-py39',
+    });
+  });
+
+  it('keeps existing annotations and adds the record beside them', () => {
+    const pod = readJson('mlrun-pods/dask-worker-pod.json');
+    pod.metadata.annotations = { 'a/b': 'c' };
+    pod.spec.containers[0].image = 'mlrun/ml-base';
+    const body = review(pod);
+    const { pod: patched } = check(admit(body, runtime), body);
+    expect(patched.metadata.annotations['a/b']).toBe('c');
+    expect(Object.keys(patched.metadata.annotations)).toContain('mlrun-image-webhook/images');
+  });
+});
+
+describe('admission fixtures', () => {
+  const runtime = testRuntime({ mlrun: { imagesRegistry: 'datanode-registry.example/' } });
+  for (const file of readdirSync(new URL('admission/', fixtures)).filter((f) => f.endsWith('.json'))) {
+    it(`${file}: answers like the API server expects, idempotently`, () => {
+      const body = readJson(`admission/${file}`);
+      const first = admit(body, runtime);
+      const { pod } = check(first, body);
+      for (const image of images(pod)) {
+        if (/^(\S+\/)?mlrun\//.test(image)) expect(image).toMatch(/^datanode-registry\.example\/mlrun\/[a-z-]+:[^:]+$/);
+      }
+      validPod(pod);
+      const again = review(pod);
+      const second = admit(again, runtime);
+      expect(check(second, again).patch).toEqual([]);
+    });
+  }
+});
+
+describe('what the webhook leaves alone', () => {
+  const runtime = testRuntime();
+  const simplePod = (image = 'mlrun/mlrun', metadata: Obj = {}) => ({
+    metadata: { name: 'p', ...metadata },
+    spec: { containers: [{ name: 'c', image }] },
+  });
+
+  it.each([
+    ['another resource', { resource: { group: 'apps', version: 'v1', resource: 'deployments' } }],
+    ['a Pod UPDATE', { operation: 'UPDATE' }],
+    ['a Pod DELETE', { operation: 'DELETE' }],
+    ['pods/status', { subResource: 'status', operation: 'UPDATE' }],
+  ])('skips %s', (_name, extra) => {
+    const body = review(simplePod(), extra);
+    const result = admit(body, runtime);
+    expect(check(result, body).patch).toEqual([]);
+    expect(result.status === 200 && result.summary.outcome).toBe('skipped');
+  });
+
+  it.each([
+    ['label', { labels: { 'mlrun-image-webhook/skip': 'true' } }],
+    ['annotation', { annotations: { 'mlrun-image-webhook/skip': 'true' } }],
+  ])('honours the opt-out %s', (_kind, metadata) => {
+    const body = review(simplePod('mlrun/mlrun', metadata));
+    const result = admit(body, runtime);
+    expect(check(result, body).patch).toEqual([]);
+    expect(result.status === 200 && result.summary.detail).toMatch(/opted out/);
+  });
+
+  it('report mode decides and warns but patches nothing', () => {
+    const body = review(simplePod());
+    const result = admit(body, testRuntime({ webhook: { mode: 'report' } }));
+    expect(check(result, body).patch).toEqual([]);
+    expect(result.status === 200 && result.summary.outcome).toBe('reported');
+    expect(result.status === 200 && result.body.response.warnings?.[0]).toMatch(/report-only: containers\/c would change mlrun\/mlrun → mlrun\/mlrun:1.9.2/);
+  });
+
+  it('leaves an image MLRun would fail on, with a warning', () => {
+    // without a python version, "latest" needs no semver parse: tagged
+    const body = review(simplePod());
+    const result = admit(body, testRuntime({ mlrun: { imagesTag: 'latest' } }));
+    expect(images(check(result, body).pod)).toEqual(['mlrun/mlrun:latest']);
+    // with one, MLRun must parse "latest" as semver to pick the suffix, and raises
+    const pyPod = simplePod('mlrun/mlrun', { labels: { 'mlrun/client_python_version': '3.9.18' } });
+    const body2 = review(pyPod);
+    const r2 = admit(body2, testRuntime({ mlrun: { imagesTag: 'latest' } }));
+    expect(check(r2, body2).patch).toEqual([]);
+    expect(r2.status === 200 && r2.body.response.warnings?.[0]).toMatch(/left unchanged: MLRun would raise ValueError/);
+  });
+
+  it('does not write a resolved image that is not a valid reference', () => {
+    const pod = simplePod('mlrun/mlrun', { labels: { 'mlrun/client_version': 'Bad Version' } });
+    const body = review(pod);
+    const result = admit(body, testRuntime());
+    expect(check(result, body).patch).toEqual([]);
+    expect(result.status === 200 && result.body.response.warnings?.[0]).toMatch(/not a valid reference/);
+  });
+
+  it('pods/ephemeralcontainers UPDATE: only the newly added ephemeral containers', () => {
+    const old = { ...simplePod('mlrun/mlrun:1.9.2'), spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }], ephemeralContainers: [{ name: 'dbg1', image: 'mlrun/mlrun' }] } };
+    const cur = structuredClone(old) as Obj;
+    cur.spec.ephemeralContainers.push({ name: 'dbg2', image: 'mlrun/mlrun' });
+    const body = review(cur, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: old });
+    const { pod } = check(admit(body, runtime), body);
+    expect(images(pod)).toEqual(['mlrun/mlrun', 'mlrun/mlrun', 'mlrun/mlrun:1.9.2']);
+  });
+
+  it('dryRun changes nothing in behaviour', () => {
+    const a = admit(review(simplePod()), runtime);
+    const b = admit(review(simplePod(), { dryRun: true }), runtime);
+    expect(a.status === 200 && b.status === 200 && b.body.response.patch).toBe(a.status === 200 && a.body.response.patch);
+  });
+
+  it.each([
+    ['no object', { object: undefined }],
+    ['a spec that is a string', { object: { metadata: {}, spec: 'x' } }],
+    ['containers that is an object', { object: { metadata: {}, spec: { containers: {} } } }],
+  ])('admits a Pod it cannot understand (%s) unchanged with a warning', (_n, extra) => {
+    const body = review(undefined, extra);
+    const result = admit(body, runtime);
+    expect(result.status).toBe(200);
+    if (result.status !== 200) return;
+    expect(result.body.response).toMatchObject({ allowed: true });
+    expect(result.body.response.patch).toBeUndefined();
+    expect(result.summary.outcome).toBe('error');
+    expect(result.body.response.warnings?.[0]).toMatch(/could not understand this Pod/);
+  });
+});
+
+describe('malformed AdmissionReviews get a 400 with a reason', () => {
+  const runtime = testRuntime();
+  it.each([
+    [null, /JSON object/],
+    [[], /JSON object/],
+    [{ kind: 'Pod' }, /kind must be AdmissionReview/],
+    [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1beta1', request: { uid: 'x' } }, /only admission.k8s.io\/v1/],
+    [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1' }, /request is missing/],
+    [{ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid: 7 } }, /request.uid/],
+  ])('%j', (body, reason) => {
+    const result = admit(body, runtime);
+    expect(result.status).toBe(400);
+    if (result.status === 400) expect(result.error).toMatch(reason);
+  });
+});
+
+describe('properties', () => {
+  const runtime = testRuntime({ mlrun: { imagesRegistry: 'registry.local/', vendorImagesRegistry: 'vendor.local' } });
+  const imageArb = fc.oneof(
+    fc.string(),
+    fc.constantFrom('mlrun/mlrun', 'mlrun/ml-base', 'python', 'python:3.9', 'busybox', 'mlrun/mlrun-kfp', 'quay.io/mlrun/mlrun', 'localhost:5000/mlrun/mlrun', ' mlrun/mlrun '),
+    fc.tuple(fc.constantFrom('mlrun/', 'x/mlrun/', ''), fc.stringMatching(/^[a-z0-9._-]{0,12}$/), fc.constantFrom('', ':1.9.2', ':latest', '@sha256:' + 'a'.repeat(64))).map((p) => p.join('')),
+  );
+  const containerArb = fc.record({ name: fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/), image: imageArb }, { requiredKeys: ['name'] });
+  const labelsArb = fc.dictionary(
+    fc.constantFrom('mlrun/client_version', 'mlrun/client_python_version', 'app', 'mlrun-image-webhook/skip'),
+    fc.constantFrom('1.9.2', '1.10.0', '3.9.18', '3.11.7', 'true', '', 'x y', '0.0.0+unstable'),
+  );
+  const podArb = fc.record(
+    {
+      metadata: fc.record({ name: fc.constant('p'), labels: labelsArb, annotations: fc.dictionary(fc.constantFrom('a', 'mlrun-image-webhook/images'), fc.string()) }, { requiredKeys: ['name'] }),
+      spec: fc.record(
+        { containers: fc.array(containerArb, { minLength: 1, maxLength: 4 }), initContainers: fc.array(containerArb, { maxLength: 2 }), ephemeralContainers: fc.array(containerArb, { maxLength: 2 }) },
+        { requiredKeys: ['containers'] },
+      ),
+    },
+    { requiredKeys: ['spec'] },
+  );
+
+  it('random Pods never crash, always get a valid answer, and mutate-twice = mutate-once', () => {
+    fc.assert(
+      fc.property(podArb, (pod) => {
+        const body = review(pod);
+        const first = admit(body, runtime);
+        const { pod: once } = check(first, body);
+        const again = review(once);
+        const { pod: twice } = check(admit(again, runtime), again);
+        expect(images(twice)).toEqual(images(once));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('arbitrary JSON bodies never throw', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), fc.record({ kind: fc.constant('AdmissionReview'), apiVersion: fc.constant('admission.k8s.io/v1'), request: fc.jsonValue() })), (body) => {
+        const r = admit(body, runtime);
+        expect([200, 400]).toContain(r.status);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
