@@ -118,8 +118,22 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
   const imagesTag = settings.imagesTag;
   const suffixRule = rules.suffix;
 
-  function suffixFor(ver: string | null, py: string | null): { ok: true; suffix: string } | { ok: false; reason: string } {
+  // A cluster has few distinct (version, python) pairs; memoising the semver parse keeps resolve() cheap.
+  type SuffixResult = { ok: true; suffix: string } | { ok: false; reason: string };
+  const suffixMemo = new Map<string, SuffixResult>();
+  function suffixFor(ver: string | null, py: string | null): SuffixResult {
     if (!suffixRule || !py || !ver) return { ok: true, suffix: '' };
+    const key = `${ver}\u0000${py}`;
+    let r = suffixMemo.get(key);
+    if (r === undefined) {
+      if (suffixMemo.size >= 512) suffixMemo.clear();
+      r = computeSuffix(suffixRule, ver, py);
+      suffixMemo.set(key, r);
+    }
+    return r;
+  }
+
+  function computeSuffix(suffixRule: NonNullable<Rules['suffix']>, ver: string, py: string): SuffixResult {
     if (ver.startsWith('0.0.0-') || ver.includes('unstable')) {
       return { ok: true, suffix: py.startsWith(suffixRule.devPython) ? suffixRule.suffix : '' };
     }
