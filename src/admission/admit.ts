@@ -157,6 +157,8 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
         }
       } else {
         d.reasons = r.reasons;
+        const ref = parseReference(original);
+        if (!ref.valid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${ref.reason}); the kubelet cannot pull it`;
       }
       if (d.warning) warnings.push(warning(d.warning));
       summary.decisions.push(d);

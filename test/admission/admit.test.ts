@@ -290,3 +290,12 @@ describe('properties', () => {
     );
   });
 });
+
+describe('policy warnings', () => {
+  it('warns about an image that is not a valid reference, without changing it', () => {
+    const body = review({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'MyOrg/Thing:1' }] } });
+    const result = admit(body, testRuntime());
+    expect(check(result, body).patch).toEqual([]);
+    expect(result.status === 200 && result.body.response.warnings?.[0]).toMatch(/containers\/c: image "MyOrg\/Thing:1" is not a valid reference \(.*lowercase/);
+  });
+});
