@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import type { V1Pod } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
@@ -140,7 +141,7 @@ describe('admission fixtures', () => {
 
 describe('what the webhook leaves alone', () => {
   const runtime = testRuntime();
-  const simplePod = (image = 'mlrun/mlrun', metadata: Obj = {}) => ({
+  const simplePod = (image = 'mlrun/mlrun', metadata: Obj = {}): V1Pod => ({
     metadata: { name: 'p', ...metadata },
     spec: { containers: [{ name: 'c', image }] },
   });
