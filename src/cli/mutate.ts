@@ -1,0 +1,131 @@
+/**
+ * `mutate POD.yaml|json`: runs a Pod (or an AdmissionReview) through the same admission code as the webhook and
+ * prints the decisions, the JSON patch and the mutated Pod, so rules can be tried without a cluster.
+ */
+import { readFileSync } from 'node:fs';
+import jsonpatch from 'fast-json-patch';
+import type { Operation } from 'fast-json-patch';
+import { parseAllDocuments, stringify } from 'yaml';
+import { admit } from '../admission/admit.js';
+import { loadConfig } from '../config/load.js';
+import type { Runtime } from '../config/runtime.js';
+import type { Io } from './resolve.js';
+import { parseArgs, UsageError } from './args.js';
+
+export const MUTATE_USAGE = `Usage:
+  mlrun-image-webhook mutate FILE [--config F] [--json]
+
+FILE holds one or more Pods (YAML or JSON, "-" for stdin) or AdmissionReview bodies. Without --config the
+embedded default config is used; MLRUN_* environment variables override it, as in the server.
+Exit codes: 0 done, 1 a document could not be processed, 2 usage or config error.`;
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+export async function runMutate(argv: string[], io: Io): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv, ['config'], ['json']);
+  } catch (e) {
+    if (e instanceof UsageError) return usage(io, e.message);
+    throw e;
+  }
+  if (args.positionals.length !== 1) return usage(io, 'give exactly one FILE');
+  const loaded = loadConfig({ file: args.values.get('config'), env: process.env });
+  if (!loaded.ok) {
+    io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
+    return 2;
+  }
+  const file = args.positionals[0]!;
+  let text: string;
+  try {
+    text = file === '-' ? await readStream(io.stdin) : readFileSync(file, 'utf8');
+  } catch (e) {
+    return usage(io, `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const docs = parseAllDocuments(text);
+  const results: Obj[] = [];
+  let failed = false;
+  docs.forEach((doc, i) => {
+    if (doc.errors.length > 0) {
+      failed = true;
+      results.push({ document: i, error: `not YAML/JSON: ${doc.errors[0]!.message}` });
+      return;
+    }
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) return;
+    const r = mutateOne(value, loaded.runtime);
+    if ('error' in r) failed = true;
+    results.push({ document: i, ...r });
+  });
+  if (args.flags.has('json')) {
+    io.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
+  } else {
+    for (const r of results) io.stdout.write(human(r));
+  }
+  return failed ? 1 : 0;
+}
+
+export function mutateOne(value: unknown, runtime: Runtime): Obj {
+  const review: Obj =
+    isObj(value) && value.kind === 'AdmissionReview'
+      ? value
+      : {
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          request: {
+            uid: 'mutate-cli',
+            kind: { group: '', version: 'v1', kind: 'Pod' },
+            resource: { group: '', version: 'v1', resource: 'pods' },
+            operation: 'CREATE',
+            namespace: isObj(value) && isObj(value.metadata) ? value.metadata.namespace : undefined,
+            object: value,
+          },
+        };
+  const result = admit(review, runtime);
+  if (result.status !== 200) return { error: result.error };
+  const { response } = result.body;
+  const patch: Operation[] = response.patch ? JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) : [];
+  const request = review.request as Obj;
+  const pod = patch.length > 0 ? jsonpatch.applyPatch(structuredClone(request.object), patch, true, false).newDocument : request.object;
+  return {
+    outcome: result.summary.outcome,
+    ...(result.summary.detail ? { detail: result.summary.detail } : {}),
+    clientVersion: result.summary.clientVersion,
+    clientPythonVersion: result.summary.clientPythonVersion,
+    decisions: result.summary.decisions.map((d) => ({
+      container: `${d.kind}/${d.name}`,
+      from: d.original,
+      to: d.image,
+      changed: d.changed,
+      reasons: d.reasons,
+    })),
+    warnings: response.warnings ?? [],
+    patch,
+    pod,
+  };
+}
+
+function human(r: Obj): string {
+  if (typeof r.error === 'string') return `# document ${String(r.document)}: ${r.error}\n`;
+  const lines = [`# outcome: ${String(r.outcome)}${r.detail ? ` (${String(r.detail)})` : ''}`];
+  lines.push(`# client version: ${String(r.clientVersion ?? '-')}, python: ${String(r.clientPythonVersion ?? '-')}`);
+  for (const d of r.decisions as Obj[]) {
+    const arrow = d.changed ? `${String(d.from)} -> ${String(d.to)}` : `${String(d.from)} (unchanged)`;
+    lines.push(`# ${String(d.container)}: ${arrow}`, ...(d.reasons as string[]).map((x) => `#     ${x}`));
+  }
+  for (const w of r.warnings as string[]) lines.push(`# warning: ${w}`);
+  lines.push('# patch:', ...JSON.stringify(r.patch, null, 2).split('\n').map((l) => `#   ${l}`));
+  return `${lines.join('\n')}\n---\n${stringify(r.pod)}`;
+}
+
+function usage(io: Io, message: string): number {
+  io.stderr.write(`error: ${message}\n\n${MUTATE_USAGE}\n`);
+  return 2;
+}
+
+async function readStream(s: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,436 @@
+/**
+ * The HTTP layer: POST /mutate over HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and a plain-HTTP port for probes and
+ * Prometheus. All decisions live in admit(); this file parses, times, logs, counts and answers.
+ *
+ * Timeouts (why these numbers):
+ * - kube-apiserver keeps idle webhook connections for about 90 s (Go's http.Transport IdleConnTimeout, used by
+ *   both its HTTP/1 and HTTP/2 clients). A server that closes an idle connection first races the client reusing
+ *   it, and the request dies with EOF / connection reset (Pepr saw exactly this with Node's 5 s default). So idle
+ *   connections live longer here than there: keepAliveTimeout (HTTP/1) and http2SessionTimeout (HTTP/2) = 120 s.
+ * - requestTimeout = headersTimeout = 30 s: the API server gives a webhook at most 30 s (timeoutSeconds 1-30), so
+ *   a request still arriving after that is of no use to anyone; it only ties up a socket.
+ * - connectionTimeout = 0 (no socket inactivity timeout): idle sockets are governed by the two idle timeouts above,
+ *   and a socket timeout would cut them short.
+ * - Shutdown: Kubernetes waits terminationGracePeriodSeconds (default 30 s) after SIGTERM; we drain for at most
+ *   25 s (serve.ts) so that we, not the kubelet's SIGKILL, end the process.
+ */
+import type { Http2SecureServer, Http2Session } from 'node:http2';
+import { performance } from 'node:perf_hooks';
+import type { AddressInfo, Socket } from 'node:net';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerBase,
+} from 'fastify';
+import { admit as defaultAdmit } from '../admission/admit.js';
+import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
+import type { Runtime } from '../config/runtime.js';
+import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
+import { createMetrics, type AdmissionOutcome, type Metrics } from '../telemetry/metrics.js';
+import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
+
+export const MUTATE_PATH = '/mutate';
+/** etcd caps an object at 1.5 MiB and a review carries object and oldObject (UPDATE): 3 MiB covers any real review. */
+export const BODY_LIMIT = 3 * 1024 * 1024;
+export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
+export const HTTP2_SESSION_TIMEOUT_MS = 120_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const HEADERS_TIMEOUT_MS = 30_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
+
+/** Where the runtime comes from: the ConfigWatcher in production, anything with current() in tests. */
+export interface RuntimeSource {
+  current(): Runtime;
+}
+
+export type AdmitFunction = (body: unknown, runtime: Runtime) => AdmissionResult;
+
+export interface StartServerOptions {
+  config: RuntimeSource;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Default 0.0.0.0 (IPv4 only); "::" listens on IPv6 and, where the OS allows, IPv4 too. */
+  host?: string;
+  /** HTTPS port; default 8443; 0 picks a free port. */
+  port?: number;
+  /** Host of the health/metrics port; default: host. */
+  healthHost?: string;
+  /** Plain HTTP port for /healthz, /readyz, /metrics; default 8080; 0 picks a free port. */
+  healthPort?: number;
+  /** Serving certificate files. Absent: a development CA and certificate in devCertDir. */
+  tls?: TlsFiles;
+  devCertDir?: string;
+  tlsPollIntervalMs?: number;
+  tlsDebounceMs?: number;
+  /** After readiness turns 503 on shutdown, keep serving this long so endpoints can drop the Pod. Default 0. */
+  drainDelayMs?: number;
+  /** Upper bound for a graceful close; then remaining connections are destroyed. Default 25 s. */
+  shutdownTimeoutMs?: number;
+  /** The admission function; tests inject failing ones to check the safety net. */
+  admit?: AdmitFunction;
+}
+
+export interface RunningServer {
+  /** e.g. https://127.0.0.1:8443 (wildcard hosts shown as loopback, so the URL is usable as is). */
+  httpsUrl: string;
+  healthUrl: string;
+  /** The development CA (only without tls files): for curl --cacert and tests. */
+  caFile: string | undefined;
+  certFile: string;
+  keyFile: string;
+  metrics: Metrics;
+  logger: Logger;
+  tls: TlsReloader;
+  app: FastifyInstance<Http2SecureServer>;
+  health: FastifyInstance;
+  isReady(): boolean;
+  /** Readiness to 503 (shutdown began) without closing anything yet. */
+  markNotReady(reason: string): void;
+  /**
+   * Graceful close: not ready, optional drain delay, GOAWAY to HTTP/2 sessions, stop accepting, wait for in-flight
+   * requests (bounded by shutdownTimeoutMs, then connections are destroyed), close the health port. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Destroys every open connection now (second signal, or graceful close taking too long). */
+  forceClose(): void;
+}
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger();
+  const metrics = options.metrics ?? createMetrics();
+  const admitFn = options.admit ?? defaultAdmit;
+  const host = options.host ?? '0.0.0.0';
+  const healthHost = options.healthHost ?? host;
+
+  let caFile: string | undefined;
+  let files = options.tls;
+  if (!files) {
+    const dev = await ensureDevCertificates(options.devCertDir);
+    files = { certFile: dev.certFile, keyFile: dev.keyFile };
+    caFile = dev.caFile;
+  }
+  const tls = await TlsReloader.create({
+    ...files,
+    logger,
+    metrics,
+    pollIntervalMs: options.tlsPollIntervalMs,
+    debounceMs: options.tlsDebounceMs,
+  });
+
+  let notReadyReason: string | undefined = 'starting';
+  const markNotReady = (reason: string) => {
+    notReadyReason ??= reason;
+  };
+
+  const app = Fastify({
+    http2: true,
+    https: { allowHTTP1: true, ...tls.serverOptions() },
+    // Our own line per admission (below) replaces fastify's request/response lines; no per-request child logger.
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    connectionTimeout: 0,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    http2SessionTimeout: HTTP2_SESSION_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // A Pod cannot legitimately carry these keys; dropping them beats failing the admission (pod creation).
+    onProtoPoisoning: 'remove',
+    onConstructorPoisoning: 'remove',
+    // During drain the API server may still send on an open connection: answer it rather than 503 (a failed call).
+    return503OnClosing: false,
+  });
+  const server = app.server;
+  // fastify applies keepAliveTimeout/requestTimeout only to HTTP/1 servers; with http2 + allowHTTP1 the HTTP/1.1
+  // connections are served by this same Http2SecureServer, which reads them from itself (unset: no idle timeout).
+  Object.assign(server, {
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+  });
+  tls.attach(server);
+
+  // Sessions and sockets, for GOAWAY at shutdown and for a forced close.
+  const sessions = new Set<Http2Session>();
+  const sockets = new Set<Socket>();
+  let closing = false;
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    if (closing) session.close();
+  });
+  server.on('secureConnection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // Handshake failures (TLS 1.1 clients, port scanners, wrong CA on the client) are not ours to log at warn.
+  server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
+
+  installErrorHandlers(app, logger, metrics);
+
+  // Start of the admission clock: routing done, body not yet read (fastify keeps no start time without a logger).
+  const stamp = (request: FastifyRequest<any, any, any>, _reply: unknown, done: () => void) => {
+    (request as Stamped)[START] = performance.now();
+    done();
+  };
+  app.post(MUTATE_PATH, { onRequest: stamp }, (request, reply) => {
+    let runtime: Runtime;
+    let result: AdmissionResult;
+    try {
+      runtime = options.config.current();
+      result = admitFn(request.body, runtime);
+    } catch (err) {
+      result = safetyNet(request.body, err, logger);
+    }
+    if (result.status === 200) reply.code(200).send(result.body);
+    else reply.code(400).send({ error: 'Bad Request', message: result.error });
+    // After the answer is handed over: the duration includes serialising it, and a failure here cannot change it.
+    const seconds = elapsedSeconds(request);
+    try {
+      if (result.status === 200) {
+        metrics.recordAdmission(result.summary.outcome, seconds, result.summary);
+        logAdmission(logger, result.summary, seconds);
+      } else {
+        metrics.recordAdmission('bad_request', seconds);
+        logger.warn({ status: 400, reason: result.error, duration_ms: ms(seconds) }, 'admission request refused');
+      }
+    } catch (err) {
+      logger.error({ err: errorFields(err) }, 'recording an admission failed');
+    }
+    return reply;
+  });
+  // Anything but POST on /mutate: 405 with Allow, so a misconfigured caller learns what is wrong (HEAD follows GET).
+  app.route({
+    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+    url: MUTATE_PATH,
+    handler: (_request, reply) =>
+      reply.code(405).header('allow', 'POST').send({ error: 'Method Not Allowed', message: `use POST ${MUTATE_PATH}` }),
+  });
+
+  const health = Fastify({ logger: false, keepAliveTimeout: 5_000, requestTimeout: REQUEST_TIMEOUT_MS });
+  installErrorHandlers(health, logger);
+  health.get('/healthz', (_request, reply) => reply.send({ status: 'ok' }));
+  health.get('/readyz', (_request, reply) => {
+    const reason = readinessProblem();
+    if (reason) return reply.code(503).send({ status: 'not ready', reason });
+    return reply.send({ status: 'ready' });
+  });
+  health.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
+  });
+
+  function readinessProblem(): string | undefined {
+    if (notReadyReason) return notReadyReason;
+    try {
+      options.config.current();
+    } catch (err) {
+      return `no usable config: ${errorFields(err).message}`;
+    }
+    return undefined;
+  }
+
+  let httpsUrl: string;
+  let healthUrl: string;
+  try {
+    await app.listen({ host, port: options.port ?? 8443 });
+    httpsUrl = urlOf('https', server.address() as AddressInfo);
+    await health.listen({ host: healthHost, port: options.healthPort ?? 8080 });
+    healthUrl = urlOf('http', health.server.address() as AddressInfo);
+  } catch (err) {
+    tls.stop();
+    await Promise.allSettled([app.close(), health.close()]);
+    throw err;
+  }
+  tls.start();
+  try {
+    metrics.setRulesInfo(options.config.current());
+  } catch {
+    /* readiness reports it */
+  }
+  notReadyReason = undefined;
+  logger.info(
+    { httpsUrl, healthUrl, certFile: files.certFile, notAfter: tls.current().notAfter.toISOString() },
+    'mlrun-image-webhook listening',
+  );
+  if (caFile) {
+    logger.info(
+      { caFile, try: `curl --cacert ${caFile} -H 'content-type: application/json' --data @review.json ${httpsUrl}${MUTATE_PATH}` },
+      'no --tls-cert/--tls-key: serving a development certificate for localhost, 127.0.0.1 and ::1',
+    );
+  }
+
+  const forceClose = () => {
+    for (const s of sessions) s.destroy();
+    for (const s of sockets) s.destroy();
+  };
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      markNotReady('shutting down');
+      if (options.drainDelayMs) await new Promise((r) => setTimeout(r, options.drainDelayMs));
+      closing = true;
+      tls.stop();
+      // GOAWAY: clients open new connections (to another replica) for new requests; open streams finish here.
+      for (const s of sessions) s.close();
+      const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), timeoutMs);
+        timer.unref();
+      });
+      const outcome = await Promise.race([app.close().then(() => 'closed' as const), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        logger.warn({ sessions: sessions.size, sockets: sockets.size, timeoutMs }, 'graceful close timed out; closing connections');
+        forceClose();
+        await app.close().catch(() => undefined);
+      }
+      // Last: kubelet probes keep getting answers (liveness ok, readiness 503) while we drain.
+      await health.close();
+    })();
+    return closed;
+  };
+
+  return {
+    httpsUrl,
+    healthUrl,
+    caFile,
+    certFile: files.certFile,
+    keyFile: files.keyFile,
+    metrics,
+    logger,
+    tls,
+    app,
+    health,
+    isReady: () => readinessProblem() === undefined,
+    markNotReady,
+    close,
+    forceClose,
+  };
+}
+
+function installErrorHandlers<S extends RawServerBase>(
+  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+  logger: Logger,
+  metrics?: Metrics,
+): void {
+  // Error bodies are {error, message}: JSON, short, never a stack.
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    let message: string;
+    switch (err.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        message = `request body is larger than ${BODY_LIMIT} bytes`;
+        break;
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        message = `unsupported content-type ${JSON.stringify(request.headers['content-type'] ?? '')}: send application/json`;
+        break;
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        message = 'request body is not valid JSON';
+        break;
+      default:
+        message = status >= 500 ? 'internal error' : err.message;
+    }
+    if (status >= 500) logger.error({ err: errorFields(err), method: request.method, url: request.url }, 'request failed');
+    // fastify marks body-parsing failures "connection: close"; HTTP/2 has no such header (Node warns and drops it).
+    if (request.raw.httpVersionMajor === 2) reply.removeHeader('connection');
+    reply.code(status).send({ error: statusText(status), message });
+    if (metrics && request.routeOptions.url === MUTATE_PATH && request.method === 'POST') {
+      const seconds = elapsedSeconds(request);
+      metrics.recordAdmission(status >= 500 ? 'error' : 'bad_request', seconds);
+      logger.warn({ status, reason: message, duration_ms: ms(seconds) }, 'admission request refused');
+    }
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
+  });
+}
+
+/**
+ * admit() does not throw by contract; if it (or reading the config) does anyway, the Pod is admitted unchanged
+ * with a warning, as for any Pod the webhook cannot understand: never a 500, which would fail pod creation under
+ * failurePolicy: Fail.
+ */
+function safetyNet(body: unknown, err: unknown, logger: Logger): AdmissionResult {
+  const request = (body as { request?: { uid?: unknown } } | null | undefined)?.request;
+  const uid = typeof request?.uid === 'string' && request.uid !== '' ? request.uid : undefined;
+  logger.error({ err: errorFields(err), uid }, 'admission failed unexpectedly; admitting unchanged');
+  if (!uid) return { status: 400, error: 'request.uid is missing or not a non-empty string' };
+  const r = request as { namespace?: unknown; name?: unknown; operation?: unknown };
+  const warning = 'mlrun-image-webhook: internal error; Pod admitted unchanged (see the webhook log)';
+  const summary: AdmissionSummary = {
+    uid,
+    namespace: typeof r.namespace === 'string' ? r.namespace : undefined,
+    name: typeof r.name === 'string' ? r.name : undefined,
+    operation: typeof r.operation === 'string' ? r.operation : undefined,
+    outcome: 'error',
+    detail: `internal error: ${errorFields(err).message}`,
+    decisions: [],
+    clientVersion: null,
+    clientPythonVersion: null,
+    warnings: [warning],
+  };
+  return {
+    status: 200,
+    body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, warnings: [warning] } },
+    summary,
+  };
+}
+
+/** One line per admission: who, what changed and why, how long. Never the Pod, never env values. */
+function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number): void {
+  const level = s.outcome === 'error' ? 'warn' : 'info';
+  if (!logger.isLevelEnabled(level)) return;
+  const changes = [];
+  for (const d of s.decisions) {
+    if (d.changed) changes.push({ kind: d.kind, name: d.name, from: d.original, to: d.image, reasonCode: d.reasonCode });
+  }
+  const line: Record<string, unknown> = {
+    uid: s.uid,
+    namespace: s.namespace,
+    pod: s.name,
+    operation: s.operation,
+    outcome: s.outcome as AdmissionOutcome,
+    changes,
+    warnings: s.warnings,
+    duration_ms: ms(seconds),
+  };
+  if (s.detail) line.detail = s.detail;
+  if (s.clientVersion) line.clientVersion = s.clientVersion;
+  logger[level](line, 'admission');
+}
+
+const START = Symbol('admissionStart');
+type Stamped = { [START]?: number };
+function elapsedSeconds(request: object): number {
+  const start = (request as Stamped)[START];
+  return start === undefined ? 0 : (performance.now() - start) / 1000;
+}
+
+function ms(seconds: number): number {
+  return Math.round(seconds * 1e6) / 1e3;
+}
+
+function urlOf(scheme: 'http' | 'https', address: AddressInfo): string {
+  let host = address.address;
+  if (host === '0.0.0.0') host = '127.0.0.1';
+  else if (host === '::') host = '::1';
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? (status >= 500 ? 'Internal Server Error' : 'Bad Request');
+}

@@ -1,0 +1,178 @@
+/**
+ * Prometheus metrics of the webhook, on a registry of its own (not prom-client's global one) so that several
+ * servers can live in one process (tests) and nothing another library registers globally leaks into /metrics.
+ *
+ * The recording helpers below are on the admission hot path: label children are resolved once, not per request.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdmissionOutcomeKind, AdmissionSummary } from '../admission/types.js';
+import type { Runtime } from '../config/runtime.js';
+
+const PREFIX = 'mlrun_image_webhook_';
+
+/** Outcomes of the admission counter: the engine's outcomes plus bad_request (4xx on /mutate). */
+export type AdmissionOutcome = AdmissionOutcomeKind | 'bad_request';
+export const ADMISSION_OUTCOMES: readonly AdmissionOutcome[] = [
+  'mutated',
+  'unchanged',
+  'reported',
+  'skipped',
+  'error',
+  'bad_request',
+];
+
+/** Sub-millisecond (small Pods) to one second (far beyond any sane admission). */
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly admissionRequests: Counter<'outcome'>;
+  readonly imagesChanged: Counter<'reason'>;
+  readonly imageWarnings: Counter;
+  readonly admissionDuration: Histogram;
+  readonly configReloads: Counter<'result'>;
+  readonly configLastReloadSuccess: Gauge;
+  readonly tlsCertificateExpiry: Gauge;
+  readonly tlsReloads: Counter<'result'>;
+  readonly rulesInfo: Gauge<'mlrun_version' | 'family' | 'mode'>;
+  /** One admission answered (any status). summary is absent for bad requests and internal errors. */
+  recordAdmission(outcome: AdmissionOutcome, durationSeconds: number, summary?: AdmissionSummary): void;
+  /** A config (re)load: success updates the timestamp and the rules info. */
+  recordConfigReload(ok: boolean, runtime?: Runtime): void;
+  /** The runtime now serving (initial load or reload). */
+  setRulesInfo(runtime: Runtime): void;
+  recordTlsReload(ok: boolean): void;
+  setCertificateExpiry(notAfter: Date): void;
+}
+
+export interface MetricsOptions {
+  /** Process metrics (CPU, memory, event loop lag, GC). Default true. */
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const admissionRequests = new Counter({
+    name: `${PREFIX}admission_requests_total`,
+    help: 'Admission requests answered on /mutate, by outcome (mutated, unchanged, reported, skipped, error, bad_request).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const imagesChanged = new Counter({
+    name: `${PREFIX}images_changed_total`,
+    help: 'Container images changed by a returned patch, by reason (tagged, prefixed, tagged+prefixed, rewritten ...).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const imageWarnings = new Counter({
+    name: `${PREFIX}image_warnings_total`,
+    help: 'Images left unchanged with a warning (MLRun would raise, or the resolved image is not a valid reference).',
+    registers: [registry],
+  });
+  const admissionDuration = new Histogram({
+    name: `${PREFIX}admission_duration_seconds`,
+    help: 'Time from the request reaching the handler chain to the response being handed to the socket, /mutate only.',
+    buckets: DURATION_BUCKETS,
+    registers: [registry],
+  });
+  const configReloads = new Counter({
+    name: `${PREFIX}config_reloads_total`,
+    help: 'Config reloads, by result. A failed reload leaves the last good config serving.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const configLastReloadSuccess = new Gauge({
+    name: `${PREFIX}config_last_reload_success_timestamp_seconds`,
+    help: 'Unix time of the last successful config load or reload.',
+    registers: [registry],
+  });
+  const tlsCertificateExpiry = new Gauge({
+    name: `${PREFIX}tls_certificate_expiry_timestamp_seconds`,
+    help: 'notAfter of the serving certificate, as Unix time.',
+    registers: [registry],
+  });
+  const tlsReloads = new Counter({
+    name: `${PREFIX}tls_reloads_total`,
+    help: 'Serving certificate reloads, by result. A refused pair leaves the old certificate serving.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const rulesInfo = new Gauge({
+    name: `${PREFIX}rules_info`,
+    help: 'Always 1: the MLRun version, rules family and mode of the config serving now.',
+    labelNames: ['mlrun_version', 'family', 'mode'] as const,
+    registers: [registry],
+  });
+
+  // Series exist from the start (at 0), so rate() and absent() behave before the first event.
+  const outcomeChildren = new Map<AdmissionOutcome, ReturnType<typeof admissionRequests.labels>>();
+  for (const o of ADMISSION_OUTCOMES) {
+    const child = admissionRequests.labels(o);
+    child.inc(0);
+    outcomeChildren.set(o, child);
+  }
+  imageWarnings.inc(0);
+  for (const r of ['success', 'failure']) {
+    configReloads.labels(r).inc(0);
+    tlsReloads.labels(r).inc(0);
+  }
+  const reasonChildren = new Map<string, ReturnType<typeof imagesChanged.labels>>();
+  const reasonChild = (reason: string) => {
+    let child = reasonChildren.get(reason);
+    if (!child) {
+      child = imagesChanged.labels(reason);
+      reasonChildren.set(reason, child);
+    }
+    return child;
+  };
+
+  const setRulesInfo = (runtime: Runtime): void => {
+    configLastReloadSuccess.set(Date.now() / 1000);
+    rulesInfo.reset();
+    rulesInfo
+      .labels({
+        mlrun_version: runtime.config.mlrun.version,
+        family: runtime.resolver.rules.family,
+        mode: runtime.config.webhook.mode,
+      })
+      .set(1);
+  };
+
+  return {
+    registry,
+    admissionRequests,
+    imagesChanged,
+    imageWarnings,
+    admissionDuration,
+    configReloads,
+    configLastReloadSuccess,
+    tlsCertificateExpiry,
+    tlsReloads,
+    rulesInfo,
+    recordAdmission(outcome, durationSeconds, summary) {
+      (outcomeChildren.get(outcome) ?? admissionRequests.labels(outcome)).inc();
+      admissionDuration.observe(durationSeconds);
+      if (!summary) return;
+      let warnings = 0;
+      for (const d of summary.decisions) {
+        // Only images a returned patch changes: report mode shows up as outcome="reported" instead.
+        if (d.changed && summary.outcome === 'mutated') reasonChild(d.reasonCode).inc();
+        if (d.warning) warnings++;
+      }
+      if (warnings > 0) imageWarnings.inc(warnings);
+    },
+    recordConfigReload(ok, runtime) {
+      configReloads.labels(ok ? 'success' : 'failure').inc();
+      if (ok && runtime) setRulesInfo(runtime);
+    },
+    setRulesInfo,
+    recordTlsReload(ok) {
+      tlsReloads.labels(ok ? 'success' : 'failure').inc();
+    },
+    setCertificateExpiry(notAfter) {
+      tlsCertificateExpiry.set(notAfter.getTime() / 1000);
+    },
+  };
+}

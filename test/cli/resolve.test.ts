@@ -1,0 +1,103 @@
+/**
+ * The CLI's resolve command, in process (same code as the binary): one image, exit codes, and batch mode replaying
+ * every public vector through the JSON-lines contract that unseen vectors will be checked with.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runCli as run } from '../helpers/cli.js';
+
+
+describe('resolve IMAGE', () => {
+  it('prints the image on stdout and the reasons on stderr', async () => {
+    const r = await run(['resolve', 'mlrun/mlrun', '--client-version', '1.9.2', '--python-version', '3.9.18', '--images-registry', 'datanode-registry.example/']);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe('datanode-registry.example/mlrun/mlrun:1.9.2-py39\n');
+    expect(r.err).toContain('tag from client version 1.9.2 + py39 for python 3.9.18');
+    expect(r.err).toContain('prefixed images registry (pattern ^mlrun/*)');
+  });
+
+  it('--json carries rules, actions and reasons', async () => {
+    const r = await run(['resolve', 'mlrun/ml-base', '--mlrun-version', '1.10.0', '--json']);
+    expect(JSON.parse(r.out)).toMatchObject({ input: 'mlrun/ml-base', image: 'mlrun/mlrun:1.10.0', changed: true, actions: ['ml-base', 'tag'] });
+  });
+
+  it('--mlrun-compat follows another version while tagging with --mlrun-version', async () => {
+    const r = await run(['resolve', 'mlrun/mlrun', '--mlrun-version', '1.4.1', '--mlrun-compat', '1.4.1', '--python-version', '3.7.16']);
+    expect(r.out).toBe('mlrun/mlrun:1.4.1-py37\n');
+  });
+
+  it('exits 1 where MLRun would raise', async () => {
+    const r = await run(['resolve', 'mlrun/mlrun', '--images-tag', 'latest', '--python-version', '3.9.18']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/MLRun would raise ValueError/);
+  });
+
+  it.each([
+    [['resolve'], /exactly one IMAGE/],
+    [['resolve', 'a', 'b'], /exactly one IMAGE/],
+    [['resolve', 'a', '--bogus'], /unknown option --bogus/],
+    [['resolve', 'a', '--client-version'], /needs a value/],
+    [['resolve', 'a', '--mlrun-version', 'v1'], /not an MLRun version/],
+    [['resolve', '--jsonl'], /needs --mlrun-compat/],
+    [['nope'], /unknown command/],
+  ])('usage error %j exits 2', async (argv, message) => {
+    const r = await run(argv);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
+});
+
+describe('resolve --jsonl (batch contract)', () => {
+  const lines = readFileSync(new URL('../fixtures/mlrun-vectors.jsonl', import.meta.url), 'utf8').split('\n').filter(Boolean);
+  const byTag = new Map<string, string[]>();
+  for (const l of lines) {
+    const tag = (JSON.parse(l) as { oracle: { mlrun_tag: string } }).oracle.mlrun_tag.replace(/^v/, '');
+    byTag.set(tag, [...(byTag.get(tag) ?? []), l]);
+  }
+
+  for (const [tag, input] of byTag) {
+    it(`reproduces the vectors of MLRun ${tag} line by line, in order`, async () => {
+      const r = await run(['resolve', '--jsonl', '--mlrun-compat', tag], input.join('\n') + '\n');
+      expect(r.code).toBe(0);
+      const out = r.out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(out.length).toBe(input.length);
+      const mismatches = input
+        .map((l, i) => {
+          const v = JSON.parse(l) as { case_id: string; expected: string | null; error?: string };
+          const o = out[i]!;
+          const ok = o.case_id === v.case_id && o.image === v.expected && (v.error ? o.error === v.error : !('error' in o));
+          return ok ? undefined : `${v.case_id}: ${JSON.stringify(o)}`;
+        })
+        .filter(Boolean);
+      expect(mismatches).toEqual([]);
+    });
+  }
+
+  it('answers a bad line with an error line and keeps going', async () => {
+    const r = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2'], '{oops\n{"case_id":"x","image":"mlrun/mlrun","config":{"server_version":"1.9.2"}}\n[1]\n');
+    const out = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(out).toHaveLength(3);
+    expect(out[0]).toMatchObject({ case_id: null, image: null, error: 'invalid-input' });
+    expect(out[1]).toEqual({ case_id: 'x', image: 'mlrun/mlrun:1.9.2' });
+    expect(out[2]).toMatchObject({ error: 'invalid-input' });
+  });
+
+  it('uses config values exactly as given: "" is a value, null is None, a missing key is MLRun\'s default', async () => {
+    const line = (config: object) => JSON.stringify({ image: 'mlrun/mlrun', client_version: null, client_python_version: null, config });
+    const r = await run(
+      ['resolve', '--jsonl', '--mlrun-compat', '1.9.2'],
+      [
+        line({ images_registry: 'r.local', server_version: '1.9.2' }), // default pattern → prefixed
+        line({ images_registry: 'r.local', images_to_enrich_registry: '', server_version: '1.9.2' }), // "" disables
+        line({ images_registry: 'r.local', images_to_enrich_registry: null, server_version: '1.9.2' }), // None disables
+        line({ images_tag: null, server_version: null }), // no version anywhere: untagged in 1.9
+      ].join('\n'),
+    );
+    expect(r.out.trim().split('\n').map((l) => JSON.parse(l).image)).toEqual([
+      'r.local/mlrun/mlrun:1.9.2',
+      'mlrun/mlrun:1.9.2',
+      'mlrun/mlrun:1.9.2',
+      'mlrun/mlrun',
+    ]);
+  });
+});

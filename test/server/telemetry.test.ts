@@ -1,0 +1,101 @@
+/** Logger redaction and the metrics registry, without a server. */
+import { describe, expect, it } from 'vitest';
+import type { AdmissionSummary } from '../../src/admission/types.js';
+import { createLogger, setLogLevel } from '../../src/telemetry/logger.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import { testRuntime } from '../helpers/runtime.js';
+import { logCapture, metricValue } from './helpers.js';
+
+describe('logger', () => {
+  it('redacts env, values and whole objects passed by mistake', () => {
+    const logs = logCapture();
+    const logger = createLogger({ destination: logs });
+    logger.info(
+      {
+        env: [{ name: 'TOKEN', value: 'secret-1' }],
+        value: 'secret-2',
+        object: { spec: { containers: [{ env: [{ name: 'A', value: 'secret-3' }] }] } },
+        request: { uid: 'u1', object: { spec: 'secret-4' }, oldObject: { spec: 'secret-5' } },
+        pod: { metadata: { name: 'p' }, spec: { containers: [{ env: [{ value: 'secret-6' }] }] } },
+        container: { name: 'c', env: [{ value: 'secret-7' }] },
+      },
+      'careless',
+    );
+    const line = logs.lines[0];
+    expect(JSON.stringify(line)).not.toMatch(/secret-/);
+    expect(line.request.uid).toBe('u1');
+    expect(line.pod.metadata.name).toBe('p');
+    expect(line.container.name).toBe('c');
+    expect(line).toMatchObject({ level: 'info', name: 'mlrun-image-webhook', msg: 'careless' });
+    expect(typeof line.time).toBe('string');
+  });
+
+  it('changes level at run time and ignores unknown levels', () => {
+    const logs = logCapture();
+    const logger = createLogger({ destination: logs, level: 'warn' });
+    logger.info('hidden');
+    setLogLevel(logger, 'debug');
+    logger.debug('shown');
+    setLogLevel(logger, 'loud');
+    expect(logger.level).toBe('debug');
+    expect(logs.lines.map((l) => l.msg)).toEqual(['shown']);
+  });
+});
+
+describe('metrics', () => {
+  const summary = (outcome: AdmissionSummary['outcome']): AdmissionSummary => ({
+    uid: 'u',
+    namespace: 'ns',
+    name: 'p',
+    operation: 'CREATE',
+    outcome,
+    decisions: [
+      { kind: 'containers', name: 'a', index: 0, original: 'mlrun/mlrun', image: 'r/mlrun/mlrun:1.9.2', changed: true, reasonCode: 'tag+prefix', reasons: [] },
+      { kind: 'containers', name: 'b', index: 1, original: 'x', image: 'x', changed: false, reasonCode: 'error', reasons: [], warning: 'w' },
+    ],
+    clientVersion: null,
+    clientPythonVersion: null,
+    warnings: ['w'],
+  });
+
+  it('counts outcomes, changed images by reason (patched only), warnings and durations', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.recordAdmission('mutated', 0.0007, summary('mutated'));
+    m.recordAdmission('reported', 0.002, summary('reported'));
+    m.recordAdmission('bad_request', 0.0001);
+    const text = await m.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="mutated"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="reported"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="bad_request"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="skipped"}')).toBe(0);
+    expect(metricValue(text, 'mlrun_image_webhook_images_changed_total{reason="tag+prefix"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_image_warnings_total')).toBe(2);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.0005"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.001"}')).toBe(2);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.0025"}')).toBe(3);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_count')).toBe(3);
+    expect(text).not.toContain('process_cpu');
+  });
+
+  it('keeps one rules_info series, for the config serving now', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.setRulesInfo(testRuntime());
+    m.recordConfigReload(true, testRuntime({ mlrun: { version: '1.6.4' }, webhook: { mode: 'report' } }));
+    m.recordConfigReload(false);
+    const text = await m.registry.metrics();
+    const info = text.split('\n').filter((l) => l.startsWith('mlrun_image_webhook_rules_info{'));
+    expect(info).toEqual(['mlrun_image_webhook_rules_info{mlrun_version="1.6.4",family="C",mode="report"} 1']);
+    expect(metricValue(text, 'mlrun_image_webhook_config_reloads_total{result="success"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_config_reloads_total{result="failure"}')).toBe(1);
+    const ts = metricValue(text, 'mlrun_image_webhook_config_last_reload_success_timestamp_seconds')!;
+    expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(3600);
+  });
+
+  it('registries are independent (several servers in one process)', async () => {
+    const a = createMetrics();
+    const b = createMetrics();
+    a.recordTlsReload(true);
+    expect(metricValue(await a.registry.metrics(), 'mlrun_image_webhook_tls_reloads_total{result="success"}')).toBe(1);
+    expect(metricValue(await b.registry.metrics(), 'mlrun_image_webhook_tls_reloads_total{result="success"}')).toBe(0);
+  });
+});
