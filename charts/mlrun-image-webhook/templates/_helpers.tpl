@@ -1,0 +1,193 @@
+{{/* Names ------------------------------------------------------------------------------------------------------ */}}
+
+{{- define "miw.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "miw.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "miw.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels: selector labels never change after install (Deployment selectors are immutable). */}}
+{{- define "miw.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "miw.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "miw.baseLabels" -}}
+helm.sh/chart: {{ include "miw.chart" . }}
+app.kubernetes.io/name: {{ include "miw.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: mlrun-image-webhook
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of the webhook's own objects (component webhook). */}}
+{{- define "miw.labels" -}}
+{{ include "miw.baseLabels" . }}
+app.kubernetes.io/component: webhook
+{{- end }}
+
+{{- define "miw.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "miw.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "miw.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{- define "miw.tlsSecretName" -}}
+{{- .Values.tls.secretName | default (printf "%s-tls" (include "miw.fullname" .)) }}
+{{- end }}
+
+{{- define "miw.configMapName" -}}
+{{- printf "%s-config" (include "miw.fullname" .) }}
+{{- end }}
+
+{{/* Webhook entry names: fully qualified, unique per release; the API server's metrics carry them as name="...". */}}
+{{- define "miw.webhookName" -}}
+{{- printf "%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "miw.failClosedWebhookName" -}}
+{{- printf "fail-closed.%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{/* The Service DNS names the serving certificate must be valid for. */}}
+{{- define "miw.dnsNames" -}}
+{{- $svc := include "miw.fullname" . }}
+{{- $ns := .Release.Namespace }}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
+{{- end }}
+
+{{/* Namespaces no webhook entry may ever serve (deadlock or cluster-critical). */}}
+{{- define "miw.alwaysExcluded" -}}
+{{- list "kube-system" "kube-public" "kube-node-lease" .Release.Namespace | uniq | toJson }}
+{{- end }}
+
+{{/* Kubernetes version gates ("true" or ""). */}}
+{{- define "miw.kubeAtLeast" -}}
+{{- if semverCompare (printf ">=%s-0" .version) .ctx.Capabilities.KubeVersion.Version }}true{{ end }}
+{{- end }}
+
+{{/* preStop mode after resolving "auto". */}}
+{{- define "miw.preStopMode" -}}
+{{- $mode := .Values.preStop.mode }}
+{{- if eq $mode "auto" }}
+{{- if include "miw.kubeAtLeast" (dict "ctx" . "version" "1.30.0") }}sleep{{ else }}exec{{ end }}
+{{- else }}
+{{- $mode }}
+{{- end }}
+{{- end }}
+
+{{/* The tag the helm test expects on mlrun/mlrun (MLRun's rule: imagesTag as given, else the normalised version).
+     Empty when env overrides may change it (mlrun.envFrom): the test then accepts any tag. */}}
+{{- define "miw.expectedTag" -}}
+{{- if not .Values.mlrun.envFrom }}
+{{- if .Values.mlrun.imagesTag }}
+{{- .Values.mlrun.imagesTag }}
+{{- else }}
+{{- .Values.mlrun.version | replace "+" "-" | replace "0.0.0-" "" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* tls.caBundle (secret mode) as the base64 the caBundle field wants. Accepts PEM or base64 of PEM. */}}
+{{- define "miw.userCaBundle" -}}
+{{- $raw := .Values.tls.caBundle | trim }}
+{{- $pem := "" }}
+{{- if contains "-----BEGIN CERTIFICATE-----" $raw }}
+{{- $pem = $raw }}
+{{- else }}
+{{- $pem = b64dec $raw }}
+{{- end }}
+{{- if not (contains "-----BEGIN CERTIFICATE-----" $pem) }}
+{{- fail "tls.caBundle must be the CA certificate as PEM (-----BEGIN CERTIFICATE-----...) or base64 of that PEM" }}
+{{- end }}
+{{- printf "%s\n" (trim $pem) | b64enc }}
+{{- end }}
+
+{{/* Value checks that a JSON schema cannot express. Each message names the value and the fix. */}}
+{{- define "miw.validate" -}}
+{{- $ns := .Release.Namespace }}
+{{- $excluded := include "miw.alwaysExcluded" . | fromJsonArray }}
+{{- if eq .Values.tls.mode "secret" }}
+{{- if not .Values.tls.secretName }}
+{{- fail (printf "tls.mode=secret needs tls.secretName: the name of an existing kubernetes.io/tls Secret (keys tls.crt, tls.key) in namespace %s" $ns) }}
+{{- end }}
+{{- if not .Values.tls.caBundle }}
+{{- fail "tls.mode=secret needs tls.caBundle: the PEM (or base64 PEM) of the CA that signed the certificate in tls.secretName; the API server uses it to trust the webhook" }}
+{{- end }}
+{{- else if .Values.tls.caBundle }}
+{{- fail (printf "tls.caBundle is only used with tls.mode=secret (tls.mode is %s): remove it or set tls.mode=secret" .Values.tls.mode) }}
+{{- end }}
+{{- if and (eq .Values.tls.mode "generate") (gt (int .Values.tls.generate.certValidityDays) (int .Values.tls.generate.caValidityDays)) }}
+{{- fail "tls.generate.certValidityDays must not exceed tls.generate.caValidityDays (a certificate cannot outlive its CA)" }}
+{{- end }}
+{{- if ge (int .Values.preStop.seconds) (int .Values.terminationGracePeriodSeconds) }}
+{{- if ne .Values.preStop.mode "none" }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be larger than preStop.seconds (%d), or the pod is killed before it drains" (int .Values.terminationGracePeriodSeconds) (int .Values.preStop.seconds)) }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.preStop.mode "sleep") (not (include "miw.kubeAtLeast" (dict "ctx" . "version" "1.30.0"))) }}
+{{- fail (printf "preStop.mode=sleep needs Kubernetes >= 1.30 (this is %s): use preStop.mode=auto or exec" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- if and .Values.matchConditions (not (include "miw.kubeAtLeast" (dict "ctx" . "version" "1.28.0"))) }}
+{{- fail (printf "matchConditions need Kubernetes >= 1.28 (this is %s): remove them" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- range $n := concat .Values.targetNamespaces .Values.failClosedNamespaces }}
+{{- if has $n $excluded }}
+{{- fail (printf "namespace %s cannot be served by the webhook (kube-system, kube-public, kube-node-lease and the release namespace %s are always excluded, so the webhook can never block its own pods): remove it from targetNamespaces/failClosedNamespaces" $n $ns) }}
+{{- end }}
+{{- end }}
+{{- if .Values.targetNamespaces }}
+{{- range $n := .Values.failClosedNamespaces }}
+{{- if not (has $n $.Values.targetNamespaces) }}
+{{- fail (printf "failClosedNamespaces entry %s is not in targetNamespaces: add it there too" $n) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- range $n := .Values.failClosedNamespaces }}
+{{- if has $n $.Values.excludedNamespaces }}
+{{- fail (printf "namespace %s is both in failClosedNamespaces and excludedNamespaces" $n) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.pdb.enabled (gt (int .Values.replicaCount) 1) (not (kindIs "string" .Values.pdb.minAvailable)) }}
+{{- if ge (int .Values.pdb.minAvailable) (int .Values.replicaCount) }}
+{{- fail (printf "pdb.minAvailable (%d) must be lower than replicaCount (%d), or no node can ever be drained" (int .Values.pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
+{{- end }}
+{{- $names := list }}
+{{- range .Values.matchConditions }}
+{{- if has .name $names }}{{ fail (printf "matchConditions: name %s is used twice" .name) }}{{ end }}
+{{- if eq .name "exclude-kube-prefixed-namespaces" }}{{ fail "matchConditions: the name exclude-kube-prefixed-namespaces is reserved (excludeKubePrefixedNamespaces)" }}{{ end }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,115 @@
+/**
+ * Wrong values must stop `helm install` / `helm template` with a message that names the value and the fix:
+ * type and enum errors come from values.schema.json (generated from the server's config schema), the rest from the
+ * chart's own checks (templates/_helpers.tpl "miw.validate").
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeKubeApi, startFakeKubeApi } from './fake-kube-api.js';
+import { CHART, NAMESPACE, type RenderOptions, ensureHelm, helm, renderError } from './helm.js';
+
+const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+
+/**
+ * Schema errors: the message must name the key and say what is allowed. Helm 4 and Helm 3 word it differently
+ * ("at '/webhook/mode': value must be one of 'enforce', 'report'" vs "webhook.mode: webhook.mode must be one of the
+ * following: "enforce", "report""), so these cases list the words that must appear rather than one phrasing.
+ */
+const schemaCases: [string, RenderOptions, string, string[]][] = [
+  ['webhook.mode=banana', { set: { 'webhook.mode': 'banana' } }, 'webhook.mode', ['enforce', 'report']],
+  ['failurePolicy=Maybe', { set: { failurePolicy: 'Maybe' } }, 'failurePolicy', ['Ignore', 'Fail']],
+  ['log.level=verbose', { set: { 'log.level': 'verbose' } }, 'log.level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace']],
+  ['mlrun.kfpPythonSuffix=never', { set: { 'mlrun.kfpPythonSuffix': 'never' } }, 'mlrun.kfpPythonSuffix', ['auto', 'exempt']],
+  ['a misspelt config key', { set: { 'mlrun.imagesRegistryy': 'x' } }, 'mlrun', ['imagesRegistryy', 'not allowed']],
+  ['a misspelt chart key', { set: { replicas: 3 } }, '', ['replicas', 'not allowed']],
+  ['mlrun.version given as a number (1.10 unquoted in a values file)', { setJson: { 'mlrun.version': 1.1 } }, 'mlrun.version', ['string', 'number']],
+  ['mlrun.version with a space', { set: { 'mlrun.version': '1.9 2' } }, 'mlrun.version', ['pattern']],
+  ['webhook.optOutKey not a label key', { set: { 'webhook.optOutKey': 'no spaces allowed' } }, 'webhook.optOutKey', ['pattern']],
+  ['timeoutSeconds=60', { set: { timeoutSeconds: 60 } }, 'timeoutSeconds', ['30']],
+  ['replicaCount=0', { set: { replicaCount: 0 } }, 'replicaCount', ['1']],
+  ['image.digest not sha256', { set: { 'image.digest': 'latest' } }, 'image.digest', ['pattern']],
+  ['tls.mode=self', { set: { 'tls.mode': 'self' } }, 'tls.mode', ['generate', 'cert-manager', 'secret']],
+  ['targetNamespaces entry not a namespace name', { setJson: { targetNamespaces: ['MLRun'] } }, 'targetNamespaces.0', ['pattern']],
+  ['matchConditions entry without expression', { setJson: { matchConditions: [{ name: 'x' }] } }, 'matchConditions.0', ['expression']],
+];
+
+const chartCases: [string, RenderOptions, RegExp][] = [
+  // the chart's own checks
+  ['tls.mode=secret without tls.secretName', { set: { 'tls.mode': 'secret' } }, /tls\.mode=secret needs tls\.secretName: the name of an existing kubernetes\.io\/tls Secret/],
+  ['tls.mode=secret without tls.caBundle', { set: { 'tls.mode': 'secret', 'tls.secretName': 's' } }, /tls\.mode=secret needs tls\.caBundle/],
+  ['tls.caBundle that is no certificate', { set: { 'tls.mode': 'secret', 'tls.secretName': 's', 'tls.caBundle': 'aGVsbG8=' } }, /tls\.caBundle must be the CA certificate as PEM/],
+  ['tls.caBundle outside secret mode', { setJson: { 'tls.caBundle': PEM } }, /tls\.caBundle is only used with tls\.mode=secret \(tls\.mode is generate\)/],
+  ['certificate outliving its CA', { set: { 'tls.generate.certValidityDays': 4000 } }, /certValidityDays must not exceed tls\.generate\.caValidityDays/],
+  ['preStop longer than the grace period', { set: { 'preStop.seconds': 45 } }, /terminationGracePeriodSeconds \(40\) must be larger than preStop\.seconds \(45\)/],
+  ['preStop.mode=sleep on Kubernetes 1.29', { set: { 'preStop.mode': 'sleep' }, kubeVersion: '1.29.0' }, /preStop\.mode=sleep needs Kubernetes >= 1\.30 \(this is v1\.29\.0\)/],
+  ['matchConditions on Kubernetes 1.27', { setJson: { matchConditions: [{ name: 'a', expression: 'true' }] }, kubeVersion: '1.27.0' }, /matchConditions need Kubernetes >= 1\.28/],
+  ['kube-system as a target', { setJson: { targetNamespaces: ['kube-system'] } }, /namespace kube-system cannot be served by the webhook/],
+  ['the release namespace as fail-closed', { setJson: { failClosedNamespaces: [NAMESPACE] } }, new RegExp(`namespace ${NAMESPACE} cannot be served by the webhook`)],
+  ['fail-closed namespace outside targetNamespaces', { setJson: { targetNamespaces: ['a'], failClosedNamespaces: ['b'] } }, /failClosedNamespaces entry b is not in targetNamespaces/],
+  ['fail-closed and excluded at once', { setJson: { excludedNamespaces: ['a'], failClosedNamespaces: ['a'] } }, /namespace a is both in failClosedNamespaces and excludedNamespaces/],
+  ['PDB that blocks every drain', { set: { 'pdb.minAvailable': 2 } }, /pdb\.minAvailable \(2\) must be lower than replicaCount \(2\)/],
+  ['duplicate matchCondition names', { setJson: { matchConditions: [{ name: 'a', expression: 'true' }, { name: 'a', expression: 'true' }] } }, /matchConditions: name a is used twice/],
+  ['reserved matchCondition name', { setJson: { matchConditions: [{ name: 'exclude-kube-prefixed-namespaces', expression: 'true' }] } }, /is reserved/],
+];
+
+beforeAll(() => {
+  ensureHelm();
+});
+
+describe('values the schema refuses: helm names the key and what is allowed', () => {
+  it.each(schemaCases)('%s', async (_name, options, key, words) => {
+    const err = await renderError(options);
+    expect(err).toMatch(/values don't meet the specifications of the schema/);
+    if (key) {
+      const slashed = `/${key.replace(/\./g, '/')}`;
+      expect(err.includes(slashed) || err.includes(key), `message names ${key}: ${err}`).toBe(true);
+    }
+    for (const w of words) expect(err).toContain(w);
+  });
+});
+
+describe('values the chart refuses: the message says what to do', () => {
+  it.each(chartCases)('%s', async (_name, options, message) => {
+    const err = await renderError(options);
+    expect(err).toMatch(message);
+    // One line that says what is wrong, not a Go stack or a YAML parse error.
+    expect(err).not.toMatch(/goroutine|panic|error converting YAML/);
+  });
+});
+
+describe('helm install refuses the same values before creating anything', () => {
+  // Helm 3 contacts the cluster even for --dry-run=client; a fake API server stands in for it.
+  let api: FakeKubeApi;
+  beforeAll(async () => {
+    api = await startFakeKubeApi();
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+  const install = (...set: string[]) =>
+    helm(['install', 'miw', CHART, '--namespace', NAMESPACE, '--dry-run=client', '--disable-openapi-validation', ...set.flatMap((v) => ['--set', v])], {
+      KUBECONFIG: api.kubeconfig,
+    });
+
+  it('webhook.mode=banana', async () => {
+    const r = await install('webhook.mode=banana');
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect(r.stderr).toMatch(/webhook[./]mode/);
+  });
+
+  it('tls.mode=secret without a Secret', async () => {
+    const r = await install('tls.mode=secret');
+    expect(r.ok).toBe(false);
+    expect(r.stderr).toMatch(/tls\.mode=secret needs tls\.secretName/);
+  });
+
+  it('installs the defaults and prints the NOTES', async () => {
+    const r = await install();
+    expect(r.stderr).toBe('');
+    expect(r.ok).toBe(true);
+    // NOTES.txt: how to see it work and how to switch it off
+    expect(r.stdout).toContain('kubectl run miw-demo --image=mlrun/mlrun');
+    expect(r.stdout).toContain('The image should read mlrun/mlrun:1.9.2');
+    expect(r.stdout).toContain('kubectl delete mutatingwebhookconfiguration miw-mlrun-image-webhook');
+  });
+});
