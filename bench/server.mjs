@@ -8,6 +8,7 @@
 //
 //   node bench/server.mjs [--quick] [--profile] [--duration S] [--rounds N] [--only small,typical,large]
 //                         [--h2-only|--h1-only] [--targets webhook,bare-fastify,bare-node[,webhook@OTHER_DIST_DIR]]
+//                         [--webhook-node-options '--max-semi-space-size=64']
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -105,6 +106,8 @@ async function startTarget(name) {
     profDir = mkdtempSync(path.join(os.tmpdir(), `miw-bench-profile-${name.replace(/[^\w.-]/g, "_")}-`));
     nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
   }
+  // --webhook-node-options "...": NODE_OPTIONS for the webhook only (e.g. GC tuning: --max-semi-space-size=64).
+  if (name === 'webhook' && option('webhook-node-options', '')) env.NODE_OPTIONS = option('webhook-node-options', '');
   if (name === 'webhook' || name.startsWith('webhook@')) {
     // webhook@DIR: another build of the server (e.g. a copy of dist/ with a change), to compare in the same run.
     const dist = name === 'webhook' ? path.join(root, 'dist') : path.resolve(root, name.slice('webhook@'.length));
