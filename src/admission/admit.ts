@@ -20,7 +20,7 @@ import type {
   ImageDecision,
 } from './types.js';
 
-const { compare } = jsonpatch;
+const { escapePathComponent } = jsonpatch;
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -144,11 +144,11 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
         d.reasons = [r.reason];
         d.warning = `${kind}/${name}: image ${original} left unchanged: MLRun would raise ${r.error}: ${r.reason}`;
       } else if (r.changed) {
-        const ref = parseReference(r.image);
-        if (!ref.valid) {
+        const invalid = referenceProblem(r.image);
+        if (invalid) {
           d.reasonCode = 'error';
           d.reasons = r.reasons;
-          d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${ref.reason}); left ${original}`;
+          d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${original}`;
         } else {
           d.image = r.image;
           d.changed = true;
@@ -157,8 +157,8 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
         }
       } else {
         d.reasons = r.reasons;
-        const ref = parseReference(original);
-        if (!ref.valid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${ref.reason}); the kubelet cannot pull it`;
+        const invalid = referenceProblem(original);
+        if (invalid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${invalid}); the kubelet cannot pull it`;
       }
       if (d.warning) warnings.push(warning(d.warning));
       summary.decisions.push(d);
@@ -184,8 +184,9 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
 }
 
 /**
- * Patch over a projection of the Pod (only image fields and annotations), so fast-json-patch's compare stays cheap
- * for large Pods and the patch can only touch those fields.
+ * The patch: one "replace" per changed image and one "add" for the record annotation (add replaces an existing
+ * member, and creates the annotations map or metadata when the Pod has none). Written out directly rather than
+ * diffed: the ops are known, and diffing a projection of a large Pod cost more than the whole resolution.
  */
 function buildPatch(
   pod: Obj,
@@ -193,20 +194,7 @@ function buildPatch(
   annotationKey: string,
   changed: ImageDecision[],
 ): Operation[] {
-  const spec = pod.spec as Obj;
-  const project = (override: boolean) => {
-    const s: Obj = {};
-    for (const kind of CONTAINER_KINDS) {
-      const list = spec[kind];
-      if (!Array.isArray(list)) continue;
-      s[kind] = list.map((c: unknown, i: number) => {
-        const d = override ? changed.find((x) => x.kind === kind && x.index === i) : undefined;
-        return { image: d ? d.image : isObj(c) ? c.image : undefined };
-      });
-    }
-    return s;
-  };
-  const record: Record<string, { from: string; to: string; reason: string }> = {};
+  const record: Record<string, unknown> = {};
   const previous = annotations?.[annotationKey];
   if (typeof previous === 'string') {
     // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
@@ -218,13 +206,29 @@ function buildPatch(
     }
   }
   for (const d of changed) record[`${d.kind}/${d.name}`] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
-  const newAnnotations = { ...(annotations ?? {}), [annotationKey]: JSON.stringify(record) };
-  // The projection mirrors what exists on the Pod, so compare() emits "add" for a missing metadata or annotations map.
-  const hasMetadata = isObj(pod.metadata);
-  const before: Obj = { spec: project(false) };
-  const after: Obj = { spec: project(true), metadata: { annotations: newAnnotations } };
-  if (hasMetadata) before.metadata = annotations ? { annotations } : {};
-  return compare(before, after);
+  const value = JSON.stringify(record);
+  const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
+  if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });
+  else if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: value } });
+  else ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(annotationKey)}`, value });
+  return ops;
+}
+
+// Pods of one cluster repeat a few images; remember which are valid references (bounded, pure).
+const referenceMemo = new Map<string, string>();
+function referenceProblem(image: string): string {
+  if (image.length > 512) {
+    const ref = parseReference(image);
+    return ref.valid ? '' : ref.reason;
+  }
+  let problem = referenceMemo.get(image);
+  if (problem === undefined) {
+    const ref = parseReference(image);
+    problem = ref.valid ? '' : ref.reason;
+    if (referenceMemo.size >= 4096) referenceMemo.clear();
+    referenceMemo.set(image, problem);
+  }
+  return problem;
 }
 
 function audit(summary: AdmissionSummary): Record<string, string> | undefined {

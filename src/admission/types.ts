@@ -16,7 +16,7 @@ export interface ImageDecision {
   /** Short machine-friendly reason for metrics: tagged | prefixed | tagged+prefixed | rewritten | unchanged | error */
   reasonCode: string;
   /** Human-readable reasons from the engine. */
-  reasons: string[];
+  reasons: readonly string[];
   /** Set when the engine could not resolve (MLRun would raise) or the image is not a valid reference. */
   warning?: string;
 }

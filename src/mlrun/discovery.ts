@@ -62,9 +62,12 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     if (!isObj(c) || !Array.isArray(c.env)) continue;
     for (const e of c.env) {
       if (!isObj(e)) continue;
-      if (e.name === EXEC_CONFIG_ENV) readExecConfig(e.value, c.name, out, set);
-      else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) pythonEnv = str(e.value);
+      if (e.name === EXEC_CONFIG_ENV) {
+        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, out, set);
+      } else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) pythonEnv = str(e.value);
     }
+    // First found wins, so once both are known the other containers cannot change the answer.
+    if (out.clientVersion !== null && out.clientPythonVersion !== null) break;
   }
   set('clientPythonVersion', pythonEnv, 'env');
   return out;
@@ -82,6 +85,8 @@ function readExecConfig(
     out.notes.push(`${where} is larger than ${MAX_EXEC_CONFIG} bytes; not read`);
     return;
   }
+  // A run object is parsed only when it can hold the labels: most exec configs of non-MLRun-SDK runs do not.
+  if (!value.includes('client_')) return;
   let run: unknown;
   try {
     run = JSON.parse(value);

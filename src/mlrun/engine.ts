@@ -46,7 +46,7 @@ export type ResolutionAction = 'strip' | 'python' | 'ml-base' | 'tag' | 'prefix'
 export type MlrunErrorKind = 'ValueError' | 'TypeError' | 're.error' | 'unsupported';
 
 export type Resolution =
-  | { ok: true; image: string; changed: boolean; actions: ResolutionAction[]; reasons: string[] }
+  | { ok: true; image: string; changed: boolean; readonly actions: readonly ResolutionAction[]; readonly reasons: readonly string[] }
   | { ok: false; error: MlrunErrorKind; reason: string; image: string };
 
 export interface Resolver {
@@ -156,6 +156,20 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
       case 'client-at-least-1.10':
         return !(cv !== null && cv !== '' && clientAtLeast(cv, V1_10_RC0));
     }
+  }
+
+  // Pods repeat a few (image, client version, python) triples; results are immutable, so remember them (bounded).
+  const memo = new Map<string, Resolution>();
+  function memoResolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
+    if (image.length > 512) return resolve(image, clientVersion, clientPythonVersion); // keep the memo small
+    const key = `${image}\u0000${clientVersion ?? '\u0001'}\u0000${clientPythonVersion ?? '\u0001'}`;
+    let r = memo.get(key);
+    if (r === undefined) {
+      r = resolve(image, clientVersion, clientPythonVersion);
+      if (memo.size >= 4096) memo.clear();
+      memo.set(key, r);
+    }
+    return r;
   }
 
   function resolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
@@ -279,5 +293,5 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
     return 'unchanged';
   }
 
-  return { rules, settings: { ...settings }, configError, resolve };
+  return { rules, settings: { ...settings }, configError, resolve: memoResolve };
 }

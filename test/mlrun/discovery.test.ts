@@ -53,12 +53,20 @@ describe('discoverClientVersions', () => {
   });
 
   it('ignores malformed JSON and non-string labels with a note', () => {
-    const bad = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{not json' }]));
+    const bad = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{"metadata": {"labels": {"mlrun/client_version": "1.9' }]));
     expect(bad.clientVersion).toBeNull();
     expect(bad.notes[0]).toMatch(/MLRUN_EXEC_CONFIG of container base is not valid JSON/);
     const num = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: execConfig({ 'mlrun/client_version': 1.9 }) }]));
     expect(num.clientVersion).toBeNull();
     expect(num.notes[0]).toMatch(/not a string/);
+  });
+
+  it('does not parse a run object that cannot hold the client labels', () => {
+    const v = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{not json, and no labels' }]));
+    expect(v).toMatchObject({ clientVersion: null, notes: [] });
+    // JSON may escape "/" as "\/": still found
+    const escaped = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{"metadata":{"labels":{"mlrun\\/client_version":"1.9.2"}}}' }]));
+    expect(escaped.clientVersion).toBe('1.9.2');
   });
 
   it.each([null, 42, 'pod', [], { spec: 'x' }, { metadata: { labels: 'x' }, spec: { containers: 'x' } }, { spec: { containers: [null, { env: [null, 7] }] } }])(
