@@ -7,6 +7,7 @@ import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { parseAllDocuments, stringify } from 'yaml';
 import { admit } from '../admission/admit.js';
+import { podCreateReview } from '../admission/review.js';
 import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Io } from './resolve.js';
@@ -67,21 +68,7 @@ export async function runMutate(argv: string[], io: Io): Promise<number> {
 }
 
 export function mutateOne(value: unknown, runtime: Runtime): Obj {
-  const review: Obj =
-    isObj(value) && value.kind === 'AdmissionReview'
-      ? value
-      : {
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          request: {
-            uid: 'mutate-cli',
-            kind: { group: '', version: 'v1', kind: 'Pod' },
-            resource: { group: '', version: 'v1', resource: 'pods' },
-            operation: 'CREATE',
-            namespace: isObj(value) && isObj(value.metadata) ? value.metadata.namespace : undefined,
-            object: value,
-          },
-        };
+  const review: Obj = isObj(value) && value.kind === 'AdmissionReview' ? value : podCreateReview(value);
   const result = admit(review, runtime);
   if (result.status !== 200) return { error: result.error };
   const { response } = result.body;

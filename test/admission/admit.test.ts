@@ -4,6 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
+import { podCreateReview } from '../../src/admission/review.js';
 import type { AdmissionResult } from '../../src/admission/types.js';
 import { applyPatchStrict } from '../helpers/jsonpatch.js';
 import { testRuntime } from '../helpers/runtime.js';
@@ -13,21 +14,8 @@ const fixtures = new URL('../fixtures/', import.meta.url);
 const readJson = (rel: string) => JSON.parse(readFileSync(new URL(rel, fixtures), 'utf8')) as Obj;
 const podFiles = readdirSync(new URL('mlrun-pods/', fixtures)).filter((f) => f.endsWith('.json'));
 
-function review(object: unknown, extra: Obj = {}): Obj {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: 'e911857d-c318-11e8-bbad-025000000001',
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      operation: 'CREATE',
-      namespace: 'mlrun',
-      object,
-      ...extra,
-    },
-  };
-}
+const review = (object: unknown, extra: Obj = {}): Obj =>
+  podCreateReview(object, { uid: 'e911857d-c318-11e8-bbad-025000000001', namespace: 'mlrun', request: extra });
 
 /** Checks the answer the way the API server does and returns the patched Pod. */
 function check(result: AdmissionResult, body: Obj): { pod: Obj; patch: Obj[] } {

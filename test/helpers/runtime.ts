@@ -1,4 +1,5 @@
-/** Builds a Runtime for tests from a partial config, with the schema's defaults. */
+/** Builds a Runtime for tests from a partial config; defaults come from the real schema, not a copy of it. */
+import { validateConfig } from '../../src/config/load.js';
 import { buildRuntime, type Runtime } from '../../src/config/runtime.js';
 import type { Config } from '../../src/config/schema.js';
 
@@ -8,26 +9,9 @@ export interface ConfigOverrides {
 }
 
 export function testConfig(o: ConfigOverrides = {}): Config {
-  return {
-    mlrun: {
-      version: '1.9.2',
-      compat: '',
-      imagesTag: '',
-      imagesRegistry: '',
-      vendorImagesRegistry: '',
-      imagesToEnrichRegistry: null,
-      kfpPythonSuffix: 'auto',
-      ...o.mlrun,
-    },
-    webhook: {
-      mode: 'enforce',
-      optOutKey: 'mlrun-image-webhook/skip',
-      annotationKey: 'mlrun-image-webhook/images',
-      ...o.webhook,
-      corrections: { tagImagesWithRegistryPort: false, exactMlrunPattern: false, ...o.webhook?.corrections },
-    },
-    log: { level: 'info' },
-  };
+  const r = validateConfig({ mlrun: { version: '1.9.2', ...o.mlrun }, webhook: o.webhook ?? {} });
+  if (!r.ok) throw new Error(r.problems.map((p) => `${p.key}: ${p.reason}`).join('; '));
+  return r.config;
 }
 
 export function testRuntime(o: ConfigOverrides = {}): Runtime {

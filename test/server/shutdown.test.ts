@@ -1,4 +1,5 @@
 /** Graceful shutdown: readiness drops first, in-flight requests finish, HTTP/2 clients get GOAWAY, then close. */
+import { podCreateReview } from '../../src/admission/review.js';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -11,18 +12,9 @@ import { h1Request, httpGet, tempDir } from './helpers.js';
 
 const runtime = testRuntime();
 const WAIT = { timeout: 20_000, interval: 50 };
-const REVIEW = JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: 'a0e7b4b2-0000-4000-8000-00000000000a',
-    kind: { group: '', version: 'v1', kind: 'Pod' },
-    resource: { group: '', version: 'v1', resource: 'pods' },
-    operation: 'CREATE',
-    namespace: 'mlrun',
-    object: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } },
-  },
-});
+const REVIEW = JSON.stringify(
+  podCreateReview({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: 'a0e7b4b2-0000-4000-8000-00000000000a', namespace: 'mlrun' }),
+);
 
 async function start(extra: { shutdownTimeoutMs?: number } = {}) {
   const tmp = await tempDir('shutdown');

@@ -1,4 +1,5 @@
 /** The serving certificate changes on disk and the running server picks it up: no restart, no dropped session. */
+import { podCreateReview } from '../../src/admission/review.js';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -13,18 +14,9 @@ import { h2Request, httpGet, logCapture, metricValue, peerCertificate, tempDir, 
 const runtime = testRuntime();
 const WAIT = { timeout: 20_000, interval: 100 };
 const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
-const REVIEW = JSON.stringify({
-  apiVersion: 'admission.k8s.io/v1',
-  kind: 'AdmissionReview',
-  request: {
-    uid: '7c3b1c43-0000-4000-8000-000000000001',
-    kind: { group: '', version: 'v1', kind: 'Pod' },
-    resource: { group: '', version: 'v1', resource: 'pods' },
-    operation: 'CREATE',
-    namespace: 'mlrun',
-    object: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } },
-  },
-});
+const REVIEW = JSON.stringify(
+  podCreateReview({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: '7c3b1c43-0000-4000-8000-000000000001', namespace: 'mlrun' }),
+);
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
