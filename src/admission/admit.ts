@@ -28,9 +28,10 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 const CONTAINER_KINDS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 type ContainerKind = (typeof CONTAINER_KINDS)[number];
 
-// The API server may truncate longer warnings; keep each readable on its own.
+// The API server truncates a warning past 256 characters and drops every warning past 4096 characters in total,
+// a budget shared with the other webhooks and the API server itself: take at most half, and keep each readable.
 const MAX_WARNING = 240;
-const MAX_WARNINGS = 20;
+const MAX_WARNINGS_TOTAL = 2048;
 const MAX_AUDIT_VALUE = 1000;
 
 export function admit(body: unknown, runtime: Runtime): AdmissionResult {
@@ -114,6 +115,10 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
     if (Array.isArray(old)) for (const c of old) if (isObj(c) && typeof c.name === 'string') existingEphemeral.add(c.name);
   }
 
+  // What an earlier pass of this webhook wrote: an image equal to its recorded result is left alone, so a
+  // reinvocation never rewrites twice, even with a config under which MLRun's own rules are not idempotent.
+  const record = readRecord(annotations?.[annotationKey]);
+
   const { resolver } = runtime;
   for (const kind of kinds) {
     const list = pod.spec[kind];
@@ -138,6 +143,13 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
         reasonCode: 'unchanged',
         reasons: [],
       };
+      const earlier = record[`${kind}/${name}`];
+      if (isObj(earlier) && earlier.to === original) {
+        d.reasonCode = 'unchanged';
+        d.reasons = ['unchanged: already rewritten by this webhook (recorded in the annotation)'];
+        summary.decisions.push(d);
+        return;
+      }
       const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
       if (!r.ok) {
         d.reasonCode = 'error';
@@ -179,7 +191,10 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
   }
   summary.outcome = 'mutated';
   summary.warnings = cap(warnings);
-  const patch = buildPatch(pod, annotations, annotationKey, changed);
+  // On pods/ephemeralcontainers the API server keeps only spec.ephemeralContainers of the patched object and
+  // restores the metadata: an annotation op would be silently dropped, so the record is the log and audit only.
+  const withRecord = sub === '' ? { annotationKey, record } : undefined;
+  const patch = buildPatch(pod, annotations, withRecord, changed);
   return respond(uid, summary, patch, audit(summary));
 }
 
@@ -191,27 +206,33 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
 function buildPatch(
   pod: Obj,
   annotations: Obj | undefined,
-  annotationKey: string,
+  withRecord: { annotationKey: string; record: Record<string, unknown> } | undefined,
   changed: ImageDecision[],
 ): Operation[] {
-  const record: Record<string, unknown> = {};
-  const previous = annotations?.[annotationKey];
-  if (typeof previous === 'string') {
-    // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
-    try {
-      const parsed: unknown = JSON.parse(previous);
-      if (isObj(parsed)) Object.assign(record, parsed);
-    } catch {
-      /* not ours or damaged: replaced below */
-    }
-  }
+  const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
+  if (!withRecord) return ops;
+  // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
+  const { annotationKey, record } = withRecord;
   for (const d of changed) record[`${d.kind}/${d.name}`] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
   const value = JSON.stringify(record);
-  const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
   if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });
   else if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: value } });
   else ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(annotationKey)}`, value });
   return ops;
+}
+
+/** The record annotation of an earlier pass, as a map; anything else (absent, damaged, not ours) reads as empty. */
+function readRecord(value: unknown): Record<string, unknown> {
+  // A prototype-less map: a "__proto__" entry stays an entry instead of replacing the prototype.
+  const record: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  if (typeof value !== 'string' || value === '') return record;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (isObj(parsed)) for (const [k, v] of Object.entries(parsed)) record[k] = v;
+  } catch {
+    /* damaged: replaced when this pass writes its own */
+  }
+  return record;
 }
 
 // Pods of one cluster repeat a few images; remember which are valid references (bounded, pure).
@@ -283,9 +304,21 @@ function warning(text: string): string {
   return truncate(`mlrun-image-webhook: ${text.replace(CONTROL, ' ')}`, MAX_WARNING);
 }
 
+/** Keeps the warnings within MAX_WARNINGS_TOTAL characters, the last one saying how many were left out. */
 function cap(warnings: string[]): string[] {
-  if (warnings.length <= MAX_WARNINGS) return warnings;
-  return [...warnings.slice(0, MAX_WARNINGS - 1), warning(`${warnings.length - MAX_WARNINGS + 1} more warnings not shown`)];
+  let total = 0;
+  for (const w of warnings) total += w.length;
+  if (total <= MAX_WARNINGS_TOTAL) return warnings;
+  const room = MAX_WARNINGS_TOTAL - warning(`${warnings.length} more warnings not shown (see the webhook log)`).length;
+  const kept: string[] = [];
+  let used = 0;
+  for (const w of warnings) {
+    if (used + w.length > room) break;
+    kept.push(w);
+    used += w.length;
+  }
+  kept.push(warning(`${warnings.length - kept.length} more warnings not shown (see the webhook log)`));
+  return kept;
 }
 
 function truncate(s: string, max: number): string {

@@ -24,7 +24,7 @@ Options:
   --config FILE        config file (YAML or JSON); default: built-in defaults and MLRUN_* environment variables
   --port PORT          HTTPS port (default 8443)
   --health-port PORT   plain-HTTP port for /healthz, /readyz, /metrics (default 8080)
-  --host HOST          address to listen on (default 0.0.0.0; use :: for IPv6, dual-stack where the OS allows)
+  --host HOST          address to listen on (default: all, IPv6 and IPv4 as "::" dual-stack, or 0.0.0.0 without IPv6)
   --tls-cert FILE      serving certificate (PEM, leaf first); needs --tls-key
   --tls-key FILE       its private key (PEM); needs --tls-cert
                        without both: a development CA and certificate for localhost are generated in the temp dir
@@ -41,7 +41,7 @@ export interface ServeOptions {
   configFile: string | undefined;
   port: number;
   healthPort: number;
-  host: string;
+  host: string | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   drainDelayMs: number;
 }
@@ -59,7 +59,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   if (certFile === '' || keyFile === '') throw new UsageError('--tls-cert and --tls-key need a file name');
   const configFile = v.get('config');
   if (configFile === '') throw new UsageError('--config needs a file name');
-  const host = v.get('host') ?? '0.0.0.0';
+  const host = v.get('host');
   if (host === '') throw new UsageError('--host needs an address');
   const drain = v.get('drain-delay') ?? '5';
   // At most 20 s: drain and close must fit in the 25 s shutdown deadline.

@@ -58,12 +58,25 @@ function validateAndBuild(raw: unknown): { ok: true; runtime: Runtime } | { ok: 
   }
   // Check passed and Default filled every optional key, so this is the full Config.
   const config = withDefaults as Config;
+  const keyProblems = qualifiedNamePrefixProblems(config);
+  if (keyProblems.length > 0) return { ok: false, problems: keyProblems };
   try {
     return buildRuntime(config);
   } catch (e) {
     // buildRuntime is meant to report, not throw; keep the "never throws" promise if it ever does.
     return { ok: false, problems: [{ key: '(runtime)', reason: `internal error while compiling the config: ${errorMessage(e)}` }] };
   }
+}
+
+/** The one limit of a qualified name the schema pattern cannot hold: the DNS prefix is at most 253 characters. */
+function qualifiedNamePrefixProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const name of ['optOutKey', 'annotationKey'] as const) {
+    const value = config.webhook[name];
+    const slash = value.indexOf('/');
+    if (slash > 253) problems.push({ key: `webhook.${name}`, reason: `prefix before "/" must be at most 253 characters, got ${slash}` });
+  }
+  return problems;
 }
 
 /**
@@ -150,7 +163,10 @@ function reasonFor(error: ValueError, key: string): string {
       const known = KNOWN_PATTERNS[pattern];
       if (known) return `${known}, got ${got}`;
       if (key.startsWith('webhook.') && key.endsWith('Key')) {
-        return `must be a Kubernetes label/annotation key such as example.com/name, got ${got}`;
+        return (
+          'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
+          `at most 63 letters, digits, "-", "_" or "." starting and ending alphanumeric), got ${got}`
+        );
       }
       return `must match ${pattern}, got ${got}`;
     }

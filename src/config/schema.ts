@@ -106,6 +106,16 @@ export const CorrectionsSection = Type.Object(
   },
 );
 
+/**
+ * A Kubernetes qualified name (label and annotation keys): optional DNS-subdomain prefix and '/', then a name of at
+ * most 63 characters. A key the API server refuses would make it reject every Pod the webhook patches, so the
+ * schema holds the per-part limits; the prefix's own 253 limit is checked at load (see load.ts), as Go's regexp
+ * in helm has no lookahead to express it here.
+ */
+export const QUALIFIED_NAME_PATTERN =
+  '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$';
+export const QUALIFIED_NAME_MAX = 253 + 1 + 63;
+
 export const WebhookSection = Type.Object(
   {
     mode: Type.Optional(
@@ -117,8 +127,8 @@ export const WebhookSection = Type.Object(
     optOutKey: Type.Optional(
       Type.String({
         minLength: 1,
-        maxLength: 253,
-        pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+        maxLength: QUALIFIED_NAME_MAX,
+        pattern: QUALIFIED_NAME_PATTERN,
         default: 'mlrun-image-webhook/skip',
         description: 'A Pod with this label or annotation set to "true" is left alone.',
       }),
@@ -126,8 +136,8 @@ export const WebhookSection = Type.Object(
     annotationKey: Type.Optional(
       Type.String({
         minLength: 1,
-        maxLength: 253,
-        pattern: '^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$',
+        maxLength: QUALIFIED_NAME_MAX,
+        pattern: QUALIFIED_NAME_PATTERN,
         default: 'mlrun-image-webhook/images',
         description: 'Annotation that records, per changed container, the original image and the reason.',
       }),

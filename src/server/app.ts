@@ -16,7 +16,7 @@
  */
 import type { Http2SecureServer, Http2Session } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -52,7 +52,10 @@ export interface StartServerOptions {
   config: RuntimeSource;
   logger?: Logger;
   metrics?: Metrics;
-  /** Default 0.0.0.0 (IPv4 only); "::" listens on IPv6 and, where the OS allows, IPv4 too. */
+  /**
+   * Default: every address, IPv6 and IPv4 ("::", dual-stack), or 0.0.0.0 where the OS has no IPv6. Kubelet probes
+   * and the API server use the Pod IP, which is IPv6 on IPv6-only and IPv6-primary clusters.
+   */
   host?: string;
   /** HTTPS port; default 8443; 0 picks a free port. */
   port?: number;
@@ -102,7 +105,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics ?? createMetrics();
   const admitFn = options.admit ?? defaultAdmit;
-  const host = options.host ?? '0.0.0.0';
+  const host = options.host ?? (await wildcardHost());
+  const autoHost = options.host === undefined;
   const healthHost = options.healthHost ?? host;
 
   let caFile: string | undefined;
@@ -168,6 +172,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
 
   installErrorHandlers(app, logger, metrics);
+  installJsonParser(app);
 
   // Start of the admission clock: routing done, body not yet read (fastify keeps no start time without a logger).
   const stamp = (request: FastifyRequest<any, any, any>, _reply: unknown, done: () => void) => {
@@ -235,9 +240,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let healthUrl: string;
   try {
     await app.listen({ host, port: options.port ?? 8443 });
-    httpsUrl = urlOf('https', server.address() as AddressInfo);
+    httpsUrl = urlOf('https', server.address() as AddressInfo, autoHost);
     await health.listen({ host: healthHost, port: options.healthPort ?? 8080 });
-    healthUrl = urlOf('http', health.server.address() as AddressInfo);
+    healthUrl = urlOf('http', health.server.address() as AddressInfo, autoHost && options.healthHost === undefined);
   } catch (err) {
     tls.stop();
     await Promise.allSettled([app.close(), health.close()]);
@@ -312,6 +317,40 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
 }
 
+/**
+ * fastify's own JSON parser (same poisoning rules), except that a malformed body gets a reason. The reason comes
+ * from JSON.parse run again on the failure path only, cut before any quoted slice of the body (it may hold secrets).
+ */
+function installJsonParser<S extends RawServerBase>(
+  app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+): void {
+  const parse = app.getDefaultJsonParser('remove', 'remove');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parse(request as never, body as string, (err: (Error & { code?: string }) | null, value?: unknown) => {
+      if (err?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') done(new InvalidJsonError(jsonProblem(body as string)), undefined);
+      else done(err, value);
+    });
+  });
+}
+
+class InvalidJsonError extends Error {
+  readonly code = 'MIW_INVALID_JSON';
+  readonly statusCode = 400;
+}
+
+/** The parser's reason without the slice of input V8 quotes (`Unexpected token 'x', "...body..." is not valid JSON`). */
+export function jsonProblem(body: string): string {
+  try {
+    JSON.parse(body);
+    return 'unsafe content';
+  } catch (e) {
+    const message = e instanceof Error ? e.message : '';
+    const reason = message.split(', "')[0]!.split('"')[0]!.trim();
+    return reason.length > 0 && reason.length <= 160 ? reason : 'syntax error';
+  }
+}
+
 function installErrorHandlers<S extends RawServerBase>(
   app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
   logger: Logger,
@@ -330,6 +369,9 @@ function installErrorHandlers<S extends RawServerBase>(
         break;
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
         message = 'request body is not valid JSON';
+        break;
+      case 'MIW_INVALID_JSON':
+        message = `request body is not valid JSON: ${err.message}`;
         break;
       default:
         message = status >= 500 ? 'internal error' : err.message;
@@ -414,9 +456,19 @@ function ms(seconds: number): number {
   return Math.round(seconds * 1e6) / 1e3;
 }
 
-function urlOf(scheme: 'http' | 'https', address: AddressInfo): string {
+/** "::" where the OS has IPv6 (a dual-stack socket also takes IPv4), else "0.0.0.0". */
+function wildcardHost(): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', () => resolve('0.0.0.0'));
+    probe.listen({ host: '::', port: 0 }, () => probe.close(() => resolve('::')));
+  });
+}
+
+function urlOf(scheme: 'http' | 'https', address: AddressInfo, dualStack = false): string {
   let host = address.address;
-  if (host === '0.0.0.0') host = '127.0.0.1';
+  // A dual-stack wildcard takes IPv4 too; 127.0.0.1 works even where the loopback has no ::1.
+  if (host === '0.0.0.0' || (host === '::' && dualStack)) host = '127.0.0.1';
   else if (host === '::') host = '::1';
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
 }

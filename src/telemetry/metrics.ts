@@ -28,6 +28,7 @@ export interface Metrics {
   readonly registry: Registry;
   readonly admissionRequests: Counter<'outcome'>;
   readonly imagesChanged: Counter<'reason'>;
+  readonly imagesWouldChange: Counter<'reason'>;
   readonly imageWarnings: Counter;
   readonly admissionDuration: Histogram;
   readonly configReloads: Counter<'result'>;
@@ -63,6 +64,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const imagesChanged = new Counter({
     name: `${PREFIX}images_changed_total`,
     help: 'Container images changed by a returned patch, by reason (tagged, prefixed, tagged+prefixed, rewritten ...).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const imagesWouldChange = new Counter({
+    name: `${PREFIX}images_would_change_total`,
+    help: 'Report-only mode: container images that enforce mode would have changed, by reason.',
     labelNames: ['reason'] as const,
     registers: [registry],
   });
@@ -118,15 +125,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     configReloads.labels(r).inc(0);
     tlsReloads.labels(r).inc(0);
   }
-  const reasonChildren = new Map<string, ReturnType<typeof imagesChanged.labels>>();
-  const reasonChild = (reason: string) => {
-    let child = reasonChildren.get(reason);
-    if (!child) {
-      child = imagesChanged.labels(reason);
-      reasonChildren.set(reason, child);
-    }
-    return child;
+  // Reasons are a small closed set (action combinations): children are cached, never unbounded.
+  const childCache = <C>(make: (reason: string) => C) => {
+    const children = new Map<string, C>();
+    return (reason: string): C => {
+      let child = children.get(reason);
+      if (!child) {
+        child = make(reason);
+        children.set(reason, child);
+      }
+      return child;
+    };
   };
+  const reasonChild = childCache((r) => imagesChanged.labels(r));
+  const wouldChangeChild = childCache((r) => imagesWouldChange.labels(r));
 
   const setRulesInfo = (runtime: Runtime): void => {
     configLastReloadSuccess.set(Date.now() / 1000);
@@ -144,6 +156,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     admissionRequests,
     imagesChanged,
+    imagesWouldChange,
     imageWarnings,
     admissionDuration,
     configReloads,
@@ -157,8 +170,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (!summary) return;
       let warnings = 0;
       for (const d of summary.decisions) {
-        // Only images a returned patch changes: report mode shows up as outcome="reported" instead.
+        // images_changed_total counts only what a returned patch changes; report mode has its own counter.
         if (d.changed && summary.outcome === 'mutated') reasonChild(d.reasonCode).inc();
+        else if (d.changed && summary.outcome === 'reported') wouldChangeChild(d.reasonCode).inc();
         if (d.warning) warnings++;
       }
       if (warnings > 0) imageWarnings.inc(warnings);

@@ -119,6 +119,11 @@ describe('validateConfig: every key refused with its dotted key and a readable r
     ['optOutKey invalid', { webhook: { optOutKey: 'Bad Key!' } }, 'webhook.optOutKey', /Kubernetes label\/annotation key/],
     ['annotationKey invalid', { webhook: { annotationKey: '/x' } }, 'webhook.annotationKey', /Kubernetes label\/annotation key/],
     ['annotationKey type', { webhook: { annotationKey: 5 } }, 'webhook.annotationKey', /must be a string/],
+    // The API server refuses these keys, so it would refuse every Pod the webhook patches.
+    ['annotationKey name over 63', { webhook: { annotationKey: 'a'.repeat(64) } }, 'webhook.annotationKey', /Kubernetes label\/annotation key/],
+    ['annotationKey prefixed name over 63', { webhook: { annotationKey: `example.com/${'a'.repeat(64)}` } }, 'webhook.annotationKey', /Kubernetes label\/annotation key/],
+    ['optOutKey DNS label over 63', { webhook: { optOutKey: `${'a'.repeat(64)}.com/x` } }, 'webhook.optOutKey', /Kubernetes label\/annotation key/],
+    ['optOutKey prefix over 253', { webhook: { optOutKey: `${Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.')}/x` } }, 'webhook.optOutKey', /prefix before "\/" must be at most 253/],
     [
       'tagImagesWithRegistryPort',
       { webhook: { corrections: { tagImagesWithRegistryPort: 'yes' } } },

@@ -56,6 +56,10 @@ describe('discoverClientVersions', () => {
     const bad = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{"metadata": {"labels": {"mlrun/client_version": "1.9' }]));
     expect(bad.clientVersion).toBeNull();
     expect(bad.notes[0]).toMatch(/MLRUN_EXEC_CONFIG of container base is not valid JSON/);
+    // The note reaches warnings and logs: it must not quote the value (exec configs carry credentials).
+    const secret = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{"client_":"1", "password": s3cr3tvalue123}' }]));
+    expect(secret.notes).toHaveLength(1);
+    expect(secret.notes[0]).not.toMatch(/s3cr3t|password/);
     const num = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: execConfig({ 'mlrun/client_version': 1.9 }) }]));
     expect(num.clientVersion).toBeNull();
     expect(num.notes[0]).toMatch(/not a string/);

@@ -24,12 +24,12 @@ afterEach(async () => {
 });
 
 describe('serve arguments', () => {
-  it('has defaults: 0.0.0.0:8443, health 8080, development certificate', () => {
+  it('has defaults: every address (dual-stack), 8443, health 8080, development certificate', () => {
     expect(parseServeArgs([])).toEqual({
       configFile: undefined,
       port: 8443,
       healthPort: 8080,
-      host: '0.0.0.0',
+      host: undefined,
       tls: undefined,
       drainDelayMs: 5000,
     });
@@ -92,6 +92,36 @@ describe('serve', () => {
     );
     expect(code).toBe(1);
     expect(stderr.text()).toMatch(/cannot start the server: cannot read certificate/);
+  });
+
+  it('listens on every address by default: "::" dual-stack where the OS has IPv6 (IPv6 Pod IPs), else 0.0.0.0', async () => {
+    const tmp = await tempDir('serve-host');
+    cleanups.push(tmp.cleanup);
+    const pki = await testPki();
+    const leaf = await pki.leaf();
+    const certFile = path.join(tmp.dir, 'tls.crt');
+    const keyFile = path.join(tmp.dir, 'tls.key');
+    await writeFile(certFile, leaf.cert);
+    await writeFile(keyFile, leaf.key);
+    const signals = new EventEmitter();
+    let server: RunningServer | undefined;
+    const running = runServe(['--port', '0', '--health-port', '0', '--tls-cert', certFile, '--tls-key', keyFile, '--drain-delay', '0'], {
+      signals,
+      logDestination: logCapture(),
+      exit: vi.fn(),
+      onListening: (s) => (server = s),
+    });
+    cleanups.push(async () => {
+      signals.emit('SIGTERM', 'SIGTERM');
+      await running;
+    });
+    await vi.waitFor(() => expect(server).toBeDefined(), WAIT);
+    const address = (server!.app.server.address() as { address: string }).address;
+    expect(['::', '0.0.0.0']).toContain(address);
+    // Either way IPv4 clients get through, and the printed URL is usable as is.
+    expect(server!.httpsUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect((await h2Request(server!.httpsUrl, { ca: pki.ca.cert, headers: JSON_HEADERS, body: typical })).status).toBe(200);
+    expect((await httpGet(`${server!.healthUrl}/healthz`)).status).toBe(200);
   });
 
   it('serves, reloads a changed config, keeps the last good one on a bad change, and drains on SIGTERM (exit 0)', async () => {

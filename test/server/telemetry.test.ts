@@ -58,7 +58,7 @@ describe('metrics', () => {
     warnings: ['w'],
   });
 
-  it('counts outcomes, changed images by reason (patched only), warnings and durations', async () => {
+  it('counts outcomes, changed images by reason (patched and report-only apart), warnings and durations', async () => {
     const m = createMetrics({ defaultMetrics: false });
     m.recordAdmission('mutated', 0.0007, summary('mutated'));
     m.recordAdmission('reported', 0.002, summary('reported'));
@@ -69,6 +69,7 @@ describe('metrics', () => {
     expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="bad_request"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="skipped"}')).toBe(0);
     expect(metricValue(text, 'mlrun_image_webhook_images_changed_total{reason="tag+prefix"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_images_would_change_total{reason="tag+prefix"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_image_warnings_total')).toBe(2);
     expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.0005"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.001"}')).toBe(2);
