@@ -45,7 +45,10 @@ function dehelm(node: unknown): void {
   if (!isObj(node)) return;
   if (node['app.kubernetes.io/managed-by'] === 'Helm') node['app.kubernetes.io/managed-by'] = 'kubectl';
   delete node['helm.sh/chart'];
+  // Helm's ownership annotations (e.g. on the cert-manager secretTemplate); an emptied map goes too.
+  for (const k of Object.keys(node)) if (k.startsWith('meta.helm.sh/')) delete node[k];
   for (const v of Object.values(node)) dehelm(v);
+  if (isObj(node.annotations) && Object.keys(node.annotations).length === 0) delete node.annotations;
 }
 
 export function helmArgs(root: string): string[] {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeKubeApi, startFakeKubeApi } from './fake-kube-api.js';
-import { CHART, NAMESPACE, type RenderOptions, ensureHelm, helm, renderError } from './helm.js';
+import { CHART, NAMESPACE, type RenderOptions, ensureHelm, helm, render, renderError } from './helm.js';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
 
@@ -43,6 +43,9 @@ const chartCases: [string, RenderOptions, RegExp][] = [
   ['preStop.mode=sleep on Kubernetes 1.29', { set: { 'preStop.mode': 'sleep' }, kubeVersion: '1.29.0' }, /preStop\.mode=sleep needs Kubernetes >= 1\.30 \(this is v1\.29\.0\)/],
   ['matchConditions on Kubernetes 1.27', { setJson: { matchConditions: [{ name: 'a', expression: 'true' }] }, kubeVersion: '1.27.0' }, /matchConditions need Kubernetes >= 1\.28/],
   ['kube-system as a target', { setJson: { targetNamespaces: ['kube-system'] } }, /namespace kube-system cannot be served by the webhook/],
+  // kube-* namespaces are skipped by the exclude-kube-prefixed-namespaces matchCondition: naming one would do nothing.
+  ['a kube-* namespace as a target', { setJson: { targetNamespaces: ['mlrun', 'kube-foo'] } }, /targetNamespaces entry kube-foo would never be served: excludeKubePrefixedNamespaces/],
+  ['a kube-* namespace as fail-closed', { setJson: { failClosedNamespaces: ['kube-bar'] } }, /failClosedNamespaces entry kube-bar would never be served: excludeKubePrefixedNamespaces/],
   ['the release namespace as fail-closed', { setJson: { failClosedNamespaces: [NAMESPACE] } }, new RegExp(`namespace ${NAMESPACE} cannot be served by the webhook`)],
   ['fail-closed namespace outside targetNamespaces', { setJson: { targetNamespaces: ['a'], failClosedNamespaces: ['b'] } }, /failClosedNamespaces entry b is not in targetNamespaces/],
   ['fail-closed and excluded at once', { setJson: { excludedNamespaces: ['a'], failClosedNamespaces: ['a'] } }, /namespace a is both in failClosedNamespaces and excludedNamespaces/],
@@ -73,6 +76,16 @@ describe('values the chart refuses: the message says what to do', () => {
     expect(err).toMatch(message);
     // One line that says what is wrong, not a Go stack or a YAML parse error.
     expect(err).not.toMatch(/goroutine|panic|error converting YAML/);
+  });
+});
+
+describe('kube-* namespaces are refused only where the kube-* matchCondition exists', () => {
+  it.each<[string, RenderOptions]>([
+    ['excludeKubePrefixedNamespaces=false', { set: { excludeKubePrefixedNamespaces: false } }],
+    ['Kubernetes 1.27 (no matchConditions)', { kubeVersion: '1.27.0' }],
+  ])('%s: a kube-* target is served, so it is accepted', async (_name, o) => {
+    const docs = await render({ ...o, setJson: { targetNamespaces: ['kube-foo'], failClosedNamespaces: ['kube-foo'] } });
+    expect(docs.some((d) => d.kind === 'MutatingWebhookConfiguration')).toBe(true);
   });
 });
 
@@ -111,5 +124,23 @@ describe('helm install refuses the same values before creating anything', () => 
     expect(r.stdout).toContain('kubectl run miw-demo --image=mlrun/mlrun');
     expect(r.stdout).toContain('The image should read mlrun/mlrun:1.9.2');
     expect(r.stdout).toContain('kubectl delete mutatingwebhookconfiguration miw-mlrun-image-webhook');
+    expect(r.stdout).not.toContain('WARNING');
+  });
+
+  it.each<[string, string[], boolean]>([
+    ['failurePolicy=Fail without targetNamespaces', ['failurePolicy=Fail'], true],
+    ['failurePolicy=Fail with targetNamespaces', ['failurePolicy=Fail', 'targetNamespaces={mlrun}'], false],
+    ['failurePolicy=Ignore with failClosedNamespaces', ['failClosedNamespaces={mlrun}'], false],
+  ])('NOTES warn about a cluster-wide fail-closed webhook only when it is one: %s', async (_name, set, warns) => {
+    const r = await install(...set);
+    expect(r.stderr).toBe('');
+    expect(r.ok).toBe(true);
+    const warning = /WARNING: failurePolicy is Fail and targetNamespaces is empty, so EVERY namespace/;
+    if (warns) {
+      expect(r.stdout).toMatch(warning);
+      expect(r.stdout).toMatch(/set targetNamespaces, or keep\s+failurePolicy=Ignore and list them in failClosedNamespaces/);
+    } else {
+      expect(r.stdout).not.toMatch(warning);
+    }
   });
 });

@@ -2,10 +2,11 @@
  * deploy/ is the chart rendered for `kubectl apply` (scripts/render-deploy.ts). It must be current and valid.
  * Regenerate with: UPDATE_GENERATED=1 npx vitest run test/chart/deploy.test.ts
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEPLOY_FILE, DEPLOY_NAMESPACE, KUSTOMIZATION_FILE, renderDeploy } from '../../scripts/render-deploy.js';
+import { DEPLOY_FILE, DEPLOY_NAMESPACE, KUSTOMIZATION_FILE, helmArgs, renderDeploy } from '../../scripts/render-deploy.js';
 import { checkGenerated } from './generated.js';
 import { type K8sObject, ROOT, at, ensureHelm, find, helmEnv, parseDocs } from './helm.js';
 import { validateManifest } from './k8s-schemas.js';
@@ -59,6 +60,19 @@ describe('deploy/', () => {
     const volumes = at(find(docs, 'Deployment'), 'spec', 'template', 'spec', 'volumes') as { name: string; secret?: { secretName: string } }[];
     expect(volumes.find((v) => v.name === 'tls')?.secret?.secretName).toBe(at(cert, 'spec', 'secretName'));
     expect(at(cert, 'spec', 'dnsNames')).toContain(`mlrun-image-webhook.${DEPLOY_NAMESPACE}.svc`);
+  });
+
+  it('the TLS Secret volume is mode 0440 (decimal 288) in helm\'s output, in the rendering and in the checked-in file', () => {
+    const tlsMode = (objs: K8sObject[]) =>
+      (at(find(objs, 'Deployment'), 'spec', 'template', 'spec', 'volumes') as { name: string; secret?: { defaultMode?: number } }[]).find(
+        (v) => v.name === 'tls',
+      )?.secret?.defaultMode;
+    // Parsed as YAML 1.2 (the `yaml` package, like render-deploy): a leading-zero 0440 would read as decimal 440.
+    const helmOut = execFileSync(ensureHelm(), helmArgs(ROOT), { encoding: 'utf8', maxBuffer: 32 * 1024 * 1024, env: helmEnv() });
+    expect(tlsMode(parseDocs(helmOut))).toBe(288);
+    expect(tlsMode(docs)).toBe(288);
+    expect(tlsMode(parseDocs(fs.readFileSync(path.join(ROOT, DEPLOY_FILE), 'utf8')))).toBe(288);
+    expect(files[DEPLOY_FILE]).toMatch(/^\s+defaultMode: 288$/m);
   });
 
   it('the README documents the files that exist', () => {

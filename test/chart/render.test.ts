@@ -256,6 +256,18 @@ describe('defaults', () => {
     expect(volumes[mounts['/tmp']!.name].emptyDir).toBeDefined();
     expect(volumes[mounts['/etc/mlrun-image-webhook/config']!.name].configMap.name).toBe(find(rendered.defaults, 'ConfigMap').metadata.name);
     expect(volumes[mounts['/etc/mlrun-image-webhook/tls']!.name].secret.secretName).toBe(find(rendered.defaults, 'Secret').metadata.name);
+    // 0440 written as decimal: a leading-zero octal reads as 440 (= 0670, group rwx) with any YAML 1.2 parser.
+    expect(volumes[mounts['/etc/mlrun-image-webhook/tls']!.name].secret.defaultMode).toBe(0o440);
+  });
+
+  it('no leading-zero numbers anywhere in the templates (YAML 1.1 reads them as octal, YAML 1.2 as decimal)', () => {
+    const dir = path.join(CHART, 'templates');
+    const files = fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /\.(ya?ml|tpl)$/.test(f));
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      const text = fs.readFileSync(path.join(dir, f), 'utf8');
+      expect(text, f).not.toMatch(/:\s+0[0-9]+\s*(#.*)?$/m);
+    }
   });
 
   it('PodDisruptionBudget: minAvailable 1, crash-looping replicas can be evicted', () => {
@@ -381,6 +393,14 @@ describe('TLS modes', () => {
     const mwc = find(docs, 'MutatingWebhookConfiguration');
     expect(mwc.metadata.annotations?.['cert-manager.io/inject-ca-from']).toBe(`${NAMESPACE}/${FULLNAME}-serving`);
     expect(webhooks(docs)[0]!.clientConfig.caBundle).toBeUndefined();
+    // Helm ownership metadata on the Secret cert-manager makes, so switching to tls.mode=generate (which renders a
+    // Secret of the same name) can adopt it instead of failing the upgrade.
+    expect(at(serving, 'spec', 'secretTemplate', 'labels', 'app.kubernetes.io/managed-by')).toBe('Helm');
+    expect(at(serving, 'spec', 'secretTemplate', 'annotations')).toEqual({
+      'meta.helm.sh/release-name': 'miw',
+      'meta.helm.sh/release-namespace': NAMESPACE,
+    });
+    expect(at(serving, 'spec', 'secretName')).toBe(find(rendered.defaults, 'Secret').metadata.name);
     expect(envOf(at(testPod(docs), 'spec', 'containers', 0)).CA_FILE).toBeDefined();
   });
 

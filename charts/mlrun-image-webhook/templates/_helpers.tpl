@@ -167,6 +167,15 @@ app.kubernetes.io/component: webhook
 {{- fail (printf "namespace %s cannot be served by the webhook (kube-system, kube-public, kube-node-lease and the release namespace %s are always excluded, so the webhook can never block its own pods): remove it from targetNamespaces/failClosedNamespaces" $n $ns) }}
 {{- end }}
 {{- end }}
+{{- if and .Values.excludeKubePrefixedNamespaces (include "miw.kubeAtLeast" (dict "ctx" . "version" "1.28.0")) }}
+{{- range $list := list "targetNamespaces" "failClosedNamespaces" }}
+{{- range $n := index $.Values $list }}
+{{- if hasPrefix "kube-" $n }}
+{{- fail (printf "%s entry %s would never be served: excludeKubePrefixedNamespaces=true skips every kube-* namespace (matchCondition exclude-kube-prefixed-namespaces). Remove it from %s, or set excludeKubePrefixedNamespaces=false" $list $n $list) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if .Values.targetNamespaces }}
 {{- range $n := .Values.failClosedNamespaces }}
 {{- if not (has $n $.Values.targetNamespaces) }}
