@@ -4,10 +4,17 @@
  * Batch mode is an exact-MLRun mode: config values are used as given ("" is a value, null is None), no webhook
  * guard against double prefixes, and `error` carries the exception MLRun would raise.
  */
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { compileResolver, type MlrunSettings, type Resolution, type Resolver } from '../mlrun/engine.js';
-import { rulesForVersion, type Rules } from '../mlrun/rules.js';
+import { StringDecoder } from 'node:string_decoder';
+import {
+  compileResolver,
+  type KfpPythonSuffix,
+  type MlrunSettings,
+  type Resolution,
+  type Resolver,
+  type ResolverOptions,
+} from '../mlrun/engine.js';
+import { normalizeVersionLabel, rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import { parseArgs, UsageError } from './args.js';
 
 const VALUE_OPTIONS = [
@@ -22,16 +29,21 @@ const VALUE_OPTIONS = [
   'kfp-python-suffix',
 ] as const;
 const BOOLEAN_OPTIONS = ['json', 'jsonl', 'tag-images-with-registry-port', 'exact-mlrun-pattern'] as const;
+const PER_LINE_OPTIONS: string[] = ['client-version', 'python-version', 'images-registry', 'vendor-images-registry', 'images-tag', 'enrich-patterns'];
+const KFP_MODES: readonly KfpPythonSuffix[] = ['auto', 'exempt', 'always', 'client-at-least-1.10'];
 
 export const RESOLVE_USAGE = `Usage:
   mlrun-image-webhook resolve IMAGE [--client-version V] [--python-version V] [--mlrun-version V]
       [--mlrun-compat V] [--images-registry R] [--vendor-images-registry R] [--images-tag T]
       [--enrich-patterns P] [--kfp-python-suffix auto|exempt|always|client-at-least-1.10]
       [--tag-images-with-registry-port] [--exact-mlrun-pattern] [--json]
-  mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION   < cases.jsonl > results.jsonl
+  mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION [--kfp-python-suffix M] [--tag-images-with-registry-port]
+      [--exact-mlrun-pattern]   < cases.jsonl > results.jsonl
 
 --mlrun-version is the MLRun server version (default 1.9.2); its rules are followed unless --mlrun-compat names
-another version. --enrich-patterns defaults to that version's images_to_enrich_registry.
+another version (also as a tag or PyPI version: v1.9.2, 1.10.0rc18, 1.9). --enrich-patterns defaults to that
+version's images_to_enrich_registry. In --jsonl mode each line carries image, versions and config; a line without
+config.server_version gets --mlrun-version, else the --mlrun-compat version.
 Exit codes: 0 resolved (changed or not), 1 MLRun would raise for this input, 2 usage or config error.`;
 
 export interface Io {
@@ -49,24 +61,39 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
     throw e;
   }
   const v = (k: (typeof VALUE_OPTIONS)[number]) => args.values.get(k);
+  const kfp = v('kfp-python-suffix') ?? 'auto';
+  if (!KFP_MODES.includes(kfp as KfpPythonSuffix)) {
+    return usage(io, `--kfp-python-suffix must be one of ${KFP_MODES.join(', ')}, got ${JSON.stringify(kfp)}`);
+  }
+  const switches = {
+    kfpPythonSuffix: kfp as KfpPythonSuffix,
+    corrections: {
+      tagImagesWithRegistryPort: args.flags.has('tag-images-with-registry-port'),
+      exactMlrunPattern: args.flags.has('exact-mlrun-pattern'),
+    },
+  };
   if (args.flags.has('jsonl')) {
     if (args.positionals.length > 0) return usage(io, '--jsonl reads images from stdin; do not pass IMAGE');
+    // Each line carries its own image, versions and config: options that would set them have no meaning here.
+    const perLine = PER_LINE_OPTIONS.filter((o) => args.values.has(o));
+    if (perLine.length > 0) {
+      return usage(io, `--jsonl takes image, versions and config from each input line; drop ${perLine.map((o) => `--${o}`).join(', ')}`);
+    }
     const compat = v('mlrun-compat') ?? v('mlrun-version');
     if (!compat) return usage(io, '--jsonl needs --mlrun-compat VERSION');
-    const rules = rulesForVersion(compat);
-    if (!rules.ok) return usage(io, `--mlrun-compat: ${rules.reason}`);
-    await runBatch(rules.rules, io);
+    const rules = v('mlrun-compat') ? rulesForCompat(compat) : rulesForVersion(compat);
+    if (!rules.ok) return usage(io, `${v('mlrun-compat') ? '--mlrun-compat' : '--mlrun-version'}: ${rules.reason}`);
+    // A line without config.server_version: MLRun's own version, i.e. the server version given, else the
+    // version whose rules are followed.
+    const serverVersion = v('mlrun-version') ?? normalizeVersionLabel(compat);
+    await runBatch({ rules: rules.rules, ...switches }, serverVersion, io);
     return 0;
   }
   if (args.positionals.length !== 1) return usage(io, 'give exactly one IMAGE');
   const image = args.positionals[0]!;
   const mlrunVersion = v('mlrun-version') ?? '1.9.2';
-  const rules = rulesForVersion(v('mlrun-compat') ?? mlrunVersion);
+  const rules = v('mlrun-compat') ? rulesForCompat(v('mlrun-compat')!) : rulesForVersion(mlrunVersion);
   if (!rules.ok) return usage(io, `${v('mlrun-compat') ? '--mlrun-compat' : '--mlrun-version'}: ${rules.reason}`);
-  const kfp = v('kfp-python-suffix') ?? 'auto';
-  if (!['auto', 'exempt', 'always', 'client-at-least-1.10'].includes(kfp)) {
-    return usage(io, `--kfp-python-suffix must be one of auto, exempt, always, client-at-least-1.10`);
-  }
   const resolver = compileResolver(
     {
       imagesTag: v('images-tag') ?? '',
@@ -75,14 +102,7 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
       imagesToEnrichRegistry: v('enrich-patterns') ?? rules.rules.defaultEnrichPatterns,
       serverVersion: mlrunVersion,
     },
-    {
-      rules: rules.rules,
-      kfpPythonSuffix: kfp as 'auto',
-      corrections: {
-        tagImagesWithRegistryPort: args.flags.has('tag-images-with-registry-port'),
-        exactMlrunPattern: args.flags.has('exact-mlrun-pattern'),
-      },
-    },
+    { rules: rules.rules, ...switches },
   );
   if (resolver.configError?.kind === 'unsupported') {
     return usage(io, `--enrich-patterns: ${resolver.configError.reason}`);
@@ -117,20 +137,52 @@ function usage(io: Io, message: string): number {
 type Json = Record<string, unknown>;
 const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-/** One output line per input line, in order; a bad line gets an error line, never stops the batch. */
-async function runBatch(rules: Rules, io: Io): Promise<void> {
+/**
+ * One output line per input line, in order; a bad line gets an error line, never stops the batch. Lines end at
+ * "\n" only (a lone "\r" is JSON whitespace, not a line break); "\r\n" and a UTF-8 byte order mark are accepted;
+ * blank lines are skipped.
+ */
+async function runBatch(options: ResolverOptions, serverVersion: string, io: Io): Promise<void> {
   const cache = new Map<string, Resolver>();
-  const lines = createInterface({ input: io.stdin, crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === '') continue;
-    const out = batchLine(line, rules, cache);
+  const emit = async (line: string) => {
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.trim() === '') return;
+    const out = batchLine(line, options, serverVersion, cache);
     if (!io.stdout.write(JSON.stringify(out) + '\n')) {
       await new Promise((resolve) => io.stdout.once('drain', resolve));
     }
+  };
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let first = true;
+  for await (const chunk of io.stdin) {
+    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    if (first && pending.length > 0) {
+      if (pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1);
+      first = false;
+    }
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      await emit(line);
+    }
   }
+  pending += decoder.end();
+  if (first && pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1);
+  await emit(pending);
 }
 
-function batchLine(line: string, rules: Rules, cache: Map<string, Resolver>): Json {
+/** Python's type name in an AttributeError ("'NoneType' object has no attribute 'strip'"). */
+function pyTypeName(x: unknown): string {
+  if (x === null || x === undefined) return 'NoneType';
+  if (typeof x === 'boolean') return 'bool';
+  if (typeof x === 'number') return Number.isInteger(x) ? 'int' : 'float';
+  if (Array.isArray(x)) return 'list';
+  return 'dict';
+}
+
+function batchLine(line: string, options: ResolverOptions, serverVersion: string, cache: Map<string, Resolver>): Json {
   let rec: unknown;
   try {
     rec = JSON.parse(line);
@@ -149,14 +201,15 @@ function batchLine(line: string, rules: Rules, cache: Map<string, Resolver>): Js
     imagesTag: field(cfg, 'images_tag', ''),
     imagesRegistry: field(cfg, 'images_registry', ''),
     vendorImagesRegistry: field(cfg, 'vendor_images_registry', ''),
-    imagesToEnrichRegistry: field(cfg, 'images_to_enrich_registry', rules.defaultEnrichPatterns),
-    serverVersion: field(cfg, 'server_version', null),
+    imagesToEnrichRegistry: field(cfg, 'images_to_enrich_registry', options.rules.defaultEnrichPatterns),
+    serverVersion: field(cfg, 'server_version', serverVersion),
   };
   const image = rec.image;
   const cv = field(rec, 'client_version', null);
   const py = field(rec, 'client_python_version', null);
   if (typeof image !== 'string') {
-    return { case_id: caseId, image: null, error: 'TypeError', reason: 'image is not a string' };
+    // enrich_image_url starts with image.strip().
+    return { case_id: caseId, image: null, error: 'AttributeError', reason: `'${pyTypeName(image)}' object has no attribute 'strip'` };
   }
   if (cv === undefined || py === undefined || Object.values(settings).some((x) => x === undefined)) {
     // MLRun calls string methods on these values; anything else raises.
@@ -166,7 +219,7 @@ function batchLine(line: string, rules: Rules, cache: Map<string, Resolver>): Js
   let resolver = cache.get(key);
   if (!resolver) {
     if (cache.size >= 1024) cache.clear();
-    resolver = compileResolver(settings as MlrunSettings, { rules });
+    resolver = compileResolver(settings as MlrunSettings, options);
     cache.set(key, resolver);
   }
   const r: Resolution = resolver.resolve(image, cv, py);

@@ -3,7 +3,7 @@
  * Built once per config (load or reload), never per request. Pure.
  */
 import { compileResolver, type Resolver } from '../mlrun/engine.js';
-import { rulesForVersion } from '../mlrun/rules.js';
+import { rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import type { Config } from './schema.js';
 
 export interface Runtime {
@@ -25,7 +25,7 @@ export function buildRuntime(config: Config): RuntimeResult {
   const problems: ConfigProblem[] = [];
   const notes: string[] = [];
   const compatKey = config.mlrun.compat ? 'mlrun.compat' : 'mlrun.version';
-  const rulesResult = rulesForVersion(config.mlrun.compat || config.mlrun.version);
+  const rulesResult = config.mlrun.compat ? rulesForCompat(config.mlrun.compat) : rulesForVersion(config.mlrun.version);
   if (!rulesResult.ok) {
     problems.push({ key: compatKey, reason: rulesResult.reason });
     return { ok: false, problems };
@@ -52,7 +52,7 @@ export function buildRuntime(config: Config): RuntimeResult {
     },
   );
   if (resolver.configError) {
-    const what = resolver.configError.kind === 're.error' ? 'invalid regular expression' : 'pattern not supported';
+    const what = resolver.configError.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression';
     problems.push({
       key: config.mlrun.imagesToEnrichRegistry === null ? 'mlrun.imagesToEnrichRegistry (version default)' : 'mlrun.imagesToEnrichRegistry',
       reason: `${what}: ${resolver.configError.reason}`,

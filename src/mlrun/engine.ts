@@ -6,7 +6,7 @@
  * MLRun's exceptions become typed outcomes: the caller decides (webhook: leave the image unchanged and warn).
  */
 import { parseReference } from '../image/reference.js';
-import { compilePythonMatcher } from './pyregex.js';
+import { compilePythonMatcher, type PyCompileError } from './pyregex.js';
 import type { Rules } from './rules.js';
 import { compareSemver, parseSemver, type SemVer } from './semver.js';
 
@@ -43,7 +43,7 @@ export interface ResolverOptions {
 /** What the engine did, in order; bounded set, so usable as a metric label. */
 export type ResolutionAction = 'strip' | 'python' | 'ml-base' | 'tag' | 'prefix';
 
-export type MlrunErrorKind = 'ValueError' | 'TypeError' | 're.error' | 'unsupported';
+export type MlrunErrorKind = 'ValueError' | 'TypeError' | 'AttributeError' | 'OverflowError' | 're.error' | 'unsupported';
 
 export type Resolution =
   | { ok: true; image: string; changed: boolean; readonly actions: readonly ResolutionAction[]; readonly reasons: readonly string[] }
@@ -53,7 +53,7 @@ export interface Resolver {
   readonly rules: Rules;
   readonly settings: Readonly<MlrunSettings>;
   /** Problems with the config itself (invalid pattern): MLRun would raise for every image. */
-  readonly configError: { kind: 're.error' | 'unsupported'; reason: string; pattern: string } | undefined;
+  readonly configError: { kind: PyCompileError | 'unsupported'; reason: string; pattern: string } | undefined;
   resolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution;
 }
 
@@ -101,8 +101,9 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
       const source = corrections.exactMlrunPattern && raw === '^mlrun/*' ? '^mlrun/' : raw;
       const compiled = compilePythonMatcher(source);
       if (!compiled.ok) {
-        // MLRun raises re.error if any pattern is invalid, so a re.error outranks an untranslatable pattern.
-        if (!configError || (configError.kind === 'unsupported' && compiled.kind === 're.error')) {
+        // MLRun raises at the first pattern Python refuses; an untranslatable pattern (which Python may accept)
+        // gives way to a later one Python refuses.
+        if (!configError || (configError.kind === 'unsupported' && compiled.kind !== 'unsupported')) {
           configError = { kind: compiled.kind, reason: `pattern ${JSON.stringify(raw)}: ${compiled.reason}`, pattern: raw };
         }
         continue;

@@ -46,13 +46,16 @@
  *     pathological pattern), `match` returns false instead of throwing.
  */
 
+/** What Python's re.compile raises: re.error mostly, ValueError/OverflowError for a few checks outside the parser. */
+export type PyCompileError = 're.error' | 'ValueError' | 'OverflowError';
+
 export type PyRegexResult =
   | { ok: true; source: string; flags: string }
-  | { ok: false; kind: 're.error' | 'unsupported'; reason: string; position?: number };
+  | { ok: false; kind: PyCompileError | 'unsupported'; reason: string; position?: number };
 
 export type PyMatcherResult =
   | { ok: true; match: (s: string) => boolean; jsSource: string }
-  | { ok: false; kind: 're.error' | 'unsupported'; reason: string; position?: number };
+  | { ok: false; kind: PyCompileError | 'unsupported'; reason: string; position?: number };
 
 // ---------------------------------------------------------------------------------------------
 // Constants mirrored from CPython 3.11 (re/_constants.py, _sre on a 64-bit build)
@@ -164,6 +167,7 @@ class PyReError extends Error {
   constructor(
     readonly msg: string,
     readonly pos: number | undefined,
+    readonly pyType: PyCompileError = 're.error',
   ) {
     super(msg);
   }
@@ -435,7 +439,7 @@ class Parser {
     // fix_flags() for a str pattern
     if ((this.flags & F_A) !== 0 && (this.flags & F_U) !== 0) {
       // Python raises ValueError here, not re.error; MLRun fails the same way.
-      throw new PyReError('ASCII and UNICODE flags are incompatible', undefined);
+      throw new PyReError('ASCII and UNICODE flags are incompatible', undefined, 'ValueError');
     }
     if ((this.flags & F_A) === 0) this.flags |= F_U;
     if (src.next !== null) throw src.error('unbalanced parenthesis');
@@ -930,12 +934,13 @@ function setItemOf(code: ClassCode): SetItem {
 }
 
 function repeatNumber(digits: string): number {
+  if (digits.length > 4300) {
+    // int() refuses such strings before sre_parse can compare (CPython's int_max_str_digits default).
+    throw new PyReError(`Exceeds the limit (4300 digits) for integer string conversion: value has ${digits.length} digits`, undefined, 'ValueError');
+  }
   const trimmed = digits.replace(/^0+(?=\d)/, '');
   const v = trimmed.length > 10 ? Infinity : Number(trimmed);
-  if (v >= MAXREPEAT) {
-    // Python raises OverflowError (or ValueError beyond 4300 digits), not re.error.
-    throw new PyReError('the repetition number is too large', undefined);
-  }
+  if (v >= MAXREPEAT) throw new PyReError('the repetition number is too large', undefined, 'OverflowError');
   return v;
 }
 
@@ -1282,7 +1287,7 @@ function quantifier(min: number, max: number): string {
 // ---------------------------------------------------------------------------------------------
 
 function pyErrorResult(e: PyReError, pattern: readonly string[]): PyRegexResult {
-  if (e.pos === undefined) return { ok: false, kind: 're.error', reason: e.msg };
+  if (e.pos === undefined) return { ok: false, kind: e.pyType, reason: e.msg };
   let reason = `${e.msg} at position ${e.pos}`;
   if (pattern.includes('\n')) {
     let line = 1;
@@ -1295,7 +1300,7 @@ function pyErrorResult(e: PyReError, pattern: readonly string[]): PyRegexResult 
     }
     reason += ` (line ${line}, column ${e.pos - lastNl})`;
   }
-  return { ok: false, kind: 're.error', reason, position: e.pos };
+  return { ok: false, kind: e.pyType, reason, position: e.pos };
 }
 
 /**

@@ -150,6 +150,24 @@ export function rulesForVersion(version: string): RulesResult {
   return { ok: true, rules: F };
 }
 
+/**
+ * Rules named by a version label as people and tools write one (an MLRun git tag `v1.9.2`, a PyPI version
+ * `1.10.0rc18`, a minor `1.9`), not as MLRun reports its own version. Only for choosing rules: a server version,
+ * which also becomes an image tag, goes through rulesForVersion unchanged.
+ */
+export function rulesForCompat(label: string): RulesResult {
+  return rulesForVersion(normalizeVersionLabel(label));
+}
+
+export function normalizeVersionLabel(label: string): string {
+  let t = label.trim();
+  if (/^[vV]\d/.test(t)) t = t.slice(1);
+  const pep440 = /^(\d+\.\d+\.\d+)(a|b|rc)(\d+)$/.exec(t);
+  if (pep440) t = `${pep440[1]}-${pep440[2]}${pep440[3]}`;
+  if (/^\d+\.\d+$/.test(t)) t = `${t}.0`;
+  return t;
+}
+
 /** 1.10 release candidates changed the rules several times (spec §5, family F row). */
 function rules110(v: SemVer, text: string): RulesResult {
   const pre = v.prerelease;

@@ -51,7 +51,8 @@ describe('resolve --jsonl (batch contract)', () => {
   const lines = readFileSync(new URL('../fixtures/mlrun-vectors.jsonl', import.meta.url), 'utf8').split('\n').filter(Boolean);
   const byTag = new Map<string, string[]>();
   for (const l of lines) {
-    const tag = (JSON.parse(l) as { oracle: { mlrun_tag: string } }).oracle.mlrun_tag.replace(/^v/, '');
+    // The oracle's label as written (an MLRun git tag such as v1.10.0-rc18): --mlrun-compat takes it as is.
+    const tag = (JSON.parse(l) as { oracle: { mlrun_tag: string } }).oracle.mlrun_tag;
     byTag.set(tag, [...(byTag.get(tag) ?? []), l]);
   }
 
@@ -72,6 +73,56 @@ describe('resolve --jsonl (batch contract)', () => {
       expect(mismatches).toEqual([]);
     });
   }
+
+  it.each([
+    ['v1.9.2', 'E'],
+    ['1.9', 'E'],
+    ['1.10.0rc18', 'F'],
+    ['V1.4.1', 'B'],
+    ['1.10', 'F'],
+  ])('--mlrun-compat %s picks family %s', async (label, family) => {
+    const r = await run(['resolve', 'mlrun/mlrun', '--mlrun-compat', label, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).rules).toContain(`family ${family}`);
+  });
+
+  it('applies the rule switches in batch mode and refuses options the lines already carry', async () => {
+    const kfp = JSON.stringify({ image: 'mlrun/mlrun-kfp', client_version: '1.10.0', client_python_version: '3.9.18', config: { server_version: '1.10.0' } });
+    const exempt = await run(['resolve', '--jsonl', '--mlrun-compat', '1.10.0'], kfp + '\n');
+    expect(JSON.parse(exempt.out).image).toBe('mlrun/mlrun-kfp:1.10.0');
+    const always = await run(['resolve', '--jsonl', '--mlrun-compat', '1.10.0', '--kfp-python-suffix', 'always'], kfp + '\n');
+    expect(JSON.parse(always.out).image).toBe('mlrun/mlrun-kfp:1.10.0-py39');
+    const port = JSON.stringify({ image: 'localhost:5000/mlrun/mlrun', client_version: '1.9.2', config: { server_version: '1.9.2' } });
+    expect(JSON.parse((await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2', '--tag-images-with-registry-port'], port)).out).image).toBe('localhost:5000/mlrun/mlrun:1.9.2');
+    const bogus = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2', '--kfp-python-suffix', 'bogus'], kfp);
+    expect(bogus.code).toBe(2);
+    expect(bogus.err).toMatch(/--kfp-python-suffix must be one of/);
+    const perLine = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2', '--images-registry', 'r/'], kfp);
+    expect(perLine.code).toBe(2);
+    expect(perLine.err).toMatch(/from each input line; drop --images-registry/);
+  });
+
+  it('reads lines the way they are written: CRLF, a byte order mark, a lone CR inside a line, no final newline', async () => {
+    const a = JSON.stringify({ case_id: 'a', image: 'mlrun/mlrun', config: { server_version: '1.9.2' } });
+    const b = JSON.stringify({ case_id: 'b', image: 'mlrun/mlrun', config: { server_version: '1.9.2' } }).replace(',', ',\r');
+    const r = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2'], `\ufeff${a}\r\n${b}\r\n\n${a}`);
+    expect(r.out.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { case_id: 'a', image: 'mlrun/mlrun:1.9.2' },
+      { case_id: 'b', image: 'mlrun/mlrun:1.9.2' },
+      { case_id: 'a', image: 'mlrun/mlrun:1.9.2' },
+    ]);
+  });
+
+  it('raises what MLRun raises for an image that is not a string, and defaults a missing server version', async () => {
+    const r = await run(
+      ['resolve', '--jsonl', '--mlrun-compat', 'v1.4.1'],
+      [JSON.stringify({ case_id: 'n', image: null, config: {} }), JSON.stringify({ case_id: 'd', image: 'mlrun/mlrun', config: {} })].join('\n'),
+    );
+    const [n, d] = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(n).toMatchObject({ case_id: 'n', image: null, error: 'AttributeError', reason: "'NoneType' object has no attribute 'strip'" });
+    // MLRun's own version is the server version: the rules' version when the line does not say.
+    expect(d).toEqual({ case_id: 'd', image: 'mlrun/mlrun:1.4.1' });
+  });
 
   it('answers a bad line with an error line and keeps going', async () => {
     const r = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2'], '{oops\n{"case_id":"x","image":"mlrun/mlrun","config":{"server_version":"1.9.2"}}\n[1]\n');

@@ -218,6 +218,15 @@ describe('validateConfig: runtime problems (buildRuntime)', () => {
     expect(p!.key).toBe('mlrun.compat');
   });
 
+  it('takes compat as a label too (v1.4.1, 1.10.0rc18, 1.9): it only picks rules, it is never a tag', () => {
+    for (const [compat, family] of [['v1.4.1', 'B'], ['1.10.0rc18', 'F'], ['1.9', 'E']] as const) {
+      const r = loadConfigText(`mlrun:\n  version: "1.9.2"\n  compat: "${compat}"\n`, 'test');
+      expect(r.ok && r.runtime.resolver.rules.family, compat).toBe(family);
+    }
+    // The server version becomes the tag: a label there is refused, not rewritten.
+    expect(validateConfig({ mlrun: { version: 'v1.9.2' } }).ok).toBe(false);
+  });
+
   it('accepts the versions MLRun reports', () => {
     for (const version of ['1.9.2', '1.10.0-rc18', '1.10.0+a1b2c3d4', '0.0.0+unstable', '1.4.1', '1.2.3']) {
       expect(validateConfig({ mlrun: { version } }).ok, version).toBe(true);

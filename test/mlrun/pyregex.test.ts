@@ -315,20 +315,24 @@ describe('re.error parity', () => {
     });
   });
 
-  it('reports non-re.error compile failures (OverflowError / ValueError in Python) as errors too', () => {
+  it('reports compile failures outside re.error with Python\'s own exception type', () => {
     // Python: OverflowError('the repetition number is too large')
     expect(translatePythonRegex('a{4294967295}')).toMatchObject({
       ok: false,
-      kind: 're.error',
+      kind: 'OverflowError',
       reason: 'the repetition number is too large',
     });
     expect(translatePythonRegex('a{4294967294}')).toMatchObject({ ok: false, kind: 'unsupported' });
-    // Python: ValueError('ASCII and UNICODE flags are incompatible')
+    // Python: ValueError from int() past 4300 digits, before the range check.
+    expect(translatePythonRegex(`a{${'1'.repeat(4301)}}`)).toMatchObject({ ok: false, kind: 'ValueError', reason: /Exceeds the limit \(4300 digits\)/ });
+    expect(translatePythonRegex(`a{${'1'.repeat(4300)}}`)).toMatchObject({ ok: false, kind: 'OverflowError' });
+    // Python: ValueError('ASCII and UNICODE flags are incompatible'); inline in one group it is re.error.
     expect(translatePythonRegex('(?a)(?u)a')).toMatchObject({
       ok: false,
-      kind: 're.error',
+      kind: 'ValueError',
       reason: 'ASCII and UNICODE flags are incompatible',
     });
+    expect(translatePythonRegex('(?au)a')).toMatchObject({ ok: false, kind: 're.error' });
   });
 
   it('prefers re.error over unsupported when both occur (Python would raise)', () => {
