@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ function check(result: AdmissionResult, body: Obj): { pod: Obj; patch: Obj[] } {
     expect(res.response.patchType).toBe('JSONPatch');
     patch = JSON.parse(Buffer.from(res.response.patch, 'base64').toString('utf8'));
     expect(patch.length).toBeGreaterThan(0);
+    expect(jsonpatch.validate(patch as Operation[], body.request.object)).toBeUndefined();
     for (const op of patch) {
       // Only image fields and the webhook's own annotations may change.
       expect(op.path).toMatch(/^\/spec\/(containers|initContainers|ephemeralContainers)\/\d+\/image$|^\/metadata(\/annotations(\/.+)?)?$/);
