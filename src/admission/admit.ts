@@ -143,12 +143,17 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
         reasonCode: 'unchanged',
         reasons: [],
       };
+      // Trusted only when the recorded step is what this config makes of its source: a hand-written record
+      // cannot pin an image, and after a config change the image is resolved afresh.
       const earlier = record[`${kind}/${name}`];
-      if (isObj(earlier) && earlier.to === original) {
-        d.reasonCode = 'unchanged';
-        d.reasons = ['unchanged: already rewritten by this webhook (recorded in the annotation)'];
-        summary.decisions.push(d);
-        return;
+      if (isObj(earlier) && earlier.to === original && typeof earlier.from === 'string') {
+        const again = resolver.resolve(earlier.from, versions.clientVersion, versions.clientPythonVersion);
+        if (again.ok && again.image === original) {
+          d.reasonCode = 'unchanged';
+          d.reasons = [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`];
+          summary.decisions.push(d);
+          return;
+        }
       }
       const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
       if (!r.ok) {
@@ -191,10 +196,9 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
   }
   summary.outcome = 'mutated';
   summary.warnings = cap(warnings);
-  // On pods/ephemeralcontainers the API server keeps only spec.ephemeralContainers of the patched object and
-  // restores the metadata: an annotation op would be silently dropped, so the record is the log and audit only.
-  const withRecord = sub === '' ? { annotationKey, record } : undefined;
-  const patch = buildPatch(pod, annotations, withRecord, changed);
+  // On pods/ephemeralcontainers the API server restores the metadata after admission, so the record does not
+  // persist there (the log and audit keep it); it is still written, as a reinvocation reads it before that.
+  const patch = buildPatch(pod, annotations, annotationKey, record, changed);
   return respond(uid, summary, patch, audit(summary));
 }
 
@@ -206,13 +210,12 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
 function buildPatch(
   pod: Obj,
   annotations: Obj | undefined,
-  withRecord: { annotationKey: string; record: Record<string, unknown> } | undefined,
+  annotationKey: string,
+  record: Record<string, unknown>,
   changed: ImageDecision[],
 ): Operation[] {
   const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
-  if (!withRecord) return ops;
   // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
-  const { annotationKey, record } = withRecord;
   for (const d of changed) record[`${d.kind}/${d.name}`] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
   const value = JSON.stringify(record);
   if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });

@@ -40,7 +40,8 @@ export const RESOLVE_USAGE = `Usage:
   mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION [--kfp-python-suffix M] [--tag-images-with-registry-port]
       [--exact-mlrun-pattern]   < cases.jsonl > results.jsonl
 
---mlrun-version is the MLRun server version (default 1.9.2); its rules are followed unless --mlrun-compat names
+--mlrun-version is the MLRun server version (default: the --mlrun-compat version, else 1.9.2); its rules are
+followed unless --mlrun-compat names
 another version (also as a tag or PyPI version: v1.9.2, 1.10.0rc18, 1.9). --enrich-patterns defaults to that
 version's images_to_enrich_registry. In --jsonl mode each line carries image, versions and config; a line without
 config.server_version gets --mlrun-version, else the --mlrun-compat version.
@@ -91,7 +92,8 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
   }
   if (args.positionals.length !== 1) return usage(io, 'give exactly one IMAGE');
   const image = args.positionals[0]!;
-  const mlrunVersion = v('mlrun-version') ?? '1.9.2';
+  // As in batch mode: without --mlrun-version, MLRun's own version is the one whose rules are followed.
+  const mlrunVersion = v('mlrun-version') ?? (v('mlrun-compat') ? normalizeVersionLabel(v('mlrun-compat')!) : '1.9.2');
   const rules = v('mlrun-compat') ? rulesForCompat(v('mlrun-compat')!) : rulesForVersion(mlrunVersion);
   if (!rules.ok) return usage(io, `${v('mlrun-compat') ? '--mlrun-compat' : '--mlrun-version'}: ${rules.reason}`);
   const resolver = compileResolver(
@@ -153,24 +155,28 @@ async function runBatch(options: ResolverOptions, serverVersion: string, io: Io)
     }
   };
   const decoder = new StringDecoder('utf8');
-  let pending = '';
+  // The unfinished line, as parts: a long line costs one join, not a re-scan per chunk.
+  let parts: string[] = [];
   let first = true;
-  for await (const chunk of io.stdin) {
-    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
-    if (first && pending.length > 0) {
-      if (pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1);
+  const take = async (text: string) => {
+    if (first && text.length > 0) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       first = false;
     }
+    let start = 0;
     let nl: number;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
+    while ((nl = text.indexOf('\n', start)) >= 0) {
+      parts.push(text.slice(start, nl));
+      const line = parts.join('');
+      parts = [];
+      start = nl + 1;
       await emit(line);
     }
-  }
-  pending += decoder.end();
-  if (first && pending.charCodeAt(0) === 0xfeff) pending = pending.slice(1);
-  await emit(pending);
+    if (start < text.length) parts.push(text.slice(start));
+  };
+  for await (const chunk of io.stdin) await take(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
+  await take(decoder.end());
+  await emit(parts.join(''));
 }
 
 /** Python's type name in an AttributeError ("'NoneType' object has no attribute 'strip'"). */

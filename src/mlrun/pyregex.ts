@@ -936,7 +936,11 @@ function setItemOf(code: ClassCode): SetItem {
 function repeatNumber(digits: string): number {
   if (digits.length > 4300) {
     // int() refuses such strings before sre_parse can compare (CPython's int_max_str_digits default).
-    throw new PyReError(`Exceeds the limit (4300 digits) for integer string conversion: value has ${digits.length} digits`, undefined, 'ValueError');
+    throw new PyReError(
+      `Exceeds the limit (4300 digits) for integer string conversion: value has ${digits.length} digits; use sys.set_int_max_str_digits() to increase the limit`,
+      undefined,
+      'ValueError',
+    );
   }
   const trimmed = digits.replace(/^0+(?=\d)/, '');
   const v = trimmed.length > 10 ? Infinity : Number(trimmed);

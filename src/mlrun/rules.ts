@@ -162,8 +162,13 @@ export function rulesForCompat(label: string): RulesResult {
 export function normalizeVersionLabel(label: string): string {
   let t = label.trim();
   if (/^[vV]\d/.test(t)) t = t.slice(1);
-  const pep440 = /^(\d+\.\d+\.\d+)(a|b|rc)(\d+)$/.exec(t);
-  if (pep440) t = `${pep440[1]}-${pep440[2]}${pep440[3]}`;
+  // PEP 440's spellings of a pre-release (1.10.0rc18, 1.10.0.rc18, 1.10.0-RC.18, 1.10.0c18) → semver 1.10.0-rc18.
+  const pep440 = /^(\d+\.\d+\.\d+)[-._]?(a|alpha|b|beta|c|rc|pre|preview)[-._]?(\d+)$/i.exec(t);
+  if (pep440) {
+    const kind = pep440[2]!.toLowerCase();
+    const short = kind.startsWith('a') ? 'a' : kind.startsWith('b') ? 'b' : 'rc';
+    t = `${pep440[1]}-${short}${Number(pep440[3])}`;
+  }
   if (/^\d+\.\d+$/.test(t)) t = `${t}.0`;
   return t;
 }

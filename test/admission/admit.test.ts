@@ -205,10 +205,23 @@ describe('what the webhook leaves alone', () => {
     const cur = structuredClone(old) as Obj;
     cur.spec.ephemeralContainers.push({ name: 'dbg2', image: 'mlrun/mlrun' });
     const body = review(cur, { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: old });
-    const { pod, patch } = check(admit(body, runtime), body);
+    const { pod } = check(admit(body, runtime), body);
     expect(images(pod)).toEqual(['mlrun/mlrun', 'mlrun/mlrun', 'mlrun/mlrun:1.9.2']);
-    // The API server keeps only spec.ephemeralContainers from this subresource's patch: no annotation op.
-    expect(patch.map((op) => op.path)).toEqual(['/spec/ephemeralContainers/1/image']);
+  });
+
+  it('pods/ephemeralcontainers reinvocation: no second rewrite, even where MLRun is not idempotent', () => {
+    // The record annotation does not persist on this subresource, but a reinvocation sees it (the API server
+    // resets metadata only after admission); without it the new container would be resolved again.
+    const rt = testRuntime({ mlrun: { version: '1.4.1', imagesRegistry: 'reg.example/mlrun/' } });
+    const old = { ...simplePod('mlrun/mlrun:1.4.1'), spec: { containers: [{ name: 'c', image: 'mlrun/mlrun:1.4.1' }] } };
+    const cur = structuredClone(old) as Obj;
+    cur.spec.ephemeralContainers = [{ name: 'dbg', image: 'mlrunfoo/x' }];
+    const request = { operation: 'UPDATE', subResource: 'ephemeralcontainers', oldObject: old };
+    const body = review(cur, request);
+    const { pod } = check(admit(body, rt), body);
+    expect(images(pod)).toEqual(['mlrun/mlrun:1.4.1', 'reg.example/mlrun/mlrunfoo/x']);
+    const again = review(pod, request);
+    expect(check(admit(again, rt), again).patch).toEqual([]);
   });
 
   it('reinvocation: an image equal to what this webhook recorded is left alone, even where MLRun is not idempotent', () => {
@@ -220,11 +233,17 @@ describe('what the webhook leaves alone', () => {
     const again = review(pod);
     const second = admit(again, rt);
     expect(check(second, again).patch).toEqual([]);
-    expect(second.status === 200 && second.summary.decisions[0]?.reasons[0]).toMatch(/already rewritten by this webhook/);
+    expect(second.status === 200 && second.summary.decisions[0]?.reasons[0]).toMatch(/this webhook's own result for mlrunfoo\/x/);
     // Without the record (a Pod copied without its annotations) the engine answers as MLRun would.
     delete (pod.metadata as Obj).annotations;
     const copied = review(pod);
     expect(images(check(admit(copied, rt), copied).pod)).toEqual(['reg.example/mlrun/mlrunfoo/x:1.4.1']);
+  });
+
+  it('does not let a hand-written record pin an image: the record must be what this config makes of its source', () => {
+    const forged = JSON.stringify({ 'containers/c': { from: 'busybox', to: 'mlrun/mlrun', reason: 'x' } });
+    const body = review(simplePod('mlrun/mlrun', { annotations: { 'mlrun-image-webhook/images': forged } }));
+    expect(images(check(admit(body, runtime), body).pod)).toEqual(['mlrun/mlrun:1.9.2']);
   });
 
   it('keeps a "__proto__" entry of an earlier record as an entry', () => {

@@ -24,6 +24,7 @@ const schemaCases: [string, RenderOptions, string, string[]][] = [
   ['mlrun.version given as a number (1.10 unquoted in a values file)', { setJson: { 'mlrun.version': 1.1 } }, 'mlrun.version', ['string', 'number']],
   ['mlrun.version with a space', { set: { 'mlrun.version': '1.9 2' } }, 'mlrun.version', ['pattern']],
   ['webhook.optOutKey not a label key', { set: { 'webhook.optOutKey': 'no spaces allowed' } }, 'webhook.optOutKey', ['pattern']],
+  ['webhook.annotationKey name over 63 characters', { set: { 'webhook.annotationKey': `example.com/${'a'.repeat(64)}` } }, 'webhook.annotationKey', ['pattern']],
   ['timeoutSeconds=60', { set: { timeoutSeconds: 60 } }, 'timeoutSeconds', ['30']],
   ['replicaCount=0', { set: { replicaCount: 0 } }, 'replicaCount', ['1']],
   ['image.digest not sha256', { set: { 'image.digest': 'latest' } }, 'image.digest', ['pattern']],
@@ -51,6 +52,8 @@ const chartCases: [string, RenderOptions, RegExp][] = [
   ['fail-closed and excluded at once', { setJson: { excludedNamespaces: ['a'], failClosedNamespaces: ['a'] } }, /namespace a is both in failClosedNamespaces and excludedNamespaces/],
   ['PDB that blocks every drain', { set: { 'pdb.minAvailable': 2 } }, /pdb\.minAvailable \(2\) must be lower than replicaCount \(2\)/],
   ['duplicate matchCondition names', { setJson: { matchConditions: [{ name: 'a', expression: 'true' }, { name: 'a', expression: 'true' }] } }, /matchConditions: name a is used twice/],
+  // The schema holds the 63-character parts; the 253-character prefix needs this check (Go regexp has no lookahead).
+  ['a label key prefix over 253 characters', { set: { 'webhook.annotationKey': `${Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.')}/x` } }, /webhook\.annotationKey: the prefix before "\/" must be at most 253 characters, got 304/],
   ['reserved matchCondition name', { setJson: { matchConditions: [{ name: 'exclude-kube-prefixed-namespaces', expression: 'true' }] } }, /is reserved/],
 ];
 

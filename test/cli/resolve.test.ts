@@ -3,7 +3,9 @@
  * every public vector through the JSON-lines contract that unseen vectors will be checked with.
  */
 import { readFileSync } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { main } from '../../src/cli/main.js';
 import { runCli as run } from '../helpers/cli.js';
 
 
@@ -80,10 +82,13 @@ describe('resolve --jsonl (batch contract)', () => {
     ['1.10.0rc18', 'F'],
     ['V1.4.1', 'B'],
     ['1.10', 'F'],
+    ['1.10.0.RC18', 'F'],
+    ['1.10.0-rc.18', 'F'],
+    ['1.10.0rc3', 'MLRun 1.10.0-rc3 rules (python rewrite keeps the full version)'],
   ])('--mlrun-compat %s picks family %s', async (label, family) => {
     const r = await run(['resolve', 'mlrun/mlrun', '--mlrun-compat', label, '--json']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.out).rules).toContain(`family ${family}`);
+    expect(JSON.parse(r.out).rules).toContain(family.length === 1 ? `family ${family}` : family);
   });
 
   it('applies the rule switches in batch mode and refuses options the lines already carry', async () => {
@@ -111,6 +116,21 @@ describe('resolve --jsonl (batch contract)', () => {
       { case_id: 'b', image: 'mlrun/mlrun:1.9.2' },
       { case_id: 'a', image: 'mlrun/mlrun:1.9.2' },
     ]);
+  });
+
+  it('reads a line split across many chunks, and a multi-byte character split between chunks', async () => {
+    const big = JSON.stringify({ case_id: 'é'.repeat(300_000), image: 'mlrun/mlrun', config: { server_version: '1.9.2' } });
+    const bytes = Buffer.from(`${big}\n${big}`);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 4093) chunks.push(bytes.subarray(i, i + 4093)); // odd size: splits "é"
+    const stdout = new PassThrough();
+    let out = '';
+    stdout.on('data', (d) => (out += d));
+    const code = await main(['resolve', '--jsonl', '--mlrun-compat', '1.9.2'], { stdin: Readable.from(chunks), stdout, stderr: new PassThrough() });
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    for (const l of lines) expect(l).toEqual({ case_id: 'é'.repeat(300_000), image: 'mlrun/mlrun:1.9.2' });
   });
 
   it('raises what MLRun raises for an image that is not a string, and defaults a missing server version', async () => {

@@ -176,6 +176,17 @@ app.kubernetes.io/component: webhook
 {{- end }}
 {{- end }}
 {{- end }}
+{{- /* The one limit of a label/annotation key values.schema.json cannot hold (no lookahead in Go's regexp): the
+       prefix before "/" is at most 253 characters. The server refuses such a config too, but only at load. */}}
+{{- range $key := list "optOutKey" "annotationKey" }}
+{{- $v := index $.Values.webhook $key | default "" | toString }}
+{{- if contains "/" $v }}
+{{- $prefix := index (splitList "/" $v) 0 }}
+{{- if gt (len $prefix) 253 }}
+{{- fail (printf "webhook.%s: the prefix before \"/\" must be at most 253 characters, got %d" $key (len $prefix)) }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- if .Values.targetNamespaces }}
 {{- range $n := .Values.failClosedNamespaces }}
 {{- if not (has $n $.Values.targetNamespaces) }}
