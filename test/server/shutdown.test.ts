@@ -110,19 +110,24 @@ describe('graceful shutdown', () => {
       session.on('error', () => undefined);
       await new Promise<void>((resolve) => session.once('connect', () => resolve()));
       const agent = new https.Agent({ keepAlive: true, ca });
+      let keepAliveClosed: Promise<unknown> | undefined;
       await new Promise<void>((resolve, reject) => {
         https
           .request(new URL('/mutate', s.httpsUrl), { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
             res.resume();
             res.on('end', () => resolve());
           })
+          .on('socket', (socket) => (keepAliveClosed = new Promise((r) => socket.once('close', r))))
           .on('error', reject)
           .end(REVIEW);
       });
       const sessionClosed = new Promise((r) => session.once('close', r));
-      // Far less than the 120 s idle timeouts: nothing waits for them.
+      // Far less than the 120 s idle timeouts (and the 60 s test timeout): nothing waits for them.
       await s.close();
       await sessionClosed;
+      // The HTTP/1.1 socket stays in the agent's pool: only the server can have closed it.
+      await keepAliveClosed;
+      expect(keepAliveClosed).toBeDefined();
       agent.destroy();
     } finally {
       await cleanup();
