@@ -12,6 +12,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import { isJsonObject as isObj, type JsonObject as Obj } from '../src/util/json.js';
 
 export const DEPLOY_NAMESPACE = 'mlrun-image-webhook';
 export const DEPLOY_RELEASE = 'mlrun-image-webhook';
@@ -32,9 +33,6 @@ const KIND_ORDER = [
   'Deployment',
   'MutatingWebhookConfiguration',
 ];
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Helm-only bookkeeping does not belong in kubectl-managed objects. */
 function dehelm(node: unknown): void {

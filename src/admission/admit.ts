@@ -19,11 +19,10 @@ import type {
   AdmissionSummary,
   ImageDecision,
 } from './types.js';
+import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 
 const { escapePathComponent } = jsonpatch;
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 const CONTAINER_KINDS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 type ContainerKind = (typeof CONTAINER_KINDS)[number];

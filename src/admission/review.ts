@@ -1,4 +1,5 @@
-/** Builds the AdmissionReview the API server would send for a Pod CREATE (CLI `mutate`, tests, benchmarks). */
+/** Builds the AdmissionReview the API server would send for a Pod CREATE (CLI `mutate`, tests). */
+import { isJsonObject } from '../util/json.js';
 
 export interface PodReviewOptions {
   uid?: string;
@@ -8,7 +9,7 @@ export interface PodReviewOptions {
 }
 
 export function podCreateReview(pod: unknown, options: PodReviewOptions = {}): Record<string, unknown> {
-  const metadata = typeof pod === 'object' && pod !== null ? (pod as { metadata?: { namespace?: unknown } }).metadata : undefined;
+  const metadata = isJsonObject(pod) && isJsonObject(pod.metadata) ? pod.metadata : undefined;
   const namespace = options.namespace ?? (typeof metadata?.namespace === 'string' ? metadata.namespace : undefined);
   return {
     apiVersion: 'admission.k8s.io/v1',

@@ -12,6 +12,7 @@ import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Io } from './resolve.js';
 import { parseArgs, UsageError } from './args.js';
+import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 
 export const MUTATE_USAGE = `Usage:
   mlrun-image-webhook mutate FILE [--config F] [--json]
@@ -20,8 +21,6 @@ FILE holds one or more Pods (YAML or JSON, "-" for stdin) or AdmissionReview bod
 embedded default config is used; MLRUN_* environment variables override it, as in the server.
 Exit codes: 0 done, 1 a document could not be processed, 2 usage or config error.`;
 
-type Obj = Record<string, unknown>;
-const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 export async function runMutate(argv: string[], io: Io): Promise<number> {
   let args;

@@ -16,6 +16,7 @@ import {
 } from '../mlrun/engine.js';
 import { normalizeVersionLabel, rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import { parseArgs, UsageError } from './args.js';
+import { isJsonObject as isObj, type JsonObject as Json } from '../util/json.js';
 
 const VALUE_OPTIONS = [
   'client-version',
@@ -136,8 +137,6 @@ function usage(io: Io, message: string): number {
   return 2;
 }
 
-type Json = Record<string, unknown>;
-const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 /**
  * One output line per input line, in order; a bad line gets an error line, never stops the batch. Lines end at

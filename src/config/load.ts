@@ -9,6 +9,7 @@ import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value'
 import { parseDocument } from 'yaml';
 import { buildRuntime, type ConfigProblem, type Runtime } from './runtime.js';
 import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
+import { isJsonObject as isPlainObject } from '../util/json.js';
 
 export type { ConfigProblem } from './runtime.js';
 
@@ -450,10 +451,6 @@ function buildFromRaw(raw: unknown, source: string, env: Record<string, string |
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

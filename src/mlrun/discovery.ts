@@ -9,6 +9,7 @@
  * Nothing found: null, and MLRun's own fallback applies (images tag, then server version).
  * Pure: reads the Pod object only; malformed data is skipped with a note, never thrown.
  */
+import { isJsonObject as isObj } from '../util/json.js';
 
 export const CLIENT_VERSION_LABEL = 'mlrun/client_version';
 export const CLIENT_PYTHON_VERSION_LABEL = 'mlrun/client_python_version';
@@ -26,8 +27,6 @@ export interface ClientVersions {
   notes: string[];
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 
 // MLRUN_EXEC_CONFIG carries a whole run object and can be large; past this it is not parsed.
