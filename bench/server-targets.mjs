@@ -1,4 +1,4 @@
-// Servers for bench/server.mjs, one per process: node bench/server-targets.mjs bare-node|bare-fastify|webhook-direct
+// Servers for bench/server.mjs, one per process: node bench/server-targets.mjs bare-node|bare-fastify
 // Certificate, key and port come from BENCH_CERT, BENCH_KEY, BENCH_PORT. The baselines parse the JSON body (the
 // unavoidable cost) and answer a fixed AdmissionReview echoing the uid: the floor any webhook sits on.
 import { readFileSync } from 'node:fs';
@@ -51,38 +51,6 @@ if (mode === 'bare-node') {
   app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
   await app.listen({ port, host });
   process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
-} else if (mode === 'webhook-direct') {
-  // The built server (dist/) with a config built in process, for when the CLI's config loader is not available.
-  const { startServer } = await import('../dist/server/app.js');
-  const { buildRuntime } = await import('../dist/config/runtime.js');
-  const config = {
-    mlrun: {
-      version: '1.9.2',
-      compat: '',
-      imagesTag: '',
-      imagesRegistry: process.env.BENCH_REGISTRY ?? '',
-      vendorImagesRegistry: '',
-      imagesToEnrichRegistry: null,
-      kfpPythonSuffix: 'auto',
-    },
-    webhook: {
-      mode: 'enforce',
-      optOutKey: 'mlrun-image-webhook/skip',
-      annotationKey: 'mlrun-image-webhook/images',
-      corrections: { tagImagesWithRegistryPort: false, exactMlrunPattern: false },
-    },
-    log: { level: 'info' },
-  };
-  const built = buildRuntime(config);
-  if (!built.ok) throw new Error(JSON.stringify(built.problems));
-  const server = await startServer({
-    config: { current: () => built.runtime },
-    host,
-    port,
-    healthPort: Number(process.env.BENCH_HEALTH_PORT ?? 0),
-    tls: { certFile: process.env.BENCH_CERT, keyFile: process.env.BENCH_KEY },
-  });
-  process.on('SIGTERM', () => server.close().then(() => process.exit(0)));
 } else {
   console.error(`unknown mode ${mode}`);
   process.exit(2);

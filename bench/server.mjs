@@ -114,14 +114,7 @@ async function startTarget(name) {
     const healthPort = await freePort();
     const serveArgs = ['--config', configFile, '--tls-cert', certFile, '--tls-key', keyFile];
     serveArgs.push('--host', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--drain-delay', '0');
-    if (existsSync(path.join(dist, 'cli/main.js')) && existsSync(path.join(dist, 'config/watch.js'))) {
-      cmd = ['node', ...nodeFlags, path.join(dist, 'cli/main.js'), 'serve', ...serveArgs];
-    } else {
-      // The CLI's config loading is not built yet: the same server, started from a config built in process.
-      cmd = ['node', ...nodeFlags, here('server-targets.mjs'), 'webhook-direct'];
-      env.BENCH_HEALTH_PORT = String(healthPort);
-      env.BENCH_REGISTRY = 'datanode-registry.example/';
-    }
+    cmd = ['node', ...nodeFlags, path.join(dist, 'cli/main.js'), 'serve', ...serveArgs];
   } else {
     cmd = ['node', ...nodeFlags, here('server-targets.mjs'), name];
   }
