@@ -24,6 +24,7 @@ import {
   kinds,
   render,
 } from './helm.js';
+import { EXPECTED_DEFAULT_CONFIG } from '../helpers/defaults.js';
 import { validateManifest } from './k8s-schemas.js';
 
 const SELECTOR = {
@@ -281,24 +282,7 @@ describe('defaults', () => {
   });
 
   it('config file = values mlrun/webhook/log (without the chart-only envFrom)', () => {
-    expect(configOf(rendered.defaults)).toEqual({
-      mlrun: {
-        version: '1.9.2',
-        compat: '',
-        imagesTag: '',
-        imagesRegistry: '',
-        vendorImagesRegistry: '',
-        imagesToEnrichRegistry: null,
-        kfpPythonSuffix: 'auto',
-      },
-      webhook: {
-        mode: 'enforce',
-        optOutKey: 'mlrun-image-webhook/skip',
-        annotationKey: 'mlrun-image-webhook/images',
-        corrections: { tagImagesWithRegistryPort: false, exactMlrunPattern: false },
-      },
-      log: { level: 'info' },
-    });
+    expect(configOf(rendered.defaults)).toEqual(EXPECTED_DEFAULT_CONFIG);
   });
 
   it('MutatingWebhookConfiguration: v1, no side effects, 5 s, Ignore, IfNeeded, Equivalent, Pod CREATE + ephemeral containers', () => {

@@ -12,25 +12,7 @@ import {
   type LoadResult,
 } from '../../src/config/load.js';
 import type { ConfigProblem } from '../../src/config/runtime.js';
-
-const DEFAULTS = {
-  mlrun: {
-    version: '1.9.2',
-    compat: '',
-    imagesTag: '',
-    imagesRegistry: '',
-    vendorImagesRegistry: '',
-    imagesToEnrichRegistry: null,
-    kfpPythonSuffix: 'auto',
-  },
-  webhook: {
-    mode: 'enforce',
-    optOutKey: 'mlrun-image-webhook/skip',
-    annotationKey: 'mlrun-image-webhook/images',
-    corrections: { tagImagesWithRegistryPort: false, exactMlrunPattern: false },
-  },
-  log: { level: 'info' },
-};
+import { EXPECTED_DEFAULT_CONFIG } from '../helpers/defaults.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mlrun-image-webhook-load-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -60,23 +42,23 @@ function resolveImage(r: LoadResult, image: string): string {
 describe('validateConfig: defaults', () => {
   it('fills every key of an empty config', () => {
     const r = validateConfig({});
-    expect(r).toEqual({ ok: true, config: DEFAULTS });
+    expect(r).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
   });
 
   it('treats null/undefined (an empty YAML file) as {}', () => {
-    expect(validateConfig(null)).toEqual({ ok: true, config: DEFAULTS });
-    expect(validateConfig(undefined)).toEqual({ ok: true, config: DEFAULTS });
+    expect(validateConfig(null)).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
+    expect(validateConfig(undefined)).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
   });
 
   it('treats an empty section (YAML "mlrun:" with nothing below) as {}', () => {
-    expect(validateConfig({ mlrun: null, webhook: { corrections: null }, log: null })).toEqual({ ok: true, config: DEFAULTS });
+    expect(validateConfig({ mlrun: null, webhook: { corrections: null }, log: null })).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
   });
 
   it('keeps given values and defaults the rest, section by section', () => {
     const r = validateConfig({ mlrun: { imagesTag: '1.8.0' }, webhook: { corrections: { exactMlrunPattern: true } } });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.config.mlrun).toEqual({ ...DEFAULTS.mlrun, imagesTag: '1.8.0' });
+    expect(r.config.mlrun).toEqual({ ...EXPECTED_DEFAULT_CONFIG.mlrun, imagesTag: '1.8.0' });
     expect(r.config.webhook.corrections).toEqual({ tagImagesWithRegistryPort: false, exactMlrunPattern: true });
     expect(r.config.webhook.mode).toBe('enforce');
     expect(r.config.log.level).toBe('info');
@@ -316,7 +298,7 @@ describe('loadConfig: files', () => {
   it('reads an empty file as {} (schema defaults, not the embedded default)', () => {
     for (const text of ['', '\n', '# only a comment\n', '---\n', '~\n']) {
       const rt = okRuntime(loadConfig({ file: file(text) }));
-      expect(rt.config, JSON.stringify(text)).toEqual(DEFAULTS);
+      expect(rt.config, JSON.stringify(text)).toEqual(EXPECTED_DEFAULT_CONFIG);
     }
   });
 
