@@ -13,8 +13,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfigText } from '../../src/config/load.js';
 import type { Runtime } from '../../src/config/runtime.js';
-import { startServer, type RunningServer } from '../../src/server/app.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import type { RunningServer } from '../../src/server/app.js';
+import { startTestServer } from '../server/helpers.js';
 import { FULLNAME, type K8sObject, NAMESPACE, at, ensureHelm, find, render } from './helm.js';
 
 const execFileAsync = promisify(execFile);
@@ -35,14 +35,7 @@ function runtimeFrom(configYaml: string): Runtime {
 
 async function serve(configYaml: string): Promise<{ port: string; healthPort: string }> {
   const runtime = runtimeFrom(configYaml);
-  const server = await startServer({
-    config: { current: () => runtime },
-    tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') },
-    host: '127.0.0.1',
-    port: 0,
-    healthPort: 0,
-    logger: createLogger({ level: 'silent' }),
-  });
+  const server = await startTestServer(runtime, { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') } });
   servers.push(server);
   return { port: new URL(server.httpsUrl).port, healthPort: new URL(server.healthUrl).port };
 }

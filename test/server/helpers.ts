@@ -6,7 +6,10 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import type { Runtime } from '../../src/config/runtime.js';
+import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/app.js';
 import { generateDevCa, generateServingCert, type GeneratedPair } from '../../src/server/tls.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 
 export interface Response {
   status: number;
@@ -150,6 +153,30 @@ export interface TestPki {
 export async function testPki(): Promise<TestPki> {
   const ca = await generateDevCa('mlrun-image-webhook test CA');
   return { ca, leaf: (name = 'localhost') => generateServingCert(ca, { commonName: name }) };
+}
+
+/** A temp dir with tls.crt/tls.key for `name`, signed by a fresh test CA (pki.ca.cert is the client's CA). */
+export async function servingFiles(prefix: string, name?: string) {
+  const tmp = await tempDir(prefix);
+  const pki = await testPki();
+  const leaf = await pki.leaf(name);
+  const certFile = path.join(tmp.dir, 'tls.crt');
+  const keyFile = path.join(tmp.dir, 'tls.key');
+  await writeFile(certFile, leaf.cert);
+  await writeFile(keyFile, leaf.key);
+  return { ...tmp, pki, leaf, certFile, keyFile };
+}
+
+/** The server on loopback with ephemeral ports, a fixed runtime and a silent log, unless `options` say otherwise. */
+export function startTestServer(runtime: Runtime, options: Omit<StartServerOptions, 'config'> = {}): Promise<RunningServer> {
+  return startServer({
+    config: { current: () => runtime },
+    logger: createLogger({ level: 'silent' }),
+    host: '127.0.0.1',
+    port: 0,
+    healthPort: 0,
+    ...options,
+  });
 }
 
 /** Value of one sample in Prometheus text format, e.g. metric('x_total{result="success"}'). */

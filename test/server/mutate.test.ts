@@ -10,7 +10,7 @@ import { startServer, type RunningServer } from '../../src/server/app.js';
 import { ensureDevCertificates } from '../../src/server/tls.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { h1Request, h2Request, httpGet, logCapture, metricValue, tempDir } from './helpers.js';
+import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
 
 const fixturesDir = fileURLToPath(new URL('../fixtures/admission/', import.meta.url));
 const fixtures = readdirSync(fixturesDir)
@@ -29,12 +29,8 @@ let cleanup: () => Promise<void>;
 beforeAll(async () => {
   const tmp = await tempDir('mutate');
   cleanup = tmp.cleanup;
-  server = await startServer({
-    config: { current: () => runtime },
+  server = await startTestServer(runtime, {
     logger: createLogger({ level: 'debug', destination: logs }),
-    host: '127.0.0.1',
-    port: 0,
-    healthPort: 0,
     devCertDir: path.join(tmp.dir, 'dev-certs'),
   });
   ca = readFileSync(server.caFile!);
@@ -233,12 +229,8 @@ describe('safety net', () => {
   it('admits unchanged with a warning when admit() throws, never a 500', async () => {
     const tmp = await tempDir('safety');
     const logs2 = logCapture();
-    const s = await startServer({
-      config: { current: () => runtime },
+    const s = await startTestServer(runtime, {
       logger: createLogger({ destination: logs2 }),
-      host: '127.0.0.1',
-      port: 0,
-      healthPort: 0,
       devCertDir: path.join(tmp.dir, 'dev-certs'),
       admit: () => {
         throw new Error('boom');

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { parseServeArgs, runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
-import { decodePatch, h1Request, h2Request, httpGet, logCapture, metricValue, tempDir, testPki, writeAtomic } from './helpers.js';
+import { decodePatch, h1Request, h2Request, httpGet, logCapture, metricValue, servingFiles, tempDir, writeAtomic } from './helpers.js';
 
 const WAIT = { timeout: 20_000, interval: 100 };
 const typical = readFileSync(fileURLToPath(new URL('../fixtures/admission/admission-typical.json', import.meta.url)), 'utf8');
@@ -95,14 +95,8 @@ describe('serve', () => {
   });
 
   it('listens on every address by default: "::" dual-stack where the OS has IPv6 (IPv6 Pod IPs), else 0.0.0.0', async () => {
-    const tmp = await tempDir('serve-host');
-    cleanups.push(tmp.cleanup);
-    const pki = await testPki();
-    const leaf = await pki.leaf();
-    const certFile = path.join(tmp.dir, 'tls.crt');
-    const keyFile = path.join(tmp.dir, 'tls.key');
-    await writeFile(certFile, leaf.cert);
-    await writeFile(keyFile, leaf.key);
+    const { pki, certFile, keyFile, cleanup } = await servingFiles('serve-host');
+    cleanups.push(cleanup);
     const signals = new EventEmitter();
     let server: RunningServer | undefined;
     const running = runServe(['--port', '0', '--health-port', '0', '--tls-cert', certFile, '--tls-key', keyFile, '--drain-delay', '0'], {
@@ -125,15 +119,9 @@ describe('serve', () => {
   });
 
   it('serves, reloads a changed config, keeps the last good one on a bad change, and drains on SIGTERM (exit 0)', async () => {
-    const tmp = await tempDir('serve');
-    cleanups.push(tmp.cleanup);
-    const pki = await testPki();
-    const leaf = await pki.leaf();
-    const certFile = path.join(tmp.dir, 'tls.crt');
-    const keyFile = path.join(tmp.dir, 'tls.key');
-    await writeFile(certFile, leaf.cert);
-    await writeFile(keyFile, leaf.key);
-    const config = path.join(tmp.dir, 'config.yaml');
+    const { pki, certFile, keyFile, dir, cleanup } = await servingFiles('serve');
+    cleanups.push(cleanup);
+    const config = path.join(dir, 'config.yaml');
     await writeFile(config, 'mlrun:\n  version: 1.9.2\n  imagesRegistry: registry-a.example/\n');
 
     const signals = new EventEmitter();
@@ -191,17 +179,13 @@ describe('serve', () => {
   });
 
   it('a second signal forces the exit (exit 1)', async () => {
-    const tmp = await tempDir('serve-force');
-    cleanups.push(tmp.cleanup);
-    const pki = await testPki();
-    const leaf = await pki.leaf();
-    await writeFile(path.join(tmp.dir, 'tls.crt'), leaf.cert);
-    await writeFile(path.join(tmp.dir, 'tls.key'), leaf.key);
+    const { certFile, keyFile, cleanup } = await servingFiles('serve-force');
+    cleanups.push(cleanup);
     const signals = new EventEmitter();
     let server: RunningServer | undefined;
     const exit = vi.fn();
     const running = runServe(
-      ['--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', path.join(tmp.dir, 'tls.crt'), '--tls-key', path.join(tmp.dir, 'tls.key'), '--drain-delay', '20'],
+      ['--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', certFile, '--tls-key', keyFile, '--drain-delay', '20'],
       { signals, logDestination: logCapture(), exit, onListening: (s) => (server = s) },
     );
     await vi.waitFor(() => expect(server).toBeDefined(), WAIT);

@@ -1,14 +1,12 @@
 /** Graceful shutdown: readiness drops first, in-flight requests finish, HTTP/2 clients get GOAWAY, then close. */
-import { podCreateReview } from '../../src/admission/review.js';
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { startServer } from '../../src/server/app.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { podCreateReview } from '../../src/admission/review.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { h1Request, httpGet, tempDir } from './helpers.js';
+import { h1Request, httpGet, startTestServer, tempDir } from './helpers.js';
 
 const runtime = testRuntime();
 const WAIT = { timeout: 20_000, interval: 50 };
@@ -18,15 +16,7 @@ const REVIEW = JSON.stringify(
 
 async function start(extra: { shutdownTimeoutMs?: number } = {}) {
   const tmp = await tempDir('shutdown');
-  const s = await startServer({
-    config: { current: () => runtime },
-    logger: createLogger({ level: 'silent' }),
-    host: '127.0.0.1',
-    port: 0,
-    healthPort: 0,
-    devCertDir: path.join(tmp.dir, 'dev-certs'),
-    ...extra,
-  });
+  const s = await startTestServer(runtime, { devCertDir: path.join(tmp.dir, 'dev-certs'), ...extra });
   return { s, ca: readFileSync(s.caFile!), cleanup: tmp.cleanup };
 }
 

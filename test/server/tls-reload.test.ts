@@ -1,15 +1,15 @@
 /** The serving certificate changes on disk and the running server picks it up: no restart, no dropped session. */
-import { podCreateReview } from '../../src/admission/review.js';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startServer, type RunningServer } from '../../src/server/app.js';
+import { podCreateReview } from '../../src/admission/review.js';
+import type { RunningServer } from '../../src/server/app.js';
 import { checkTlsPair } from '../../src/server/tls.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { h2Request, httpGet, logCapture, metricValue, peerCertificate, tempDir, testPki, writeAtomic } from './helpers.js';
+import { h2Request, httpGet, logCapture, metricValue, peerCertificate, servingFiles, startTestServer, tempDir, testPki, writeAtomic } from './helpers.js';
 
 const runtime = testRuntime();
 const WAIT = { timeout: 20_000, interval: 100 };
@@ -34,24 +34,10 @@ async function tlsMetrics(s: RunningServer) {
 
 describe('certificate reload', () => {
   it('serves a new pair written over the files, keeps open sessions, and refuses broken pairs', async () => {
-    const tmp = await tempDir('tls');
-    cleanups.push(tmp.cleanup);
-    const pki = await testPki();
-    const first = await pki.leaf('first.localhost');
-    const certFile = path.join(tmp.dir, 'tls.crt');
-    const keyFile = path.join(tmp.dir, 'tls.key');
-    await writeFile(certFile, first.cert);
-    await writeFile(keyFile, first.key);
+    const { pki, leaf: first, certFile, keyFile, cleanup } = await servingFiles('tls', 'first.localhost');
+    cleanups.push(cleanup);
     const logs = logCapture();
-    const s = await startServer({
-      config: { current: () => runtime },
-      logger: createLogger({ destination: logs }),
-      host: '127.0.0.1',
-      port: 0,
-      healthPort: 0,
-      tls: { certFile, keyFile },
-      tlsPollIntervalMs: 1_000,
-    });
+    const s = await startTestServer(runtime, { logger: createLogger({ destination: logs }), tls: { certFile, keyFile }, tlsPollIntervalMs: 1_000 });
     cleanups.push(() => s.close());
     const ca = pki.ca.cert;
 
@@ -121,12 +107,7 @@ describe('certificate reload', () => {
     await writeVersion('..2025_01_01_00_00_00.000000001', first);
     await symlink('..data/tls.crt', path.join(mount, 'tls.crt'));
     await symlink('..data/tls.key', path.join(mount, 'tls.key'));
-    const s = await startServer({
-      config: { current: () => runtime },
-      logger: createLogger({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      healthPort: 0,
+    const s = await startTestServer(runtime, {
       tls: { certFile: path.join(mount, 'tls.crt'), keyFile: path.join(mount, 'tls.key') },
       // Long poll: the directory watch has to notice the swap by itself.
       tlsPollIntervalMs: 60_000,
@@ -143,34 +124,12 @@ describe('certificate reload', () => {
   });
 
   it('refuses to start on an unusable pair, with the reason', async () => {
-    const tmp = await tempDir('tls-bad');
-    cleanups.push(tmp.cleanup);
-    const pki = await testPki();
-    const a = await pki.leaf();
-    const b = await pki.leaf();
-    const certFile = path.join(tmp.dir, 'tls.crt');
-    const keyFile = path.join(tmp.dir, 'tls.key');
-    await writeFile(certFile, a.cert);
-    await writeFile(keyFile, b.key);
-    await expect(
-      startServer({
-        config: { current: () => runtime },
-        logger: createLogger({ level: 'silent' }),
-        host: '127.0.0.1',
-        port: 0,
-        healthPort: 0,
-        tls: { certFile, keyFile },
-      }),
-    ).rejects.toThrow(/does not match/);
-    await expect(
-      startServer({
-        config: { current: () => runtime },
-        logger: createLogger({ level: 'silent' }),
-        host: '127.0.0.1',
-        port: 0,
-        healthPort: 0,
-        tls: { certFile: path.join(tmp.dir, 'missing.crt'), keyFile },
-      }),
-    ).rejects.toThrow(/cannot read certificate/);
+    const { pki, certFile, keyFile, dir, cleanup } = await servingFiles('tls-bad');
+    cleanups.push(cleanup);
+    await writeFile(keyFile, (await pki.leaf()).key); // the key of another certificate
+    await expect(startTestServer(runtime, { tls: { certFile, keyFile } })).rejects.toThrow(/does not match/);
+    await expect(startTestServer(runtime, { tls: { certFile: path.join(dir, 'missing.crt'), keyFile } })).rejects.toThrow(
+      /cannot read certificate/,
+    );
   });
 });
