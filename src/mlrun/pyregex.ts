@@ -1117,12 +1117,12 @@ function pyLower(cp: number): number {
 
 class Emitter {
   /** True when the JS `i` flag is used (global `(?i)` in Unicode mode). */
-  jsIgnoreCase = false;
+  readonly jsIgnoreCase: boolean;
 
   constructor(
     private readonly refuse: (reason: string, position?: number) => void,
     private readonly mandatory: ReadonlySet<number>,
-    private readonly globalFlags: number,
+    globalFlags: number,
   ) {
     this.jsIgnoreCase = (globalFlags & F_I) !== 0 && (globalFlags & F_A) === 0;
   }
