@@ -23,7 +23,6 @@ import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 
 const { escapePathComponent } = jsonpatch;
 
-
 const CONTAINER_KINDS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 type ContainerKind = (typeof CONTAINER_KINDS)[number];
 
@@ -52,7 +51,37 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
     return { status: 400, error: 'request.uid is missing or not a non-empty string' };
   }
   const uid = request.uid;
-  const summary: AdmissionSummary = {
+  const summary = newSummary(request, uid);
+  try {
+    return reviewPod(request, runtime, summary);
+  } catch (err) {
+    // A bug or an input shape we did not foresee: admit unchanged, say so, never deny.
+    summary.outcome = 'error';
+    summary.detail = `internal error: ${(err as Error)?.message ?? String(err)}`;
+    summary.warnings = [warning(`could not process this Pod (${summary.detail}); admitted unchanged`)];
+    return respond(uid, summary, undefined, undefined);
+  }
+}
+
+/**
+ * The answer when reading the config or admit() itself failed unexpectedly (the server's safety net): the Pod is
+ * admitted unchanged with a warning, never a 500 (which fails pod creation under failurePolicy: Fail); a 400 only
+ * when there is no uid to answer to.
+ */
+export function admitAfterInternalError(body: unknown, detail: string): AdmissionResult {
+  const request = isObj(body) && isObj(body.request) ? body.request : undefined;
+  if (!request || typeof request.uid !== 'string' || request.uid === '') {
+    return { status: 400, error: 'request.uid is missing or not a non-empty string' };
+  }
+  const summary = newSummary(request, request.uid);
+  summary.outcome = 'error';
+  summary.detail = detail;
+  summary.warnings = [warning('internal error; Pod admitted unchanged (see the webhook log)')];
+  return respond(request.uid, summary, undefined, undefined);
+}
+
+function newSummary(request: Obj, uid: string): AdmissionSummary {
+  return {
     uid,
     namespace: typeof request.namespace === 'string' ? request.namespace : undefined,
     name: podName(request),
@@ -63,15 +92,6 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
     clientPythonVersion: null,
     warnings: [],
   };
-  try {
-    return reviewPod(request, runtime, summary);
-  } catch (err) {
-    // A bug or an input shape we did not foresee: admit unchanged, say so, never deny.
-    summary.outcome = 'error';
-    summary.detail = `internal error: ${(err as Error)?.message ?? String(err)}`;
-    summary.warnings = [warning(`could not process this Pod (${summary.detail}); admitted unchanged`)];
-    return respond(uid, summary, undefined, undefined);
-  }
 }
 
 function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): AdmissionResult {

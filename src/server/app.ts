@@ -25,7 +25,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerBase,
 } from 'fastify';
-import { admit as defaultAdmit } from '../admission/admit.js';
+import { admitAfterInternalError, admit as defaultAdmit } from '../admission/admit.js';
 import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
@@ -391,35 +391,12 @@ function installErrorHandlers<S extends RawServerBase>(
   });
 }
 
-/**
- * admit() does not throw by contract; if it (or reading the config) does anyway, the Pod is admitted unchanged
- * with a warning, as for any Pod the webhook cannot understand: never a 500, which would fail pod creation under
- * failurePolicy: Fail.
- */
+/** admit() does not throw by contract; if it (or reading the config) does anyway: admitted unchanged, logged. */
 function safetyNet(body: unknown, err: unknown, logger: Logger): AdmissionResult {
-  const request = (body as { request?: { uid?: unknown } } | null | undefined)?.request;
-  const uid = typeof request?.uid === 'string' && request.uid !== '' ? request.uid : undefined;
-  logger.error({ err: errorFields(err), uid }, 'admission failed unexpectedly; admitting unchanged');
-  if (!uid) return { status: 400, error: 'request.uid is missing or not a non-empty string' };
-  const r = request as { namespace?: unknown; name?: unknown; operation?: unknown };
-  const warning = 'mlrun-image-webhook: internal error; Pod admitted unchanged (see the webhook log)';
-  const summary: AdmissionSummary = {
-    uid,
-    namespace: typeof r.namespace === 'string' ? r.namespace : undefined,
-    name: typeof r.name === 'string' ? r.name : undefined,
-    operation: typeof r.operation === 'string' ? r.operation : undefined,
-    outcome: 'error',
-    detail: `internal error: ${errorFields(err).message}`,
-    decisions: [],
-    clientVersion: null,
-    clientPythonVersion: null,
-    warnings: [warning],
-  };
-  return {
-    status: 200,
-    body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, warnings: [warning] } },
-    summary,
-  };
+  const detail = `internal error: ${errorFields(err).message}`;
+  const result = admitAfterInternalError(body, detail);
+  logger.error({ err: errorFields(err), uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
+  return result;
 }
 
 /** One line per admission: who, what changed and why, how long. Never the Pod, never env values. */
