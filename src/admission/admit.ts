@@ -20,6 +20,7 @@ import type {
   ImageDecision,
 } from './types.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
+import { BoundedMemo } from '../util/memo.js';
 
 const { escapePathComponent } = jsonpatch;
 
@@ -258,20 +259,12 @@ function readRecord(value: unknown): Record<string, unknown> {
 }
 
 // Pods of one cluster repeat a few images; remember which are valid references (bounded, pure).
-const referenceMemo = new Map<string, string>();
+const referenceMemo = new BoundedMemo<string>(4096, 512);
 function referenceProblem(image: string): string {
-  if (image.length > 512) {
+  return referenceMemo.get(image, () => {
     const ref = parseReference(image);
     return ref.valid ? '' : ref.reason;
-  }
-  let problem = referenceMemo.get(image);
-  if (problem === undefined) {
-    const ref = parseReference(image);
-    problem = ref.valid ? '' : ref.reason;
-    if (referenceMemo.size >= 4096) referenceMemo.clear();
-    referenceMemo.set(image, problem);
-  }
-  return problem;
+  });
 }
 
 function audit(summary: AdmissionSummary): Record<string, string> | undefined {

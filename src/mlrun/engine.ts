@@ -9,6 +9,7 @@ import { parseReference } from '../image/reference.js';
 import { compilePythonMatcher, type PyCompileError } from './pyregex.js';
 import type { Rules } from './rules.js';
 import { compareSemver, parseSemver, type SemVer } from './semver.js';
+import { BoundedMemo } from '../util/memo.js';
 
 /** MLRun config in MLRun's vocabulary. null is Python None; "" is an empty string (both falsy, as in MLRun). */
 export interface MlrunSettings {
@@ -121,17 +122,10 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
 
   // A cluster has few distinct (version, python) pairs; memoising the semver parse keeps resolve() cheap.
   type SuffixResult = { ok: true; suffix: string } | { ok: false; reason: string };
-  const suffixMemo = new Map<string, SuffixResult>();
+  const suffixMemo = new BoundedMemo<SuffixResult>(512);
   function suffixFor(ver: string | null, py: string | null): SuffixResult {
     if (!suffixRule || !py || !ver) return { ok: true, suffix: '' };
-    const key = `${ver}\u0000${py}`;
-    let r = suffixMemo.get(key);
-    if (r === undefined) {
-      if (suffixMemo.size >= 512) suffixMemo.clear();
-      r = computeSuffix(suffixRule, ver, py);
-      suffixMemo.set(key, r);
-    }
-    return r;
+    return suffixMemo.get(`${ver}\u0000${py}`, () => computeSuffix(suffixRule, ver, py));
   }
 
   function computeSuffix(suffixRule: NonNullable<Rules['suffix']>, ver: string, py: string): SuffixResult {
@@ -160,17 +154,10 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
   }
 
   // Pods repeat a few (image, client version, python) triples; results are immutable, so remember them (bounded).
-  const memo = new Map<string, Resolution>();
+  const memo = new BoundedMemo<Resolution>(4096, 640); // images up to ~512 characters plus their versions
   function memoResolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
-    if (image.length > 512) return resolve(image, clientVersion, clientPythonVersion); // keep the memo small
     const key = `${image}\u0000${clientVersion ?? '\u0001'}\u0000${clientPythonVersion ?? '\u0001'}`;
-    let r = memo.get(key);
-    if (r === undefined) {
-      r = resolve(image, clientVersion, clientPythonVersion);
-      if (memo.size >= 4096) memo.clear();
-      memo.set(key, r);
-    }
-    return r;
+    return memo.get(key, () => resolve(image, clientVersion, clientPythonVersion));
   }
 
   function resolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
