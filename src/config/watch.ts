@@ -4,20 +4,19 @@
  *   config.yaml -> ..data/config.yaml      (stable symlink, never changes)
  *   ..data      -> ..2026_01_01_00_00_00.1 (swapped atomically: new ..data_tmp symlink renamed over ..data)
  *
- * A watch on the file itself would follow the old inode and miss the swap, so changes are detected by
- *   1. fs.watch on the directory of the configured path (sees the ..data rename and in-place edits), and
- *   2. a cheap poll of stat() of the resolved file (inode, size, mtime, ctime) as a fallback for filesystems or
- *      setups where fs.watch says nothing (NFS, overlay quirks, inotify limits, symlink targets elsewhere).
- * Both only schedule a debounced check. A check reads the file and hashes it; a new content is applied only once
- * two consecutive checks one debounce apart agree (so a half-written file or a transient ENOENT during a
- * non-atomic replace is never applied or reported), and content equal to the last one tried is skipped.
+ * Changes are noticed by DirWatch (fs.watch on the directory, and a poll: here a cheap stat() of the resolved file
+ * that asks for a check only when inode, size, mtime or ctime changed). A check reads the file and hashes it; a new
+ * content is applied only once two consecutive checks one debounce apart agree (so a half-written file or a
+ * transient ENOENT during a non-atomic replace is never applied or reported), and content equal to the last one
+ * tried is skipped.
  *
  * A refused config never replaces the running one: current() keeps returning the last good runtime, and onReload
  * gets the problems. The same bad content is reported once, not on every poll.
  */
 import { createHash } from 'node:crypto';
-import { statSync, watch, type FSWatcher } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DirWatch } from '../util/dir-watch.js';
 import { loadConfig, loadConfigText, readConfigFile, type LoadResult } from './load.js';
 import type { ConfigProblem, Runtime } from './runtime.js';
 
@@ -63,10 +62,7 @@ export class ConfigWatcher {
   /** A new content key seen once, waiting for a second read to confirm it settled. */
   private pendingKey: string | undefined;
   private lastStat: string | undefined;
-  private dirWatcher: FSWatcher | undefined;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private debounceTimer: NodeJS.Timeout | undefined;
-  private running = false;
+  private dirWatch: DirWatch | undefined;
   private readonly counters: WatcherStats = { checks: 0, reloads: 0, refused: 0, unchanged: 0 };
 
   constructor(opts: ConfigWatcherOptions) {
@@ -90,11 +86,22 @@ export class ConfigWatcher {
     this.good = result.runtime;
     this.lastTriedKey = snap.key;
     this.lastStat = statSignature(file);
-    this.running = true;
-    this.ensureDirWatcher();
-    const interval = Math.max(10, this.opts.pollIntervalMs ?? DEFAULT_POLL_MS);
-    this.pollTimer = setInterval(() => this.guard('poll', () => this.poll()), interval);
-    this.pollTimer.unref();
+    this.dirWatch = new DirWatch({
+      dirs: [dirname(file)],
+      pollIntervalMs: this.opts.pollIntervalMs ?? DEFAULT_POLL_MS,
+      debounceMs: this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS,
+      fsWatch: this.opts.fsWatch,
+      // The poll is a cheap stat(); only a changed signature is worth reading the file for.
+      pollSaysChanged: () => {
+        const sig = statSignature(file);
+        if (sig === this.lastStat) return false;
+        this.lastStat = sig;
+        return true;
+      },
+      check: () => this.check(file),
+      warn: (message) => this.warn(`config watcher: ${message}`),
+    });
+    this.dirWatch.start();
     return result;
   }
 
@@ -115,18 +122,14 @@ export class ConfigWatcher {
       return result;
     }
     this.pendingKey = undefined;
-    return this.apply(this.snapshot(file));
+    return this.apply(file, this.snapshot(file));
   }
 
   /** Stops watching; current() keeps answering. Idempotent. */
   stop(): void {
-    this.running = false;
     this.pendingKey = undefined;
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.pollTimer = undefined;
-    this.debounceTimer = undefined;
-    this.closeDirWatcher();
+    this.dirWatch?.stop();
+    this.dirWatch = undefined;
   }
 
   stats(): WatcherStats {
@@ -135,28 +138,7 @@ export class ConfigWatcher {
 
   // -------------------------------------------------------------------------------------------------------------
 
-  private poll(): void {
-    const file = this.opts.file;
-    if (!this.running || file === undefined) return;
-    this.ensureDirWatcher(); // re-arm after an fs.watch error (e.g. the directory was replaced)
-    const sig = statSignature(file);
-    if (sig !== this.lastStat) {
-      this.lastStat = sig;
-      this.schedule();
-    }
-  }
-
-  private schedule(): void {
-    if (!this.running) return;
-    if (this.debounceTimer) clearTimeout(this.debounceTimer);
-    this.debounceTimer = setTimeout(() => this.guard('check', () => this.check()), this.opts.debounceMs ?? DEFAULT_DEBOUNCE_MS);
-    this.debounceTimer.unref();
-  }
-
-  private check(): void {
-    this.debounceTimer = undefined;
-    const file = this.opts.file;
-    if (!this.running || file === undefined) return;
+  private check(file: string): void {
     this.counters.checks++;
     const snap = this.snapshot(file);
     if (snap.key === this.lastTriedKey) {
@@ -167,15 +149,14 @@ export class ConfigWatcher {
     if (snap.key !== this.pendingKey) {
       // First sight of this content: confirm it is settled before acting on it.
       this.pendingKey = snap.key;
-      this.schedule();
+      this.dirWatch?.schedule();
       return;
     }
     this.pendingKey = undefined;
-    this.apply(snap);
+    this.apply(file, snap);
   }
 
-  private apply(snap: Snapshot): ReloadResult {
-    const file = this.opts.file!;
+  private apply(file: string, snap: Snapshot): ReloadResult {
     this.lastTriedKey = snap.key;
     let result: ReloadResult;
     if (snap.read.ok) {
@@ -201,50 +182,12 @@ export class ConfigWatcher {
     return { key, read };
   }
 
-  private ensureDirWatcher(): void {
-    const file = this.opts.file;
-    if (this.dirWatcher || !this.running || file === undefined || this.opts.fsWatch === false) return;
-    try {
-      // persistent: false, like unref(): watching must not keep the process alive.
-      const w = watch(dirname(file), { persistent: false }, () => this.guard('fs.watch', () => this.schedule()));
-      w.on('error', (e) => {
-        this.warn(`fs.watch on ${dirname(file)} failed (${e.message}); relying on polling`);
-        if (this.dirWatcher === w) this.closeDirWatcher();
-      });
-      this.dirWatcher = w;
-    } catch (e) {
-      // ENOSPC (inotify limit), ENOENT ...: polling still works. Warn once, not on every poll.
-      if (!this.fsWatchFailed) this.warn(`cannot watch ${dirname(file)} (${(e as Error).message}); relying on polling`);
-      this.fsWatchFailed = true;
-    }
-  }
-  private fsWatchFailed = false;
-
-  private closeDirWatcher(): void {
-    const w = this.dirWatcher;
-    this.dirWatcher = undefined;
-    try {
-      w?.close();
-    } catch {
-      /* already closed */
-    }
-  }
-
   private notify(result: ReloadResult): void {
     if (!this.opts.onReload) return;
     try {
       this.opts.onReload(result);
     } catch (e) {
       this.warn(`onReload threw: ${(e as Error)?.message ?? String(e)}`);
-    }
-  }
-
-  /** Timer and event callbacks must never throw (an uncaught exception would kill the server). */
-  private guard(what: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (e) {
-      this.warn(`config watcher ${what} failed: ${(e as Error)?.message ?? String(e)}`);
     }
   }
 

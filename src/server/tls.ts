@@ -6,7 +6,6 @@
  * or does not match is refused and the old one keeps serving; the webhook must not go dark because of a bad Secret.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +13,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
 import { errorFields } from '../telemetry/logger.js';
+import { DirWatch } from '../util/dir-watch.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 /** Settings every secure context gets, at start and on each reload (setSecureContext replaces them all). */
@@ -103,9 +103,7 @@ export type TlsReloadResult = { changed: true; pair: TlsPair } | { changed: fals
 export class TlsReloader {
   private pair: TlsPair;
   private readonly servers = new Set<tls.Server>();
-  private readonly watchers: FSWatcher[] = [];
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
+  private readonly dirWatch: DirWatch;
   private running: Promise<TlsReloadResult> | undefined;
   private again = false;
   /** Digest of the last refused pair: a bad Secret is reported once, not on every poll. */
@@ -119,6 +117,14 @@ export class TlsReloader {
     initial: TlsPair,
   ) {
     this.pair = initial;
+    this.dirWatch = new DirWatch({
+      dirs: [path.dirname(options.certFile), path.dirname(options.keyFile)],
+      // The poll reads both files: certificate rotations are rare and the files small.
+      pollIntervalMs: options.pollIntervalMs ?? 10_000,
+      debounceMs: options.debounceMs ?? 300,
+      check: () => void this.reload(),
+      warn: (message) => options.logger.warn({ certFile: options.certFile, keyFile: options.keyFile }, `certificate watcher: ${message}`),
+    });
   }
 
   /** Loads the initial pair; throws (with the reason) if it is unusable: nothing to serve with. */
@@ -151,40 +157,12 @@ export class TlsReloader {
   }
 
   start(): void {
-    const dirs = new Set([path.dirname(this.options.certFile), path.dirname(this.options.keyFile)]);
-    for (const dir of dirs) {
-      try {
-        const w = watch(dir, { persistent: false }, () => this.schedule());
-        w.on('error', (err) => {
-          this.options.logger.warn({ dir, err: errorFields(err) }, 'watching the certificate directory failed; polling only');
-          w.close();
-        });
-        this.watchers.push(w);
-      } catch (err) {
-        this.options.logger.warn({ dir, err: errorFields(err) }, 'cannot watch the certificate directory; polling only');
-      }
-    }
-    const every = this.options.pollIntervalMs ?? 10_000;
-    this.poll = setInterval(() => void this.reload(), every);
-    this.poll.unref();
+    this.dirWatch.start();
   }
 
   stop(): void {
     this.stopped = true;
-    for (const w of this.watchers.splice(0)) w.close();
-    if (this.poll) clearInterval(this.poll);
-    if (this.debounce) clearTimeout(this.debounce);
-    this.poll = this.debounce = undefined;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.debounce = undefined;
-      void this.reload();
-    }, this.options.debounceMs ?? 300);
-    this.debounce.unref();
+    this.dirWatch.stop();
   }
 
   /** Reads the files and switches if they hold a new, good pair. Serialised: overlapping calls coalesce. */
@@ -262,7 +240,7 @@ export class TlsReloader {
     if (this.refusedDigest === refusedKey) return { changed: false, reason };
     if (this.pendingBad !== refusedKey) {
       this.pendingBad = refusedKey;
-      this.schedule();
+      this.dirWatch.schedule();
       return { changed: false, reason: `${reason} (checking again before refusing)` };
     }
     this.pendingBad = undefined;
