@@ -8,7 +8,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { buildRuntime, type ConfigProblem, type Runtime } from './runtime.js';
-import { ConfigSchema, type Config, type ConfigInput } from './schema.js';
+import { ConfigSchema, QUALIFIED_NAME_PATTERN, VERSION_PATTERN, type Config, type ConfigInput } from './schema.js';
 import { isJsonObject as isPlainObject } from '../util/json.js';
 
 export type { ConfigProblem } from './runtime.js';
@@ -130,9 +130,11 @@ function dottedKey(pointer: string): string {
     .join('.');
 }
 
-const VERSION_PATTERN = '^[0-9A-Za-z][0-9A-Za-z.+-]*$';
 const KNOWN_PATTERNS: Record<string, string> = {
   [VERSION_PATTERN]: 'must be an MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable',
+  [QUALIFIED_NAME_PATTERN]:
+    'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
+    'at most 63 letters, digits, "-", "_" or "." starting and ending alphanumeric)',
 };
 
 function reasonFor(error: ValueError, key: string): string {
@@ -163,12 +165,6 @@ function reasonFor(error: ValueError, key: string): string {
       const pattern = String(schema['pattern']);
       const known = KNOWN_PATTERNS[pattern];
       if (known) return `${known}, got ${got}`;
-      if (key.startsWith('webhook.') && key.endsWith('Key')) {
-        return (
-          'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
-          `at most 63 letters, digits, "-", "_" or "." starting and ending alphanumeric), got ${got}`
-        );
-      }
       return `must match ${pattern}, got ${got}`;
     }
     default:

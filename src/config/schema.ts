@@ -11,10 +11,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 
 /** An MLRun version as MLRun itself reports it: semver (1.9.2, 1.10.0-rc18), CI builds (1.10.0+a1b2c3d4), dev (0.0.0+unstable). */
+export const VERSION_PATTERN = '^[0-9A-Za-z][0-9A-Za-z.+-]*$';
 const MlrunVersion = Type.String({
   minLength: 1,
   maxLength: 128,
-  pattern: '^[0-9A-Za-z][0-9A-Za-z.+-]*$',
+  pattern: VERSION_PATTERN,
   description: 'An MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable.',
 });
 
