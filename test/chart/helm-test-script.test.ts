@@ -33,8 +33,9 @@ function runtimeFrom(configYaml: string): Runtime {
   return r.runtime;
 }
 
-async function serve(configYaml: string): Promise<{ port: string; healthPort: string }> {
-  const runtime = runtimeFrom(configYaml);
+/** Serves the config the chart rendered into its ConfigMap, with the chart-generated certificate. */
+async function serve(rendered: K8sObject[]): Promise<{ port: string; healthPort: string }> {
+  const runtime = runtimeFrom(at(find(rendered, 'ConfigMap'), 'data', 'config.yaml') as string);
   const server = await startTestServer(runtime, { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') } });
   servers.push(server);
   return { port: new URL(server.httpsUrl).port, healthPort: new URL(server.healthUrl).port };
@@ -83,8 +84,7 @@ afterAll(async () => {
 
 describe('helm test against the real server with the chart-generated certificate and config', () => {
   it('passes: TLS verified with the chart CA for the Service name, patch sets mlrun/mlrun:1.9.2, /readyz, /metrics', async () => {
-    const config = at(find(docs, 'ConfigMap'), 'data', 'config.yaml') as string;
-    const ports = await serve(config);
+    const ports = await serve(docs);
     const r = await helmTest(find(docs, 'Pod'), ports);
     expect(r.stdout).toContain('ok: mlrun/mlrun -> mlrun/mlrun:1.9.2');
     expect(r.stdout).toContain('PASS');
@@ -93,7 +93,7 @@ describe('helm test against the real server with the chart-generated certificate
 
   it('passes with a data-node registry: the prefixed image still ends in mlrun/mlrun:<tag>', async () => {
     const withRegistry = await render({ set: { 'mlrun.imagesRegistry': 'datanode-registry.example:80/' } });
-    const ports = await serve(at(find(withRegistry, 'ConfigMap'), 'data', 'config.yaml') as string);
+    const ports = await serve(withRegistry);
     const r = await helmTest(find(withRegistry, 'Pod'), ports);
     expect(r.stdout).toContain('ok: mlrun/mlrun -> datanode-registry.example:80/mlrun/mlrun:1.9.2');
     expect(r.code).toBe(0);
@@ -101,14 +101,14 @@ describe('helm test against the real server with the chart-generated certificate
 
   it('passes in report mode (no patch, a "would change" warning)', async () => {
     const report = await render({ set: { 'webhook.mode': 'report' } });
-    const ports = await serve(at(find(report, 'ConfigMap'), 'data', 'config.yaml') as string);
+    const ports = await serve(report);
     const r = await helmTest(find(report, 'Pod'), ports);
     expect(r.stdout).toContain('ok: report mode');
     expect(r.code).toBe(0);
   });
 
   it('fails when the server does not trust-chain to the CA the webhook configuration trusts', async () => {
-    const ports = await serve(at(find(docs, 'ConfigMap'), 'data', 'config.yaml') as string);
+    const ports = await serve(docs);
     fs.writeFileSync(path.join(dir, 'other-ca.crt'), otherCa);
     const r = await helmTest(find(docs, 'Pod'), ports, { CA_FILE: path.join(dir, 'other-ca.crt') });
     expect(r.code).toBe(1);
@@ -116,14 +116,14 @@ describe('helm test against the real server with the chart-generated certificate
   });
 
   it('fails when the certificate is not valid for the name the API server calls', async () => {
-    const ports = await serve(at(find(docs, 'ConfigMap'), 'data', 'config.yaml') as string);
+    const ports = await serve(docs);
     const r = await helmTest(find(docs, 'Pod'), ports, { TLS_SERVERNAME: 'other-service.other-namespace.svc' });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL: .*(altnames|does not match|Hostname)/i);
   });
 
   it('fails when the patch does not carry the expected tag', async () => {
-    const ports = await serve(at(find(docs, 'ConfigMap'), 'data', 'config.yaml') as string);
+    const ports = await serve(docs);
     const r = await helmTest(find(docs, 'Pod'), ports, { EXPECT_TAG: '9.9.9' });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('FAIL: patch does not set mlrun/mlrun:9.9.9');
