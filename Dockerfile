@@ -17,11 +17,12 @@ FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 ENV NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
 COPY package.json package-lock.json ./
-RUN npm ci
+# --ignore-scripts: the sources are not copied yet, so the "prepare" build cannot run here (it runs below).
+RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
-RUN npm prune --omit=dev
+RUN npm prune --omit=dev --ignore-scripts
 
 # ---- runtime: node + dist + production node_modules -----------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
