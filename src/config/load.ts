@@ -8,7 +8,15 @@ import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
 import { buildRuntime, type ConfigProblem, type Runtime } from './runtime.js';
-import { ConfigSchema, QUALIFIED_NAME_PATTERN, VERSION_PATTERN, type Config, type ConfigInput } from './schema.js';
+import {
+  ConfigSchema,
+  IMAGES_TAG_PATTERN,
+  QUALIFIED_NAME_PATTERN,
+  REGISTRY_PATTERN,
+  VERSION_PATTERN,
+  type Config,
+  type ConfigInput,
+} from './schema.js';
 import { isJsonObject as isPlainObject } from '../util/json.js';
 
 export type { ConfigProblem } from './runtime.js';
@@ -36,7 +44,8 @@ export type ValidateResult = { ok: true; config: Config } | { ok: false; problem
 // Validation
 
 /**
- * Applies schema defaults, then validates. null/undefined count as an empty config (an empty YAML file).
+ * Applies schema defaults, then validates. null/undefined (what an empty YAML file parses to) are refused: the chart
+ * always renders a config, so an empty one is what a failed or truncated write leaves, not a wish for the defaults.
  * Also builds the runtime, so an invalid enrich pattern or an unsupported MLRun version is refused here too.
  */
 export function validateConfig(raw: unknown): ValidateResult {
@@ -45,7 +54,8 @@ export function validateConfig(raw: unknown): ValidateResult {
 }
 
 function validateAndBuild(raw: unknown): { ok: true; runtime: Runtime } | { ok: false; problems: ConfigProblem[] } {
-  const input = raw ?? {};
+  if (raw === null || raw === undefined) return { ok: false, problems: [EMPTY_DOCUMENT] };
+  const input = raw;
   if (!isPlainObject(input)) {
     return { ok: false, problems: [{ key: '(root)', reason: `must be a mapping with keys ${allowedKeys(ConfigSchema)}, got ${describeValue(input)}` }] };
   }
@@ -130,7 +140,22 @@ function dottedKey(pointer: string): string {
     .join('.');
 }
 
+/** The reason for an empty config document (empty file, only comments, or `null`). */
+const EMPTY_DOCUMENT: ConfigProblem = {
+  key: '(root)',
+  reason:
+    'the config is empty (no YAML document, only comments, or null); the chart always renders one, so an empty ' +
+    'file is what a failed write leaves. Write at least "mlrun: {}" to run on the defaults',
+};
+
+const REGISTRY_RULE =
+  'must be a registry host such as datanode-registry.example:5000/mlrun/ (DNS name, IPv4 or [IPv6], optional ' +
+  ':port, optional lower-case path; no scheme, whitespace or "//")';
+
 const KNOWN_PATTERNS: Record<string, string> = {
+  [REGISTRY_PATTERN]: REGISTRY_RULE,
+  [IMAGES_TAG_PATTERN]:
+    'must be an image tag: letters, digits, "_", "." or "-", not starting with "." or "-", at most 128 characters',
   [VERSION_PATTERN]: 'must be an MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable',
   [QUALIFIED_NAME_PATTERN]:
     'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
@@ -163,6 +188,7 @@ function reasonFor(error: ValueError, key: string): string {
       return `must be at most ${String(schema['maxLength'])} characters, got ${String((error.value as string).length)}`;
     case ValueErrorType.StringPattern: {
       const pattern = String(schema['pattern']);
+      if (pattern === REGISTRY_PATTERN) return `${registryProblem(String(error.value))}, got ${got}`;
       const known = KNOWN_PATTERNS[pattern];
       if (known) return `${known}, got ${got}`;
       return `must match ${pattern}, got ${got}`;
@@ -170,6 +196,23 @@ function reasonFor(error: ValueError, key: string): string {
     default:
       return `${error.message}, got ${got}`;
   }
+}
+
+/**
+ * Names the first broken registry rule an operator can act on (the schema only says "does not match"). Called only
+ * for a value that failed REGISTRY_PATTERN; at most 255 characters (maxLength is checked first).
+ */
+function registryProblem(value: string): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value);
+  if (scheme) return `must be a registry host without a scheme: drop "${scheme[1]!}://" (${REGISTRY_RULE})`;
+  if (/\s/.test(value)) return `must not contain whitespace (${REGISTRY_RULE})`;
+  if (value.includes('//')) return `must not contain "//" (an empty path component) (${REGISTRY_RULE})`;
+  if (value.startsWith('/')) return `must start with a registry host, not "/" (${REGISTRY_RULE})`;
+  const slash = value.indexOf('/');
+  if (slash >= 0 && /[A-Z]/.test(value.slice(slash))) {
+    return `must have a lower-case path after the host (repository names are lower case) (${REGISTRY_RULE})`;
+  }
+  return REGISTRY_RULE;
 }
 
 /** "a string or null", "one of enforce, report" ... from the (sub)schema. */
@@ -373,7 +416,7 @@ function mergeOverrides(raw: unknown, overrides: EnvOverrides['config']): unknow
 // Loading
 
 /**
- * Reads the config file (YAML or JSON; an empty file is `{}`), applies env overrides, validates and builds the
+ * Reads the config file (YAML or JSON; an empty file is refused), applies env overrides, validates and builds the
  * runtime. Without a file, the embedded default is used. Never throws.
  */
 export function loadConfig(opts: { file?: string; env?: Record<string, string | undefined> }): LoadResult {
@@ -428,7 +471,8 @@ function parseYaml(text: string): { ok: true; value: unknown } | { ok: false; pr
 function buildFromRaw(raw: unknown, source: string, env: Record<string, string | undefined> | undefined): LoadResult {
   try {
     const overrides = readEnvOverrides(env ?? {});
-    const built = validateAndBuild(mergeOverrides(raw ?? {}, overrides.config));
+    // An empty document stays empty whatever the env says: the file itself is broken.
+    const built = validateAndBuild(raw === null || raw === undefined ? raw : mergeOverrides(raw, overrides.config));
     if (!built.ok || overrides.problems.length > 0) {
       const problems = [...overrides.problems];
       for (const p of built.ok ? [] : built.problems) {

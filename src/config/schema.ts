@@ -19,6 +19,22 @@ const MlrunVersion = Type.String({
   description: 'An MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable.',
 });
 
+/**
+ * The registry put in front of images (mlrun.imagesRegistry, mlrun.vendorImagesRegistry): the OCI distribution
+ * reference grammar's domain (DNS name, IPv4 or bracketed IPv6, optional :port) and optional repository path of
+ * lower-case components, with or without the trailing "/" (MLRun adds a missing one). Empty: no prefix.
+ * A value outside this grammar can never produce a pullable image: every prefixed Pod would be left unchanged with a
+ * warning while the server looked healthy, so it is refused at load (and by values.schema.json: the pattern is
+ * written for Go's RE2 as well as JavaScript, no lookarounds or backreferences).
+ */
+const DOMAIN_COMPONENT = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const HOST = `(${DOMAIN_COMPONENT}(\\.${DOMAIN_COMPONENT})*|\\[[0-9A-Fa-f:.]+\\])`;
+const PATH_COMPONENT = '[a-z0-9]+((\\.|_|__|-+)[a-z0-9]+)*';
+export const REGISTRY_PATTERN = `^(${HOST}(:[0-9]{1,5})?(/${PATH_COMPONENT})*/?)?$`;
+
+/** The OCI tag grammar; empty means "no forced tag". */
+export const IMAGES_TAG_PATTERN = '^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$';
+
 export const MlrunSection = Type.Object(
   {
     version: Type.Optional({
@@ -39,6 +55,7 @@ export const MlrunSection = Type.Object(
     imagesTag: Type.Optional(
       Type.String({
         maxLength: 128,
+        pattern: IMAGES_TAG_PATTERN,
         default: '',
         description: 'MLRUN_IMAGES_TAG: forced tag for MLRun images; beats client and server versions; used as given.',
       }),
@@ -46,6 +63,7 @@ export const MlrunSection = Type.Object(
     imagesRegistry: Type.Optional(
       Type.String({
         maxLength: 255,
+        pattern: REGISTRY_PATTERN,
         default: '',
         description:
           'MLRUN_IMAGES_REGISTRY: registry (optionally with a path) put in front of MLRun images that match ' +
@@ -55,6 +73,7 @@ export const MlrunSection = Type.Object(
     vendorImagesRegistry: Type.Optional(
       Type.String({
         maxLength: 255,
+        pattern: REGISTRY_PATTERN,
         default: '',
         description:
           'MLRUN_VENDOR_IMAGES_REGISTRY (MLRun >= 1.7): registry put in front of non-MLRun images that match imagesToEnrichRegistry.',

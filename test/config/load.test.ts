@@ -45,9 +45,13 @@ describe('validateConfig: defaults', () => {
     expect(r).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
   });
 
-  it('treats null/undefined (an empty YAML file) as {}', () => {
-    expect(validateConfig(null)).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
-    expect(validateConfig(undefined)).toEqual({ ok: true, config: EXPECTED_DEFAULT_CONFIG });
+  it('refuses null/undefined (an empty YAML file): the chart always renders a config, an empty one is a failed write', () => {
+    for (const empty of [null, undefined]) {
+      const [p, ...rest] = problemsOf(validateConfig(empty));
+      expect(rest).toEqual([]);
+      expect(p!.key).toBe('(root)');
+      expect(p!.reason).toMatch(/config is empty .*failed write/);
+    }
   });
 
   it('treats an empty section (YAML "mlrun:" with nothing below) as {}', () => {
@@ -295,11 +299,18 @@ describe('loadConfig: files', () => {
     expect(rt.config.mlrun.version).toBe('1.10.0-rc18');
   });
 
-  it('reads an empty file as {} (schema defaults, not the embedded default)', () => {
-    for (const text of ['', '\n', '# only a comment\n', '---\n', '~\n']) {
-      const rt = okRuntime(loadConfig({ file: file(text) }));
-      expect(rt.config, JSON.stringify(text)).toEqual(EXPECTED_DEFAULT_CONFIG);
+  it('refuses an empty document (empty file, only comments, null), even when env overrides are set', () => {
+    for (const text of ['', '\n', '# only a comment\n', '---\n', '~\n', 'null\n']) {
+      for (const env of [{}, { MLRUN_IMAGES_TAG: 'x' }]) {
+        const problems = problemsOf(loadConfig({ file: file(text), env }));
+        expect(problems, JSON.stringify(text)).toEqual([{ key: '(root)', reason: expect.stringMatching(/^the config is empty/) as unknown as string }]);
+      }
     }
+  });
+
+  it('takes an explicit empty mapping ({}) as the schema defaults, not the embedded default', () => {
+    expect(okRuntime(loadConfig({ file: file('{}\n') })).config).toEqual(EXPECTED_DEFAULT_CONFIG);
+    expect(okRuntime(loadConfig({ file: file('mlrun: {}\n') })).config).toEqual(EXPECTED_DEFAULT_CONFIG);
   });
 
   it('reports a YAML syntax error with its line', () => {

@@ -1,0 +1,123 @@
+/**
+ * Config that can never produce a valid image is refused at load, naming the key and the rule: registries outside the
+ * OCI reference grammar (a scheme, whitespace, "//", an upper-case path), tags outside the tag grammar. The same
+ * patterns go into values.schema.json (test/chart/config-agreement.test.ts checks helm agrees).
+ */
+import { describe, expect, it } from 'vitest';
+import { loadConfig, validateConfig } from '../../src/config/load.js';
+import type { ConfigProblem } from '../../src/config/runtime.js';
+import { IMAGES_TAG_PATTERN, QUALIFIED_NAME_PATTERN, REGISTRY_PATTERN, VERSION_PATTERN } from '../../src/config/schema.js';
+
+function problemsOf(r: { ok: boolean; problems?: ConfigProblem[] }): ConfigProblem[] {
+  expect(r.ok).toBe(false);
+  return r.problems ?? [];
+}
+
+const REGISTRIES_OK = [
+  '',
+  'reg',
+  'reg/',
+  'reg.example',
+  'reg.example/',
+  'datanode-registry.example:80/',
+  'localhost:5000',
+  'Reg.Example.COM/mlrun/', // DNS is case-insensitive: only the path must be lower case
+  '10.0.0.1:5000/',
+  '[::1]:5000/',
+  '[fd00::1]/team/',
+  'reg.example/team/sub-team/',
+  'reg.example/a__b/c.d/e--f/',
+  'quay.io/mlrun',
+  `${'a'.repeat(63)}.example/`,
+];
+
+const REGISTRIES_BAD: [string, RegExp][] = [
+  ['https://reg.example/', /without a scheme: drop "https:\/\/"/],
+  ['http://reg.example', /without a scheme: drop "http:\/\/"/],
+  ['my registry/', /must not contain whitespace/],
+  [' reg.example/', /must not contain whitespace/],
+  ['reg.example/\n', /must not contain whitespace/],
+  ['reg//', /must not contain "\/\/"/],
+  ['reg.example//mlrun/', /must not contain "\/\/"/],
+  ['reg.example/Team/', /lower-case path/],
+  ['reg.example/team/MLRun', /lower-case path/],
+  ['/mlrun/', /must start with a registry host/],
+  ['reg.example:port/', /must be a registry host such as/],
+  ['reg.example:123456/', /must be a registry host such as/],
+  ['-reg.example/', /must be a registry host such as/],
+  ['reg..example/', /must be a registry host such as/],
+  ['reg_example/', /must be a registry host such as/],
+  ['reg.example/team_/', /must be a registry host such as/],
+  ['reg.example/-team/', /must be a registry host such as/],
+  [`${'a'.repeat(64)}.example/`, /must be a registry host such as/],
+  ['reg.example/a:b/', /must be a registry host such as/],
+  ['[::1/', /must be a registry host such as/],
+  ['reg.example@sha256/', /must be a registry host such as/],
+];
+
+const TAGS_OK = ['', '1.9.2', 'latest', '1.10.0-rc18', '_x', 'A.b-C_d', 'v1.2.3', '1'.repeat(128)];
+const TAGS_BAD = ['bad tag!', '.hidden', '-rc1', '1.9.2+build', 'x/y', 'x:y', ' 1.9.2', '1.9.2\n', 'é', '1'.repeat(129)];
+
+describe('mlrun.imagesRegistry and mlrun.vendorImagesRegistry: a registry host, optional port and lower-case path', () => {
+  it.each(REGISTRIES_OK)('accepts %j', (registry) => {
+    for (const key of ['imagesRegistry', 'vendorImagesRegistry']) {
+      const r = validateConfig({ mlrun: { [key]: registry } });
+      expect(r.ok ? [] : r.problems).toEqual([]);
+    }
+  });
+
+  it.each(REGISTRIES_BAD)('refuses %j naming the key and the rule', (registry, rule) => {
+    for (const key of ['imagesRegistry', 'vendorImagesRegistry']) {
+      const problems = problemsOf(validateConfig({ mlrun: { [key]: registry } }));
+      expect(problems).toHaveLength(1);
+      expect(problems[0]!.key).toBe(`mlrun.${key}`);
+      expect(problems[0]!.reason).toMatch(rule);
+      expect(problems[0]!.reason).toContain(`got the string ${JSON.stringify(registry)}`);
+    }
+  });
+
+  it('a missing trailing "/" is added when prefixing, as MLRun does', () => {
+    const r = loadConfig({ env: { MLRUN_IMAGES_REGISTRY: 'reg.example:5000/team' } });
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    const res = r.runtime.resolver.resolve('mlrun/mlrun', null, null);
+    expect(res.ok && res.image).toBe('reg.example:5000/team/mlrun/mlrun:1.9.2');
+  });
+});
+
+describe('mlrun.imagesTag: the tag grammar', () => {
+  it.each(TAGS_OK)('accepts %j', (tag) => {
+    expect(validateConfig({ mlrun: { imagesTag: tag } }).ok).toBe(true);
+  });
+
+  it.each(TAGS_BAD)('refuses %j', (tag) => {
+    const problems = problemsOf(validateConfig({ mlrun: { imagesTag: tag } }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.key).toBe('mlrun.imagesTag');
+    expect(problems[0]!.reason).toMatch(tag.length > 128 ? /at most 128 characters/ : /must be an image tag: letters, digits/);
+  });
+});
+
+describe('MLRUN_* env overrides follow the same rules (merged before validation)', () => {
+  it.each<[Record<string, string>, string, RegExp]>([
+    [{ MLRUN_IMAGES_REGISTRY: 'https://reg.example/' }, 'mlrun.imagesRegistry', /drop "https:\/\/".*\(value from env MLRUN_IMAGES_REGISTRY\)$/],
+    [{ MLRUN_VENDOR_IMAGES_REGISTRY: '"reg//"' }, 'mlrun.vendorImagesRegistry', /"\/\/".*\(value from env MLRUN_VENDOR_IMAGES_REGISTRY\)$/],
+    [{ MLRUN_IMAGES_TAG: 'bad tag!' }, 'mlrun.imagesTag', /must be an image tag.*\(value from env MLRUN_IMAGES_TAG\)$/],
+  ])('%j', (env, key, reason) => {
+    const problems = problemsOf(loadConfig({ env }));
+    expect(problems).toEqual([{ key, reason: expect.stringMatching(reason) as unknown as string }]);
+  });
+
+  it('a JSON null registry is "" (no prefix) and accepted', () => {
+    expect(loadConfig({ env: { MLRUN_IMAGES_REGISTRY: 'null' } }).ok).toBe(true);
+  });
+});
+
+describe('the patterns also run in Go (values.schema.json is checked by helm with RE2)', () => {
+  it.each([REGISTRY_PATTERN, IMAGES_TAG_PATTERN, VERSION_PATTERN, QUALIFIED_NAME_PATTERN])('%s has no lookaround, backreference or lazy trick', (p) => {
+    expect(p).not.toMatch(/\(\?[=!<]/); // lookarounds
+    expect(p).not.toMatch(/\\[1-9]/); // backreferences
+    expect(p).not.toMatch(/\\[pPbB]/); // Unicode classes / word boundaries differ between engines
+    // Counted repetitions stay within RE2's limit of 1000.
+    for (const m of p.matchAll(/\{(\d+)(?:,(\d+))?\}/g)) expect(Number(m[2] ?? m[1])).toBeLessThanOrEqual(1000);
+  });
+});
