@@ -71,7 +71,7 @@ describe('pinVerdict: every image shape, with a namespace pinned to MLRun 1.9.2 
     expect(brief(pinVerdict('mlrun/mlrun', ctx(null)))).toBe('floating/untagged -> mlrun/mlrun:<version>');
   });
 
-  it('a py3.11 client gets the unsuffixed pinned tag; a pin to another version keeps the image name under the engine'''s rules', () => {
+  it('a py3.11 client gets the unsuffixed pinned tag; the suggestion follows the namespace engine rules', () => {
     expect(brief(pinVerdict('mlrun/mlrun', ctx('1.9.2', '3.11.7')))).toBe('floating/untagged -> mlrun/mlrun:1.9.2');
     expect(brief(pinVerdict('mlrun/ml-base:1.9.2', ctx('1.10.0', '3.11.7')))).toBe('off-pin 1.9.2 -> mlrun/ml-base:1.10.0');
   });
