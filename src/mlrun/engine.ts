@@ -56,6 +56,8 @@ export interface Resolver {
   /** Problems with the config itself (invalid pattern): MLRun would raise for every image. */
   readonly configError: { kind: PyCompileError | 'unsupported'; reason: string; pattern: string } | undefined;
   resolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution;
+  /** Entries held by the memos now (diagnostics and tests: both stay within their limits). */
+  memoSizes(): { results: number; suffixes: number };
 }
 
 /** MLRun's _convert_python_package_version_to_image_tag: "+" → "-", then drop every "0.0.0-". */
@@ -64,12 +66,42 @@ export function normalizeVersionTag(version: string | null): string | null {
   return version.replaceAll('+', '-').replaceAll('0.0.0-', '');
 }
 
-/** Python str.strip() with no argument: Unicode whitespace as Python's str.isspace() defines it. */
-const PY_WS = '[\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
-const PY_STRIP = new RegExp(`^${PY_WS}+|${PY_WS}+$`, 'g');
-export function pyStrip(s: string): string {
-  return s.replace(PY_STRIP, '');
+/**
+ * Python's str.isspace() for one UTF-16 unit: bidirectional class WS, B or S, or category Zs (all in the BMP, so no
+ * surrogate pairs to consider). Unlike JavaScript's \s it has U+001C..U+001F and U+0085 and lacks U+FEFF.
+ */
+export function isPySpace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+  );
 }
+
+/**
+ * Python str.strip() with no argument. A scan from each end, so one pass over the string whatever its content: the
+ * regex it replaces (`^WS+|WS+$`, global) restarted its trailing branch at every position of a whitespace run,
+ * quadratic in the run's length (8 s for one 120,000-space image).
+ */
+export function pyStrip(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && isPySpace(s.charCodeAt(start))) start++;
+  while (end > start && isPySpace(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+/**
+ * The engine's memos, keyed by request data (images, versions). A key past maxKeyLength is computed every time and
+ * never kept. Result keys hold an image plus two versions: 640 covers the longest valid reference (about 520
+ * characters) with its versions; suffix keys hold two versions (a tag is at most 128 characters).
+ */
+export const RESULT_MEMO_LIMITS = { maxEntries: 4096, maxKeyLength: 640 } as const;
+export const SUFFIX_MEMO_LIMITS = { maxEntries: 512, maxKeyLength: 2 * 128 + 1 } as const;
+
+/** The config switch that lifts MLRun's registry-port quirk; reasons name it so an operator finds the way out. */
+export const REGISTRY_PORT_CORRECTION = 'webhook.corrections.tagImagesWithRegistryPort';
 
 /** MLRun's validate_component_version_compatibility for the mlrun-client component. */
 function clientAtLeast(tag: string, min: SemVer): boolean {
@@ -122,7 +154,7 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
 
   // A cluster has few distinct (version, python) pairs; memoising the semver parse keeps resolve() cheap.
   type SuffixResult = { ok: true; suffix: string } | { ok: false; reason: string };
-  const suffixMemo = new BoundedMemo<SuffixResult>(512);
+  const suffixMemo = new BoundedMemo<SuffixResult>(SUFFIX_MEMO_LIMITS.maxEntries, SUFFIX_MEMO_LIMITS.maxKeyLength);
   function suffixFor(ver: string | null, py: string | null): SuffixResult {
     if (!suffixRule || !py || !ver) return { ok: true, suffix: '' };
     return suffixMemo.get(`${ver}\u0000${py}`, () => computeSuffix(suffixRule, ver, py));
@@ -154,7 +186,7 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
   }
 
   // Pods repeat a few (image, client version, python) triples; results are immutable, so remember them (bounded).
-  const memo = new BoundedMemo<Resolution>(4096, 640); // images up to ~512 characters plus their versions
+  const memo = new BoundedMemo<Resolution>(RESULT_MEMO_LIMITS.maxEntries, RESULT_MEMO_LIMITS.maxKeyLength);
   function memoResolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
     const key = `${image}\u0000${clientVersion ?? '\u0001'}\u0000${clientPythonVersion ?? '\u0001'}`;
     return memo.get(key, () => resolve(image, clientVersion, clientPythonVersion));
@@ -236,10 +268,14 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
     }
 
     // (2.6) auto tag: MLRun lets any ":" (tag, digest, registry port) block tagging.
+    let portNote = '';
     if (isMlrun && tag && !hasTagOrDigest(img)) {
       img = `${img}:${tag}`;
       actions.push('tag');
       reasons.push(`tag from ${verSource}${suffixNote}`);
+    } else if (isMlrun && tag && onlyColonIsRegistry(img)) {
+      portNote = `not tagged: MLRun takes the ":" of the registry address for a tag; set ${REGISTRY_PORT_CORRECTION}: true to tag it`;
+      reasons.push(portNote);
     }
 
     // (2.7) registry prefix. MLRun evaluates every pattern, so an invalid one raises even after a match: that is
@@ -258,7 +294,7 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
     }
 
     const changed = img !== image;
-    if (!changed) reasons.push(unchangedReason(image, isMlrun, tag));
+    if (!changed) reasons.push(portNote ? `unchanged (${portNote})` : unchangedReason(image, isMlrun, tag));
     return { ok: true, image: img, changed, actions, reasons };
 
     function fail(error: MlrunErrorKind, reason: string): Resolution {
@@ -273,6 +309,13 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
     return !ref.valid || ref.tag !== undefined || ref.digest !== undefined;
   }
 
+  /** MLRun's quirk at work: the image has no tag or digest, its ":" is the registry's (a port, or an IPv6 host). */
+  function onlyColonIsRegistry(img: string): boolean {
+    if (corrections.tagImagesWithRegistryPort || !img.includes(':')) return false;
+    const ref = parseReference(img);
+    return ref.valid && ref.tag === undefined && ref.digest === undefined;
+  }
+
   function unchangedReason(image: string, isMlrun: boolean, tag: string | null): string {
     if (!isMlrun) return 'unchanged: not an MLRun image and no registry rule applies';
     if (image.includes('@')) return 'unchanged: pinned by digest';
@@ -281,5 +324,11 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
     return 'unchanged';
   }
 
-  return { rules, settings: { ...settings }, configError, resolve: memoResolve };
+  return {
+    rules,
+    settings: { ...settings },
+    configError,
+    resolve: memoResolve,
+    memoSizes: () => ({ results: memo.size, suffixes: suffixMemo.size }),
+  };
 }

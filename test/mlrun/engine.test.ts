@@ -2,9 +2,20 @@
  * Engine behaviour beyond the recorded vectors: reasons, the webhook's guard, opt-in corrections, family G switch,
  * version → rules selection, and idempotency (property test).
  */
+import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileResolver, normalizeVersionTag, pyStrip, type MlrunSettings, type ResolverOptions } from '../../src/mlrun/engine.js';
+import {
+  compileResolver,
+  isPySpace,
+  normalizeVersionTag,
+  pyStrip,
+  REGISTRY_PORT_CORRECTION,
+  RESULT_MEMO_LIMITS,
+  SUFFIX_MEMO_LIMITS,
+  type MlrunSettings,
+  type ResolverOptions,
+} from '../../src/mlrun/engine.js';
 import { FAMILIES, rulesForVersion, type FamilyId } from '../../src/mlrun/rules.js';
 
 const base: MlrunSettings = {
@@ -193,5 +204,83 @@ describe('pattern errors', () => {
     expect(r.configError?.kind).toBe('re.error');
     const u = resolver('E', { imagesToEnrichRegistry: '^mlrun/*,(?>a)' });
     expect(u.configError?.kind).toBe('unsupported');
+  });
+});
+
+describe('pyStrip: Python str.strip(), in one pass', () => {
+  // CPython is the oracle for the whitespace set: every code point is asked, so a missing or extra one fails.
+  const py = spawnSync('python3', ['-c', 'import sys; sys.stdout.write(",".join(str(i) for i in range(0x110000) if chr(i).isspace()))'], {
+    encoding: 'utf8',
+  });
+  const pythonSet = py.status === 0 ? new Set(py.stdout.split(',').map(Number)) : undefined;
+  it.skipIf(!pythonSet)('agrees with CPython str.isspace() on every BMP code point (skipped: no python3)', () => {
+    const ours: number[] = [];
+    for (let c = 0; c <= 0xffff; c++) if (isPySpace(c)) ours.push(c);
+    // Astral code points are never whitespace in Python: the strip looks at UTF-16 units, so none can match.
+    expect(ours).toEqual([...pythonSet!].sort((a, b) => a - b));
+  });
+
+  it.each([
+    ['\t mlrun/mlrun \n\x1f', 'mlrun/mlrun'],
+    ['\u3000\u2028a b\u0085', 'a b'],
+    ['\ufeffx', '\ufeffx'], // Python does not strip U+FEFF; JS trim() would
+    ['   ', ''],
+    ['', ''],
+    ['a', 'a'],
+  ])('%j → %j', (input, out) => expect(pyStrip(input)).toBe(out));
+
+  it('keeps inner whitespace and returns the same string when there is nothing to strip', () => {
+    const s = 'mlrun/mlrun';
+    expect(pyStrip(s)).toBe(s);
+    expect(pyStrip(`a${' '.repeat(1000)}b`)).toBe(`a${' '.repeat(1000)}b`);
+  });
+
+  it('strips 2 MB of whitespace around one character without a quadratic blow-up (generous bound)', () => {
+    // The attack image: "a" + spaces + "b" took 8 s at 120,000 spaces with the old regex; a linear scan takes
+    // milliseconds for 2,000,000. The bound below is 100x that, so a slow machine cannot flake it, while the old
+    // quadratic code (hours at this size) cannot pass it.
+    const spaces = ' '.repeat(1_000_000);
+    const started = performance.now();
+    expect(pyStrip(`${spaces}x${spaces}`)).toBe('x');
+    expect(pyStrip(`a${spaces}${spaces}b`).length).toBe(2_000_002);
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('engine memos are bounded', () => {
+  it('never keeps a result or suffix whose key is longer than the cap, and stays within maxEntries', () => {
+    const r = resolver('E');
+    const longVersion = `1.9.${'9'.repeat(Math.max(SUFFIX_MEMO_LIMITS.maxKeyLength, RESULT_MEMO_LIMITS.maxKeyLength))}`;
+    const a = r.resolve('mlrun/mlrun', longVersion, '3.9.18');
+    const b = r.resolve('mlrun/mlrun', longVersion, '3.9.18');
+    expect(b).toEqual(a); // computed twice, same answer
+    expect(r.memoSizes()).toEqual({ results: 0, suffixes: 0 });
+    const longImage = `mlrun/${'x'.repeat(RESULT_MEMO_LIMITS.maxKeyLength)}`;
+    r.resolve(longImage, '1.9.2', '3.9.18');
+    expect(r.memoSizes().results).toBe(0);
+    expect(r.memoSizes().suffixes).toBe(1); // short versions: the suffix is kept
+    for (let i = 0; i <= RESULT_MEMO_LIMITS.maxEntries; i++) r.resolve(`mlrun/m${i}`, '1.9.2', null);
+    for (let i = 0; i <= SUFFIX_MEMO_LIMITS.maxEntries; i++) r.resolve('mlrun/mlrun', `1.9.${i}`, '3.9.18');
+    expect(r.memoSizes().results).toBeLessThanOrEqual(RESULT_MEMO_LIMITS.maxEntries);
+    expect(r.memoSizes().suffixes).toBeLessThanOrEqual(SUFFIX_MEMO_LIMITS.maxEntries);
+  });
+});
+
+describe('an MLRun image left untagged because of its registry port', () => {
+  it.each(['registry.datanode.local:5000/mlrun/mlrun', '[::1]/mlrun/mlrun'])('%s: the reason names the correction', (image) => {
+    const r = resolver('E', { imagesRegistry: '' }).resolve(image, '1.9.2', null);
+    expect(r).toMatchObject({ ok: true, changed: false });
+    if (r.ok) expect(r.reasons.join('\n')).toContain(`set ${REGISTRY_PORT_CORRECTION}: true`);
+    expect(REGISTRY_PORT_CORRECTION).toBe('webhook.corrections.tagImagesWithRegistryPort');
+  });
+
+  it('also when the image is prefixed, and not once the correction is on or the image has a real tag', () => {
+    const prefixed = resolver('E', { imagesToEnrichRegistry: '.*' }).resolve('reg.local:5000/mlrun/mlrun', '1.9.2', null);
+    expect(prefixed).toMatchObject({ ok: true, changed: true, actions: ['prefix'] });
+    if (prefixed.ok) expect(prefixed.reasons.join('\n')).toContain(REGISTRY_PORT_CORRECTION);
+    const fixed = resolver('E', {}, { corrections: { tagImagesWithRegistryPort: true } }).resolve('reg.local:5000/mlrun/mlrun', '1.9.2', null);
+    expect(fixed.ok && fixed.reasons.join('\n')).not.toContain(REGISTRY_PORT_CORRECTION);
+    const tagged = resolver('E').resolve('reg.local:5000/mlrun/mlrun:1.8.0', '1.9.2', null);
+    expect(tagged.ok && tagged.reasons).toEqual(['unchanged: already tagged (or has a ":")']);
   });
 });
