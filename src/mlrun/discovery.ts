@@ -27,10 +27,65 @@ export interface ClientVersions {
   notes: string[];
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+/**
+ * Limits on what discovery reads from a Pod (docs/reliability.md). Each is far above what MLRun writes; past one the
+ * value is skipped with a note (and a limit code for metrics), and MLRun's own fallback applies.
+ */
+export const DISCOVERY_LIMITS = {
+  /**
+   * Characters of one MLRUN_EXEC_CONFIG value that are parsed. MLRun puts a run object there (metadata, spec,
+   * parameters; code travels in MLRUN_EXEC_CODE): a few KiB. Parsing 256 KiB of JSON costs about 2 ms.
+   */
+  execConfigMaxLength: 256 * 1024,
+  /** Nesting of objects/arrays in MLRUN_EXEC_CONFIG. A run object nests about 6 deep; V8's JSON.parse is
+   *  superlinear in depth (a 1 MiB "[[[[..." takes 0.5 s), so depth is checked by a linear scan before parsing. */
+  execConfigMaxDepth: 64,
+  /** Characters of MLRUN_EXEC_CONFIG parsed over all containers of one Pod (two full-size run objects). */
+  execConfigBudget: 512 * 1024,
+  /** A client or python version longer than this is ignored: it could never make a valid tag (at most 128
+   *  characters), and it is used as a memo key and printed in logs and warnings. */
+  versionMaxLength: 128,
+  /** Notes kept per Pod; they become warnings, which are capped again downstream. */
+  maxNotes: 16,
+} as const;
 
-// MLRUN_EXEC_CONFIG carries a whole run object and can be large; past this it is not parsed.
-const MAX_EXEC_CONFIG = 4 * 1024 * 1024;
+/** Why discovery skipped something: a small fixed set (a metric label). */
+export type DiscoveryLimit = 'exec-config-too-large' | 'exec-config-too-deep' | 'exec-config-budget' | 'version-too-long';
+
+export interface ClientVersions {
+  clientVersion: string | null;
+  clientPythonVersion: string | null;
+  clientVersionSource: VersionSource;
+  clientPythonVersionSource: VersionSource;
+  /** Things skipped on the way (malformed JSON, non-string values, values past a limit); at most maxNotes. */
+  notes: string[];
+  /** The limits that made discovery skip something, each once. */
+  limits: DiscoveryLimit[];
+}
+
+type Field = 'clientVersion' | 'clientPythonVersion';
+
+interface State {
+  out: ClientVersions;
+  /** Characters of MLRUN_EXEC_CONFIG parsed so far for this Pod. */
+  parsed: number;
+}
+
+function note(st: State, text: string, limit?: DiscoveryLimit): void {
+  const { out } = st;
+  if (out.notes.length < DISCOVERY_LIMITS.maxNotes) out.notes.push(text);
+  if (limit && !out.limits.includes(limit)) out.limits.push(limit);
+}
+
+/** A version-like string value, or undefined: non-strings, "" and over-long values (with a note) do not count. */
+function versionValue(st: State, v: unknown, what: string): string | undefined {
+  if (typeof v !== 'string' || v === '') return undefined;
+  if (v.length > DISCOVERY_LIMITS.versionMaxLength) {
+    note(st, `${what} is longer than ${DISCOVERY_LIMITS.versionMaxLength} characters; ignored`, 'version-too-long');
+    return undefined;
+  }
+  return v;
+}
 
 export function discoverClientVersions(pod: unknown): ClientVersions {
   const out: ClientVersions = {
@@ -39,18 +94,20 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     clientVersionSource: 'none',
     clientPythonVersionSource: 'none',
     notes: [],
+    limits: [],
   };
+  const st: State = { out, parsed: 0 };
   const metadata = isObj(pod) && isObj(pod.metadata) ? pod.metadata : undefined;
   const labels = metadata && isObj(metadata.labels) ? metadata.labels : undefined;
-  const set = (field: 'clientVersion' | 'clientPythonVersion', value: string | undefined, source: VersionSource) => {
+  const set = (field: Field, value: string | undefined, source: VersionSource) => {
     if (value === undefined || out[field] !== null) return;
     out[field] = value;
     out[field === 'clientVersion' ? 'clientVersionSource' : 'clientPythonVersionSource'] = source;
   };
 
   if (labels) {
-    set('clientVersion', str(labels[CLIENT_VERSION_LABEL]), 'pod-label');
-    set('clientPythonVersion', str(labels[CLIENT_PYTHON_VERSION_LABEL]), 'pod-label');
+    set('clientVersion', versionValue(st, labels[CLIENT_VERSION_LABEL], `label ${CLIENT_VERSION_LABEL}`), 'pod-label');
+    set('clientPythonVersion', versionValue(st, labels[CLIENT_PYTHON_VERSION_LABEL], `label ${CLIENT_PYTHON_VERSION_LABEL}`), 'pod-label');
   }
   if (out.clientVersion !== null && out.clientPythonVersion !== null) return out;
 
@@ -62,8 +119,10 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     for (const e of c.env) {
       if (!isObj(e)) continue;
       if (e.name === EXEC_CONFIG_ENV) {
-        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, out, set);
-      } else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) pythonEnv = str(e.value);
+        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, st, set);
+      } else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) {
+        pythonEnv = versionValue(st, e.value, `env ${PYTHON_VERSION_ENV} of container ${containerLabel(c.name)}`);
+      }
     }
     // First found wins, so once both are known the other containers cannot change the answer.
     if (out.clientVersion !== null && out.clientPythonVersion !== null) break;
@@ -72,26 +131,62 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
   return out;
 }
 
+/** A container name for a note: names are checked by the API server only after admission, so bound it here. */
+function containerLabel(name: unknown): string {
+  if (typeof name !== 'string') return '?';
+  return name.length <= 63 ? name : `${name.slice(0, 62)}…`;
+}
+
+/**
+ * Whether the JSON text nests objects/arrays at most maxDepth deep. One pass, brackets inside strings ignored; the
+ * text is not validated here (JSON.parse does that).
+ */
+export function jsonNestingWithin(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next unit is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > maxDepth) return false;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return true;
+}
+
 function readExecConfig(
   value: unknown,
   containerName: unknown,
-  out: ClientVersions,
-  set: (f: 'clientVersion' | 'clientPythonVersion', v: string | undefined, s: VersionSource) => void,
+  st: State,
+  set: (f: Field, v: string | undefined, s: VersionSource) => void,
 ): void {
-  const where = `${EXEC_CONFIG_ENV} of container ${typeof containerName === 'string' ? containerName : '?'}`;
+  const where = `${EXEC_CONFIG_ENV} of container ${containerLabel(containerName)}`;
   if (typeof value !== 'string') return; // valueFrom: not readable by an admission webhook
-  if (value.length > MAX_EXEC_CONFIG) {
-    out.notes.push(`${where} is larger than ${MAX_EXEC_CONFIG} bytes; not read`);
-    return;
-  }
   // A run object is parsed only when it can hold the labels: most exec configs of non-MLRun-SDK runs do not.
   if (!value.includes('client_')) return;
+  const { execConfigMaxLength, execConfigMaxDepth, execConfigBudget } = DISCOVERY_LIMITS;
+  if (value.length > execConfigMaxLength) {
+    note(st, `${where} is longer than ${execConfigMaxLength} characters; not read`, 'exec-config-too-large');
+    return;
+  }
+  if (st.parsed + value.length > execConfigBudget) {
+    note(st, `${where} not read: this Pod's MLRUN_EXEC_CONFIG values exceed ${execConfigBudget} characters in all`, 'exec-config-budget');
+    return;
+  }
+  st.parsed += value.length;
+  if (!jsonNestingWithin(value, execConfigMaxDepth)) {
+    note(st, `${where} nests deeper than ${execConfigMaxDepth} levels; not read`, 'exec-config-too-deep');
+    return;
+  }
   let run: unknown;
   try {
     run = JSON.parse(value);
   } catch {
     // Not the parser's message: V8 quotes a slice of the input there, and this env var can carry secrets.
-    out.notes.push(`${where} is not valid JSON; ignored`);
+    note(st, `${where} is not valid JSON; ignored`);
     return;
   }
   const labels = isObj(run) && isObj(run.metadata) && isObj(run.metadata.labels) ? run.metadata.labels : undefined;
@@ -103,9 +198,9 @@ function readExecConfig(
     const v = labels[key];
     if (v === undefined || v === null || v === '') continue;
     if (typeof v !== 'string') {
-      out.notes.push(`${where}: label ${key} is not a string; ignored`);
+      note(st, `${where}: label ${key} is not a string; ignored`);
       continue;
     }
-    set(field, v, 'exec-config');
+    set(field, versionValue(st, v, `${where}: label ${key}`), 'exec-config');
   }
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { discoverClientVersions } from '../../src/mlrun/discovery.js';
+import { DISCOVERY_LIMITS, discoverClientVersions, jsonNestingWithin } from '../../src/mlrun/discovery.js';
 
 const fixture = (name: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/mlrun-pods/${name}`, import.meta.url), 'utf8')) as unknown;
@@ -79,4 +79,79 @@ describe('discoverClientVersions', () => {
       expect(discoverClientVersions(input)).toMatchObject({ clientVersion: null, clientPythonVersion: null });
     },
   );
+});
+
+describe('discovery limits', () => {
+  const L = DISCOVERY_LIMITS;
+  const labelsAt = (depth: number) => {
+    // {"metadata":{"labels":{...}},"pad":[[[...]]]}: the labels are readable, the padding sets the depth.
+    const pad = '['.repeat(depth - 1) + ']'.repeat(depth - 1);
+    return `{"metadata":{"labels":{"mlrun/client_version":"1.9.2"}},"pad":${pad}}`;
+  };
+
+  it('jsonNestingWithin counts brackets outside strings only', () => {
+    expect(jsonNestingWithin('{"a":[1,{"b":2}]}', 3)).toBe(true);
+    expect(jsonNestingWithin('{"a":[1,{"b":2}]}', 2)).toBe(false);
+    expect(jsonNestingWithin('{"a":"[[[[{{{{"}', 1)).toBe(true);
+    expect(jsonNestingWithin('{"a":"\\"[[[["}', 1)).toBe(true); // an escaped quote does not end the string
+    expect(jsonNestingWithin('[]'.repeat(10_000), 1)).toBe(true); // siblings are not depth
+  });
+
+  it(`parses an exec config nested exactly ${L.execConfigMaxDepth} deep, not one deeper`, () => {
+    const at = labelsAt(L.execConfigMaxDepth);
+    expect(jsonNestingWithin(at, L.execConfigMaxDepth)).toBe(true);
+    expect(discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: at }]))).toMatchObject({ clientVersion: '1.9.2', limits: [] });
+    const deeper = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: labelsAt(L.execConfigMaxDepth + 1) }]));
+    expect(deeper).toMatchObject({ clientVersion: null, limits: ['exec-config-too-deep'] });
+    expect(deeper.notes[0]).toMatch(new RegExp(`nests deeper than ${L.execConfigMaxDepth} levels; not read`));
+  });
+
+  it(`parses an exec config of ${L.execConfigMaxLength} characters, not one more`, () => {
+    const sized = (n: number) => {
+      const base = execConfig({ 'mlrun/client_version': '1.9.2' });
+      return `${base.slice(0, -1)},"pad":"${'x'.repeat(n - base.length - 9)}"}`;
+    };
+    expect(sized(L.execConfigMaxLength)).toHaveLength(L.execConfigMaxLength);
+    expect(discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: sized(L.execConfigMaxLength) }])).clientVersion).toBe('1.9.2');
+    const over = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: sized(L.execConfigMaxLength + 1) }]));
+    expect(over).toMatchObject({ clientVersion: null, limits: ['exec-config-too-large'] });
+    expect(over.notes[0]).toMatch(/is longer than \d+ characters; not read/);
+  });
+
+  it('spends at most execConfigBudget characters of parsing per Pod, across containers', () => {
+    // Each config is under the per-value cap but holds no labels, so discovery keeps looking: the budget stops it.
+    const useless = `{"client_":"${'x'.repeat(L.execConfigMaxLength - 20)}"}`;
+    const n = Math.floor(L.execConfigBudget / useless.length) + 1;
+    const containers = Array.from({ length: n }, (_, i) => ({ name: `c${i}`, env: [{ name: 'MLRUN_EXEC_CONFIG', value: useless }] }));
+    containers.push({ name: 'late', env: [{ name: 'MLRUN_EXEC_CONFIG', value: execConfig({ 'mlrun/client_version': '1.9.2' }) }] });
+    const v = discoverClientVersions({ spec: { containers } });
+    expect(v.limits).toEqual(['exec-config-budget']);
+    expect(v.clientVersion).toBeNull();
+    expect(v.notes.filter((x) => /exceed \d+ characters in all/.test(x)).length).toBeGreaterThan(0);
+  });
+
+  it(`ignores a version longer than ${L.versionMaxLength} characters (as if absent), with a note`, () => {
+    const long = '1'.repeat(L.versionMaxLength + 1);
+    const atCap = '1'.repeat(L.versionMaxLength);
+    expect(discoverClientVersions(pod({ 'mlrun/client_version': atCap }, [])).clientVersion).toBe(atCap);
+    // Over-long label: ignored, the exec config (next in precedence) answers.
+    const p = pod({ 'mlrun/client_version': long, 'mlrun/client_python_version': long }, [
+      { name: 'MLRUN_EXEC_CONFIG', value: execConfig({ 'mlrun/client_version': '1.9.2', 'mlrun/client_python_version': long }) },
+      { name: 'MLRUN_PYTHON_VERSION', value: '3.9.18' },
+    ]);
+    const v = discoverClientVersions(p);
+    expect(v).toMatchObject({ clientVersion: '1.9.2', clientVersionSource: 'exec-config', clientPythonVersion: '3.9.18', clientPythonVersionSource: 'env', limits: ['version-too-long'] });
+    expect(v.notes).toHaveLength(3);
+    for (const n of v.notes) expect(n).toMatch(new RegExp(`longer than ${L.versionMaxLength} characters; ignored`));
+    const env = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_PYTHON_VERSION', value: long }]));
+    expect(env).toMatchObject({ clientPythonVersion: null, limits: ['version-too-long'] });
+  });
+
+  it('keeps at most maxNotes notes, and each limit once', () => {
+    const containers = Array.from({ length: L.maxNotes + 5 }, (_, i) => ({ name: `c${i}`, env: [{ name: 'MLRUN_EXEC_CONFIG', value: '{"client_": oops' }] }));
+    const v = discoverClientVersions({ spec: { containers } });
+    expect(v.notes).toHaveLength(L.maxNotes);
+    const deep = Array.from({ length: 3 }, (_, i) => ({ name: `c${i}`, env: [{ name: 'MLRUN_EXEC_CONFIG', value: labelsAt(L.execConfigMaxDepth + 1) }] }));
+    expect(discoverClientVersions({ spec: { containers: deep } }).limits).toEqual(['exec-config-too-deep']);
+  });
 });
