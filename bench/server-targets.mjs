@@ -1,57 +1,144 @@
-// Servers for bench/server.mjs, one per process: node bench/server-targets.mjs bare-node|bare-fastify
-// Certificate, key and port come from BENCH_CERT, BENCH_KEY, BENCH_PORT. The baselines parse the JSON body (the
-// unavoidable cost) and answer a fixed AdmissionReview echoing the uid: the floor any webhook sits on.
+// The comparison servers of bench/server.mjs, one per process: node bench/server-targets.mjs NAME
+// Certificate, key and port come from BENCH_CERT, BENCH_KEY, BENCH_PORT; the floor also reads BENCH_LOG (file its
+// pino lines go to). Every target parses the JSON body (the unavoidable cost) and answers an AdmissionReview that
+// echoes the uid and allows the Pod.
+//
+//   bare-https    node:https (HTTP/1.1 only): the ceiling for HTTP/1.1
+//   bare-h2       node:http2 secure server, core 'stream' API, NO allowHTTP1 (h2 only): the ceiling for h2
+//   bare-fastify  fastify 5, http2 + allowHTTP1 like the webhook (both protocols), logger off
+//   floor         bare-fastify plus what any production webhook pays per request whatever it decides: the webhook's
+//                 fastify options and JSON parser, one pino line through its logger (redaction, ISO time) and its
+//                 metrics (counter + histogram) per request. No admission logic: webhook − floor = the cost of
+//                 deciding, building the patch and the richer log line.
+//
+// Adding a target: a new branch below and an entry in TARGETS in server.mjs.
 import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import http2 from 'node:http2';
+import { performance } from 'node:perf_hooks';
 
 const [mode] = process.argv.slice(2);
 const key = readFileSync(process.env.BENCH_KEY);
 const cert = readFileSync(process.env.BENCH_CERT);
 const port = Number(process.env.BENCH_PORT);
 const host = '127.0.0.1';
-// The webhook's TLS settings (src/server/tls.ts TLS_BASE_OPTIONS) and timeouts (src/server/app.ts).
-const tlsOptions = { key, cert, minVersion: 'TLSv1.2', allowHTTP1: true };
+// The webhook's TLS floor (src/server/tls.ts TLS_BASE_OPTIONS) and idle/request timeouts (src/server/app.ts).
+const tls = { key, cert, minVersion: 'TLSv1.2' };
+const timeouts = { keepAliveTimeout: 120_000, requestTimeout: 30_000, headersTimeout: 30_000 };
+const BODY_LIMIT = 3 * 1024 * 1024;
 
 const answer = (uid) => ({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } });
+const uidOf = (text) => JSON.parse(text)?.request?.uid ?? '';
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' };
 
-if (mode === 'bare-node') {
-  const server = http2.createSecureServer(tlsOptions, (req, res) => {
-    if (req.method !== 'POST' || req.url !== '/mutate') {
-      res.writeHead(404).end();
-      return;
-    }
+function onStop(close) {
+  process.on('SIGTERM', () => close().then(() => process.exit(0), () => process.exit(1)));
+}
+
+if (mode === 'bare-https') {
+  const server = https.createServer({ ...tls, ...timeouts }, (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/mutate') return void res.writeHead(404).end();
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      let uid = '';
+      let body;
       try {
-        uid = JSON.parse(Buffer.concat(chunks).toString('utf8'))?.request?.uid ?? '';
+        body = JSON.stringify(answer(uidOf(Buffer.concat(chunks).toString('utf8'))));
       } catch {
-        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"Bad Request"}');
-        return;
+        return void res.writeHead(400, JSON_HEADERS).end('{"error":"Bad Request"}');
       }
-      const body = JSON.stringify(answer(uid));
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
+      res.writeHead(200, { ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) }).end(body);
     });
   });
-  Object.assign(server, { keepAliveTimeout: 120_000, requestTimeout: 30_000, headersTimeout: 30_000 });
   server.listen(port, host);
-  process.on('SIGTERM', () => server.close(() => process.exit(0)));
-} else if (mode === 'bare-fastify') {
+  onStop(() => new Promise((r) => server.close(r)));
+} else if (mode === 'bare-h2') {
+  const server = http2.createSecureServer({ ...tls, allowHTTP1: false });
+  server.setTimeout(120_000);
+  server.on('stream', (stream, headers) => {
+    if (headers[':method'] !== 'POST' || headers[':path'] !== '/mutate') {
+      stream.respond({ ':status': 404 });
+      return void stream.end();
+    }
+    const chunks = [];
+    stream.on('data', (c) => chunks.push(c));
+    stream.on('end', () => {
+      // h2load resets its open streams when its time is up: nothing to answer then.
+      if (stream.destroyed || stream.closed) return;
+      let body;
+      try {
+        body = JSON.stringify(answer(uidOf(Buffer.concat(chunks).toString('utf8'))));
+      } catch {
+        stream.respond({ ':status': 400, ...JSON_HEADERS });
+        return void stream.end('{"error":"Bad Request"}');
+      }
+      stream.respond({ ':status': 200, ...JSON_HEADERS, 'content-length': Buffer.byteLength(body) });
+      stream.end(body);
+    });
+    stream.on('error', () => undefined);
+  });
+  server.listen(port, host);
+  onStop(() => new Promise((r) => server.close(r)));
+} else if (mode === 'bare-fastify' || mode === 'floor') {
   const { default: Fastify } = await import('fastify');
+  const floor = mode === 'floor';
+  // Same construction as src/server/app.ts, so the difference to the webhook is what it does per request.
   const app = Fastify({
     http2: true,
-    https: tlsOptions,
+    https: { allowHTTP1: true, ...tls },
     logger: false,
-    bodyLimit: 3 * 1024 * 1024,
+    bodyLimit: BODY_LIMIT,
+    connectionTimeout: 0,
     keepAliveTimeout: 120_000,
     http2SessionTimeout: 120_000,
     requestTimeout: 30_000,
+    ...(floor ? { onProtoPoisoning: 'remove', onConstructorPoisoning: 'remove', return503OnClosing: false } : {}),
   });
-  app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
+  Object.assign(app.server, timeouts);
+  if (!floor) {
+    app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
+  } else {
+    const dist = new URL(process.env.BENCH_DIST ?? '../dist/', import.meta.url);
+    const { createLogger } = await import(new URL('telemetry/logger.js', dist).href);
+    const { createMetrics } = await import(new URL('telemetry/metrics.js', dist).href);
+    const { default: pino } = await import('pino');
+    // The webhook's logger (its redaction, time and level formats) writing to the same kind of destination.
+    const logger = createLogger({ destination: pino.destination({ dest: process.env.BENCH_LOG ?? 1, sync: false }) });
+    const metrics = createMetrics();
+    // The webhook's parser set-up (app.ts installJsonParser): fastify's own JSON parser on a string body.
+    const parse = app.getDefaultJsonParser('remove', 'remove');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => parse(request, body, done));
+    const START = Symbol('start');
+    app.post(
+      '/mutate',
+      { onRequest: (request, _reply, done) => ((request[START] = performance.now()), done()) },
+      (request, reply) => {
+        const r = request.body?.request ?? {};
+        reply.code(200).send(answer(r.uid ?? ''));
+        const seconds = (performance.now() - request[START]) / 1000;
+        metrics.recordAdmission('unchanged', seconds);
+        // The shape of the webhook's line for a Pod it leaves unchanged.
+        logger.info(
+          {
+            uid: r.uid,
+            namespace: r.namespace,
+            pod: r.name,
+            operation: r.operation,
+            outcome: 'unchanged',
+            changes: [],
+            warnings: [],
+            duration_ms: Math.round(seconds * 1e6) / 1e3,
+          },
+          'admission',
+        );
+        return reply;
+      },
+    );
+  }
   await app.listen({ port, host });
-  process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
+  onStop(() => app.close());
 } else {
-  console.error(`unknown mode ${mode}`);
+  console.error(`unknown target ${mode}`);
   process.exit(2);
 }

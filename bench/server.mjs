@@ -1,368 +1,344 @@
-// HTTPS benchmark of the built webhook server (dist/) against two baselines that parse the body and answer a
-// fixed AdmissionReview: a bare node:http2 secure server (allowHTTP1: the same server class fastify uses, so h2
-// and HTTP/1.1 both work) and a bare fastify. Same certificate and TLS settings for all three.
+// HTTPS benchmark: the webhook as operators run it against the true ceilings and the floor (see docs/performance.md).
 //
-// Load: h2load (Debian nghttp2-client), pinned to CPU 1; servers pinned to CPU 0. Target 127.0.0.1 only; every run
-// is bounded by -D. Prints req/s, p50/p99 (from h2load's --log-file) and RSS per target, body size and protocol,
-// and the ratios webhook/bare-fastify and webhook/bare-node.
+//   targets   bare-https (node:https, HTTP/1.1) and bare-h2 (node:http2 secure server, no allowHTTP1): the ceilings;
+//             bare-fastify (both protocols); floor (fastify + the webhook's body handling, one pino line and its
+//             metrics per request, no admission logic); webhook (`node dist/cli/main.js serve` with the chart's
+//             default config, MLRUN_IMAGES_REGISTRY=datanode.local:5000/, info logs to a file, metrics on).
+//             webhook@DIR: another build (a dist/ copy) side by side.
+//   bodies    test/fixtures/admission/admission-{small,typical,large}.json;  protocols: h2 and HTTP/1.1 (h2load --h1)
+//   reading   per target/body/protocol: req/s, p50/p99 (h2load --log-file), server CPU µs per request (utime+stime
+//             from /proc/PID/stat over the measured window / requests done), peak RSS in the window (VmRSS sampled
+//             every 50 ms) and VmHWM; log bytes per request for targets that log.
 //
-//   node bench/server.mjs [--quick] [--profile] [--duration S] [--rounds N] [--only small,typical,large]
-//                         [--h2-only|--h1-only] [--targets webhook,bare-fastify,bare-node[,webhook@OTHER_DIST_DIR]]
-//                         [--webhook-node-options '--max-semi-space-size=64']
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
+// Server on CPU 0, h2load on CPU 1, 32 requests in flight (h2: 4 connections × 8 streams; HTTP/1.1: 32
+// connections). Interleaved rounds (each target sees the same machine conditions); medians over rounds.
+//
+//   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
+//       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook@DIR]] [--inflight 32]
+//       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16'] [--json F]
+// Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  benchDir, chartDefaultConfig, cli, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
+  percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
+  workDir,
+} from './lib.mjs';
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(`--${name}`);
-const option = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
+const { flag, option } = cli();
 const quick = flag('quick');
-const profile = flag('profile');
-const duration = Number(option('duration', quick ? '3' : '6'));
-const warmup = quick ? 1 : 2;
-const root = fileURLToPath(new URL('..', import.meta.url));
-const here = (f) => fileURLToPath(new URL(f, import.meta.url));
+const reps = Number(option('reps', quick ? '1' : '3'));
+const duration = Number(option('duration', quick ? '2' : '3'));
+const warmup = Number(option('warmup', quick ? '0.5' : '1'));
+const inflight = Number(option('inflight', '32'));
+const cpuProf = flag('cpu-prof');
+const traceGc = flag('trace-gc');
+const heapSnapshot = flag('heap-snapshot');
+const REGISTRY = 'datanode.local:5000/';
 
-function log(...a) {
-  console.log(...a);
-}
+requireDist();
+requireH2load();
 
 // ---------------------------------------------------------------------------------------------------------------
-// Prerequisites
+// What runs
 
-if (!existsSync(path.join(root, 'dist/server/app.js'))) {
-  console.error('bench/server.mjs: dist/ is missing; run `npm run build` first (npm run bench does).');
-  process.exit(1);
-}
-if (spawnSync('h2load', ['--version'], { stdio: 'ignore' }).status !== 0) {
-  log('h2load not found: installing Debian package nghttp2-client ...');
-  const asRoot = process.getuid?.() === 0 ? [] : ['sudo'];
-  const run = (cmd) => spawnSync(asRoot.length ? 'sudo' : cmd[0], asRoot.length ? cmd : cmd.slice(1), { stdio: 'inherit' });
-  run(['apt-get', 'update']);
-  run(['apt-get', 'install', '-y', 'nghttp2-client']);
-  if (spawnSync('h2load', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.error('bench/server.mjs: h2load is not available and could not be installed; skipping the server benchmark.');
-    process.exit(1);
+/** Target name → protocols it serves and how it starts. Add one here (and in server-targets.mjs for a new kind). */
+const TARGETS = {
+  'bare-https': { protocols: ['http/1.1'], script: 'bare-https' },
+  'bare-h2': { protocols: ['h2'], script: 'bare-h2' },
+  'bare-fastify': { protocols: ['h2', 'http/1.1'], script: 'bare-fastify' },
+  floor: { protocols: ['h2', 'http/1.1'], script: 'floor', logs: true, profiled: true },
+  webhook: { protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true },
+};
+const CEILING = { h2: 'bare-h2', 'http/1.1': 'bare-https' };
+function targetSpec(name) {
+  if (TARGETS[name]) return TARGETS[name];
+  if (name.startsWith('webhook@')) {
+    return { protocols: ['h2', 'http/1.1'], webhook: path.resolve(root, name.slice('webhook@'.length)), logs: true, profiled: true };
   }
+  throw new Error(`unknown target ${name} (known: ${Object.keys(TARGETS).join(', ')}, webhook@DIR)`);
 }
-const cpus = os.cpus().length;
-const pin = spawnSync('taskset', ['-c', '0', 'true']).status === 0 && cpus >= 2;
-if (!pin) log('(taskset or a second CPU missing: server and load are not pinned; numbers are less stable)');
-const pinned = (cpu, cmd) => (pin ? ['taskset', ['-c', String(cpu), ...cmd]] : [cmd[0], cmd.slice(1)]);
 
-// ---------------------------------------------------------------------------------------------------------------
-// Inputs: bodies, certificate, config
-
+const names = option('targets', Object.keys(TARGETS).join(',')).split(',').filter(Boolean);
+const specs = new Map(names.map((n) => [n, targetSpec(n)]));
+const protocols = option('protocols', 'h2,h1')
+  .split(',')
+  .map((p) => (p === 'h1' || p === 'http1' || p === 'http/1.1' ? 'http/1.1' : p))
+  .filter((p) => p === 'h2' || p === 'http/1.1');
 const fixturesDir = path.join(root, 'test/fixtures/admission');
-const only = option('only', '').split(',').filter(Boolean);
-const bodies = readdirSync(fixturesDir)
-  .filter((f) => /^admission-.*\.json$/.test(f))
-  .map((f) => ({ name: f.replace(/^admission-|\.json$/g, ''), file: path.join(fixturesDir, f) }))
-  .filter((b) => only.length === 0 || only.includes(b.name))
-  .sort((a, b) => ['small', 'typical', 'large'].indexOf(a.name) - ['small', 'typical', 'large'].indexOf(b.name));
-for (const b of bodies) b.bytes = readFileSync(b.file).length;
-
-const work = mkdtempSync(path.join(os.tmpdir(), 'miw-bench-'));
-process.on('exit', () => rmSync(work, { recursive: true, force: true }));
-const { generateDevCa, generateServingCert } = await import(path.join(root, 'dist/server/tls.js'));
-const ca = await generateDevCa('bench CA');
-const leaf = await generateServingCert(ca);
-const certFile = path.join(work, 'tls.crt');
-const keyFile = path.join(work, 'tls.key');
-writeFileSync(certFile, leaf.cert);
-writeFileSync(keyFile, leaf.key);
-// A realistic config: MLRun 1.9 rules and a registry prefix, so typical MLRun Pods really get patched.
-const configFile = path.join(work, 'config.yaml');
-writeFileSync(configFile, 'mlrun:\n  version: 1.9.2\n  imagesRegistry: datanode-registry.example/\nwebhook:\n  mode: enforce\nlog:\n  level: info\n');
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
+const bodies = option('bodies', quick ? 'typical' : 'small,typical,large')
+  .split(',')
+  .filter(Boolean)
+  .map((name) => {
+    const file = path.join(fixturesDir, `admission-${name}.json`);
+    if (!existsSync(file)) throw new Error(`no body ${file}`);
+    return { name, file, bytes: statSync(file).size };
   });
-}
+
+const work = workDir('miw-bench-');
+const keep = cpuProf || heapSnapshot ? workDir('miw-bench-profile-') : undefined;
+const certs = await makeCertificates(work);
+const chart = await chartDefaultConfig();
+const configFile = path.join(work, 'config', 'config.yaml');
+mkdirSync(path.dirname(configFile));
+writeFileSync(configFile, chart.text);
+
+const log = (...a) => console.log(...a);
+log(`\nHTTPS server benchmark — Node ${process.version}, ${reps} round(s) × ${duration} s measured (+${warmup} s warm-up per cell), ` +
+  `${inflight} requests in flight (h2: 4 connections × ${Math.max(1, Math.round(inflight / 4))} streams; HTTP/1.1: ${inflight} connections)`);
+log(`server on CPU 0, h2load on CPU 1${pinning ? '' : ' (NOT pinned: taskset or a 2nd CPU missing)'}; ` +
+  `bodies: ${bodies.map((b) => `${b.name} ${(b.bytes / 1024).toFixed(1)} KiB`).join(', ')}`);
+log(`webhook: node dist/cli/main.js serve, config = ${chart.source}, MLRUN_IMAGES_REGISTRY=${REGISTRY}, ` +
+  `NODE_ENV=production, info logs to a file, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
 
 // ---------------------------------------------------------------------------------------------------------------
-// Targets
+// Start / stop
 
-async function startTarget(name) {
-  const port = await freePort();
-  const env = { ...process.env, BENCH_CERT: certFile, BENCH_KEY: keyFile, BENCH_PORT: String(port) };
-  let cmd;
+async function start(name, spec) {
+  const logFile = path.join(work, `${name.replace(/[^\w.-]/g, '_')}.log`);
+  const logFd = openSync(logFile, 'a');
   const nodeFlags = [];
   let profDir;
-  if (profile) {
-    // Kept after the run (outside the work dir) for a closer look, e.g. in Chrome DevTools.
-    profDir = mkdtempSync(path.join(os.tmpdir(), `miw-bench-profile-${name.replace(/[^\w.-]/g, "_")}-`));
-    nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+  if (spec.profiled && (cpuProf || heapSnapshot)) {
+    profDir = path.join(keep, name.replace(/[^\w.-]/g, '_'));
+    mkdirSync(profDir, { recursive: true });
+    if (cpuProf) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profDir}`);
+    if (heapSnapshot) nodeFlags.push('--heapsnapshot-signal=SIGUSR2');
   }
-  // --webhook-node-options "...": NODE_OPTIONS for the webhook only (e.g. GC tuning: --max-semi-space-size=64).
-  if (name === 'webhook' && option('webhook-node-options', '')) env.NODE_OPTIONS = option('webhook-node-options', '');
-  if (name === 'webhook' || name.startsWith('webhook@')) {
-    // webhook@DIR: another build of the server (e.g. a copy of dist/ with a change), to compare in the same run.
-    const dist = name === 'webhook' ? path.join(root, 'dist') : path.resolve(root, name.slice('webhook@'.length));
-    const healthPort = await freePort();
-    const serveArgs = ['--config', configFile, '--tls-cert', certFile, '--tls-key', keyFile];
-    serveArgs.push('--host', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--drain-delay', '0');
-    cmd = ['node', ...nodeFlags, path.join(dist, 'cli/main.js'), 'serve', ...serveArgs];
+  if (spec.profiled && traceGc) nodeFlags.push('--trace-gc');
+  let t;
+  if (spec.webhook) {
+    const extra = option('webhook-node-options', '');
+    t = await startWebhook({
+      dist: spec.webhook,
+      configFile,
+      certs,
+      env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...(extra ? { NODE_OPTIONS: `--enable-source-maps ${extra}` } : {}) },
+      nodeFlags,
+      logFd,
+      cwd: profDir ?? work,
+    });
   } else {
-    cmd = ['node', ...nodeFlags, here('server-targets.mjs'), name];
+    const port = await freePort();
+    const [bin, argv] = pinned(0, [process.execPath, ...nodeFlags, path.join(benchDir, 'server-targets.mjs'), spec.script]);
+    const child = spawn(bin, argv, {
+      cwd: profDir ?? work,
+      env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), BENCH_LOG: logFile },
+      stdio: ['ignore', logFd, 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    await waitForTls(port, child, name).catch((e) => {
+      throw new Error(`${e.message}: ${stderr}`);
+    });
+    t = { child, pid: child.pid, url: `https://127.0.0.1:${port}`, stderr: () => stderr, exited, stop: (ms) => stopChild(child, exited, ms) };
   }
-  const [bin, argv] = pinned(0, cmd);
-  // Logs go to /dev/null: written (the cost is real) but not read.
-  const child = spawn(bin, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const url = `https://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}): ${stderr}`);
-    const probe = spawnSync('h2load', ['-n', '1', '-c', '1', `${url}/mutate`], { encoding: 'utf8' });
-    if (/1 succeeded|1 done/.test(probe.stdout ?? '') && !/0 succeeded, 0 failed, 1 errored/.test(probe.stdout)) break;
-    if (Date.now() > deadline) throw new Error(`${name} did not come up on ${url}: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { name, child, url, pid: child.pid, profDir, stderr: () => stderr };
-}
-
-async function stopTarget(t) {
-  if (t.child.exitCode !== null) return;
-  const exited = new Promise((r) => t.child.once('exit', r));
-  t.child.kill('SIGTERM');
-  const timer = setTimeout(() => t.child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
-/** utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15). */
-function cpuTicks(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return NaN;
-  }
-}
-
-function memory(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 };
-  } catch {
-    return { rssMiB: NaN, hwmMiB: NaN };
-  }
+  closeSync(logFd);
+  return { ...t, name, spec, logFile, profDir, served: 0 };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Load
+// One measurement
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
+const GC_LINE = /(Scavenge|Mark-Compact|Mark-sweep|Minor Mark-Compact|Mark-Compact \(reduce\))[^,]*,\s*([\d.]+)\s*\/\s*([\d.]+)\s*ms/;
+function drainLog(t) {
+  if (!t.spec.logs && !traceGc) return { bytes: 0, gcMs: 0, gcs: 0, lines: 0 };
+  let bytes = 0;
+  let gcMs = 0;
+  let gcs = 0;
+  let lines = 0;
+  try {
+    const text = readFileSync(t.logFile, 'utf8');
+    for (const line of text.split('\n')) {
+      if (line.startsWith('{')) {
+        bytes += line.length + 1;
+        lines++;
+      } else {
+        const m = GC_LINE.exec(line);
+        if (m) {
+          gcs++;
+          gcMs += Number(m[2]);
+        }
+      }
+    }
+    truncateSync(t.logFile, 0);
+  } catch {
+    /* no log */
+  }
+  return { bytes, gcMs, gcs, lines };
 }
 
-function runLoad(target, body, protocol) {
-  const logFile = path.join(work, `h2load-${target.name.replace(/[^\w.-]/g, "_")}-${body.name}-${protocol.replace("/", "")}.log`);
-  // h2: few connections, many streams (as kube-apiserver multiplexes); HTTP/1.1: one request per connection at a time.
-  const shape = protocol === 'h2' ? ['-c', '4', '-m', '16'] : ['--h1', '-c', '32', '-m', '1'];
-  const common = ['-t', '1', ...shape, '-d', body.file, '-H', 'content-type: application/json', `${target.url}/mutate`];
-  // Warm-up as a separate run (JIT, heap sizing), so the measured run's CPU time covers exactly its requests.
-  const [wbin, wargv] = pinned(1, ['h2load', '-D', String(warmup), ...common]);
-  spawnSync(wbin, wargv, { stdio: 'ignore' });
-  const [bin, argv] = pinned(1, ['h2load', '-D', String(duration), `--log-file=${logFile}`, ...common]);
-  const cpuBefore = cpuTicks(target.pid);
-  const r = spawnSync(bin, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  const cpuAfter = cpuTicks(target.pid);
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
-  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
-  const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
-  const durations = [];
-  if (existsSync(logFile)) {
-    // Each line: start time (µs since epoch), status code, duration (µs).
-    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-      const f = line.split('\t');
-      if (f.length >= 3 && f[1] === '200') durations.push(Number(f[2]));
-    }
-    rmSync(logFile, { force: true });
+async function measure(t, body, protocol) {
+  const shape = protocol === 'h2' ? { connections: 4, streams: Math.max(1, Math.round(inflight / 4)) } : { connections: inflight, streams: 1 };
+  const common = { url: `${t.url}/mutate`, bodyFile: body.file, protocol, ...shape };
+  if (warmup > 0) {
+    const w = await h2load({ ...common, seconds: warmup });
+    t.served += Number.isFinite(w.done) ? w.done : 0;
   }
-  durations.sort((a, b) => a - b);
-  const failed = req ? Number(req[5]) + Number(req[6]) + Number(req[7]) : NaN;
-  const non2xx = codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : NaN;
-  if (!req || failed > 0 || non2xx > 0) {
-    log(`  ! ${target.name} ${body.name} ${protocol}: ${req ? `${failed} failed/errored, ${non2xx} non-2xx` : 'no h2load summary'}`);
-    if (!req) log(out.slice(0, 2000));
-  }
-  const done = req ? Number(req[3]) : NaN;
+  await sleep(50);
+  drainLog(t);
+  const logFile = path.join(work, 'h2load.log');
+  const sampler = rssSampler(t.pid);
+  const before = cpuTicks(t.pid);
+  const r = await h2load({ ...common, seconds: duration, logFile });
+  const after = cpuTicks(t.pid);
+  const rssPeak = sampler.stop();
+  await sleep(50);
+  const logged = drainLog(t);
+  t.served += Number.isFinite(r.done) ? r.done : 0;
+  const problems = !r.ok ? 'no h2load summary' : r.failed > 0 || r.non2xx > 0 ? `${r.failed} failed/errored/timeout, ${r.non2xx} non-2xx` : '';
+  if (problems) log(`  ! ${t.name} ${body.name} ${protocol}: ${problems}${r.ok ? '' : `\n${r.out.slice(0, 1500)}`}`);
   return {
-    rps,
-    // CPU time of the server process per request: unlike req/s, barely moved by other load on a shared machine.
-    cpuUs: ((cpuAfter - cpuBefore) * 1e6) / CLK_TCK / done,
-    p50ms: percentile(durations, 50) / 1000,
-    p99ms: percentile(durations, 99) / 1000,
-    ok: durations.length,
-    ...memory(target.pid),
+    rps: r.rps,
+    cpuUs: ((after - before) * 1e6) / CLK_TCK / r.done,
+    p50ms: percentile(r.latUs, 50) / 1000,
+    p99ms: percentile(r.latUs, 99) / 1000,
+    rssPeak,
+    hwm: memory(t.pid).hwmMiB,
+    logBytesPerReq: logged.lines > 0 ? logged.bytes / r.done : NaN,
+    gcUsPerReq: traceGc && t.spec.profiled ? (logged.gcMs * 1000) / r.done : NaN,
+    gcsPer1k: traceGc && t.spec.profiled ? (logged.gcs * 1000) / r.done : NaN,
+    failed: problems ? 1 : 0,
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Run
 
-const protocols = flag('h1-only') ? ['http/1.1'] : flag('h2-only') ? ['h2'] : ['h2', 'http/1.1'];
-log(`\nHTTPS server benchmark: ${bodies.map((b) => `${b.name} (${(b.bytes / 1024).toFixed(1)} KiB)`).join(', ')}`);
-log(`h2load -D ${duration}s (after a ${warmup}s warm-up run); h2: 4 connections x 16 streams; http/1.1: 32 connections; ` +
-  `server on CPU 0, h2load on CPU 1${pin ? '' : ' (not pinned)'}; Node ${process.version}`);
-
-const rounds = Number(option('rounds', quick ? '1' : '3'));
-const names = option('targets', 'webhook,bare-fastify,bare-node').split(',');
-log(`${rounds} round(s), medians reported; targets: ${names.join(', ')}`);
-const median = (xs) => {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 const targets = [];
-const served = new Map();
+const runs = [];
+let failures = 0;
 try {
-  for (const name of names) targets.push(await startTarget(name));
-  const runs = [];
-  for (let round = 0; round < rounds; round++) {
+  for (const [name, spec] of specs) targets.push(await start(name, spec));
+  for (let round = 0; round < reps; round++) {
     for (const protocol of protocols) {
       for (const body of bodies) {
-        // Interleaved: every target sees the same machine conditions for each body, protocol and round (the
-        // machine is shared; medians over rounds damp the noise of whatever else runs on it).
         for (const t of targets) {
-          const r = runLoad(t, body, protocol);
-          served.set(t.name, (served.get(t.name) ?? 0) + r.rps * (duration + warmup));
-          runs.push({ target: t.name, body: body.name, protocol, ...r });
+          if (!t.spec.protocols.includes(protocol)) continue;
+          const r = await measure(t, body, protocol);
+          failures += r.failed;
+          runs.push({ target: t.name, body: body.name, protocol, round, ...r });
         }
       }
     }
+    if (reps > 1) log(`  round ${round + 1}/${reps} done`);
   }
-  const results = [];
-  for (const protocol of protocols) {
-    for (const body of bodies) {
-      for (const t of targets) {
-        const mine = runs.filter((r) => r.target === t.name && r.body === body.name && r.protocol === protocol);
-        results.push({
-          target: t.name,
-          body: body.name,
-          protocol,
-          rps: median(mine.map((r) => r.rps)),
-          cpuUs: median(mine.map((r) => r.cpuUs)),
-          p50ms: median(mine.map((r) => r.p50ms)),
-          p99ms: median(mine.map((r) => r.p99ms)),
-          spread: mine.length > 1 ? `${Math.min(...mine.map((r) => r.rps)).toFixed(0)}-${Math.max(...mine.map((r) => r.rps)).toFixed(0)}` : '',
-          rssMiB: mine.at(-1).rssMiB,
-          hwmMiB: Math.max(...mine.map((r) => r.hwmMiB)),
-        });
+  if (heapSnapshot) {
+    for (const t of targets.filter((x) => x.profDir && x.spec.profiled)) {
+      const file = await takeHeapSnapshot(t);
+      log(file ? `heap snapshot of ${t.name}: ${file} (open in Chrome DevTools → Memory)` : `(no heap snapshot from ${t.name})`);
+    }
+  }
+} finally {
+  for (const t of targets) {
+    const exit = await t.stop(30_000);
+    if (exit.code !== 0 && exit.signal !== 'SIGTERM') log(`(${t.name} exited with ${exit.code ?? exit.signal}: ${t.stderr().slice(-500)})`);
+  }
+}
+
+const results = [];
+for (const protocol of protocols) {
+  for (const body of bodies) {
+    for (const t of targets) {
+      const mine = runs.filter((r) => r.target === t.name && r.body === body.name && r.protocol === protocol);
+      if (mine.length === 0) continue;
+      const m = (k) => median(mine.map((r) => r[k]));
+      results.push({
+        target: t.name, body: body.name, protocol,
+        rps: m('rps'), cpuUs: m('cpuUs'), p50ms: m('p50ms'), p99ms: m('p99ms'),
+        cpuSpread: mine.length > 1 ? `${fmt(Math.min(...mine.map((r) => r.cpuUs)))}–${fmt(Math.max(...mine.map((r) => r.cpuUs)))}` : '',
+        rssPeak: Math.max(...mine.map((r) => r.rssPeak)),
+        hwm: Math.max(...mine.map((r) => r.hwm)),
+        logBytesPerReq: m('logBytesPerReq'),
+        gcUsPerReq: m('gcUsPerReq'),
+        gcsPer1k: m('gcsPer1k'),
+      });
+    }
+  }
+}
+
+const w = Math.max(14, ...results.map((r) => r.target.length + 2));
+log('');
+log(`${'protocol'.padEnd(9)}${'body'.padEnd(9)}${'target'.padEnd(w)}${'req/s'.padStart(8)}${'CPU µs/req'.padStart(11)}${'(min–max)'.padStart(11)}` +
+  `${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'peak RSS'.padStart(9)}${'VmHWM'.padStart(7)}${'log B/req'.padStart(10)}${traceGc ? `${'GC µs/req'.padStart(10)}${'GCs/1k'.padStart(7)}` : ''}`);
+for (const r of results) {
+  log(`${r.protocol.padEnd(9)}${r.body.padEnd(9)}${r.target.padEnd(w)}${fmt(r.rps).padStart(8)}${fmt(r.cpuUs).padStart(11)}${r.cpuSpread.padStart(11)}` +
+    `${fmt(r.p50ms, 2).padStart(8)}${fmt(r.p99ms, 2).padStart(8)}${fmt(r.rssPeak).padStart(9)}${fmt(r.hwm).padStart(7)}${fmt(r.logBytesPerReq).padStart(10)}` +
+    `${traceGc ? `${fmt(r.gcUsPerReq, 1).padStart(10)}${fmt(r.gcsPer1k, 1).padStart(7)}` : ''}`);
+}
+log('(peak RSS: highest VmRSS sampled during that cell\'s measured windows; VmHWM: the process\'s peak so far, MiB)');
+
+const get = (target, body, protocol) => results.find((r) => r.target === target && r.body === body && r.protocol === protocol);
+const webhooks = targets.filter((t) => t.spec.webhook).map((t) => t.name);
+if (webhooks.length > 0) {
+  log('\nratios (CPU is the steadier figure on a shared machine):');
+  for (const wh of webhooks) {
+    for (const protocol of protocols) {
+      for (const body of bodies) {
+        const me = get(wh, body.name, protocol);
+        if (!me) continue;
+        const parts = [];
+        const floor = get('floor', body.name, protocol);
+        if (floor) parts.push(`vs floor +${fmt(me.cpuUs - floor.cpuUs)} µs/req (${fmt(me.cpuUs / floor.cpuUs, 2)}× CPU, ${fmt(me.rps / floor.rps, 2)}× req/s)`);
+        const ceiling = get(CEILING[protocol], body.name, protocol);
+        if (ceiling) parts.push(`vs ${CEILING[protocol]} ${fmt(me.rps / ceiling.rps, 2)}× req/s, ${fmt(ceiling.cpuUs / me.cpuUs, 2)}× CPU`);
+        const fastify = get('bare-fastify', body.name, protocol);
+        if (fastify) parts.push(`peak RSS ${me.rssPeak - fastify.rssPeak >= 0 ? '+' : ''}${fmt(me.rssPeak - fastify.rssPeak)} MiB vs bare-fastify`);
+        log(`  ${wh} ${protocol.padEnd(9)}${body.name.padEnd(8)} ${parts.join('; ')}`);
       }
     }
   }
-
-  const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
-  log('');
-  const w = Math.max(14, ...results.map((r) => r.target.length + 2));
-  log(`${'protocol'.padEnd(9)}${'body'.padEnd(9)}${'target'.padEnd(w)}${'req/s'.padStart(8)}${'(min-max)'.padStart(12)}${'CPU µs/req'.padStart(11)}${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'RSS MiB'.padStart(9)}${'HWM MiB'.padStart(9)}`);
-  for (const r of results) {
-    log(`${r.protocol.padEnd(9)}${r.body.padEnd(9)}${r.target.padEnd(w)}${fmt(r.rps).padStart(8)}${r.spread.padStart(12)}${fmt(r.cpuUs, 0).padStart(11)}${fmt(r.p50ms, 2).padStart(8)}${fmt(r.p99ms, 2).padStart(8)}${fmt(r.rssMiB, 1).padStart(9)}${fmt(r.hwmMiB, 1).padStart(9)}`);
-  }
-  log('');
-  log('ratios: req/s = median req/s of the webhook / baseline; cpu = baseline CPU per request / webhook CPU per request');
-  log('(the same thing measured two ways; cpu is the steadier one on a shared machine). Targets on req/s vs bare');
-  log('fastify: typical >= 0.85, large >= 0.80');
-  const targetRatio = { typical: 0.85, large: 0.8 };
-  let below = false;
+  // Issue 9's goals, shown (not enforced: a shared machine cannot fail a build on speed).
+  const goals = [];
   for (const protocol of protocols) {
-    for (const body of bodies) {
-      const get = (t) => results.find((r) => r.target === t && r.body === body.name && r.protocol === protocol);
-      const w = get('webhook');
-      if (!w || !get('bare-fastify') || !get('bare-node')) continue;
-      const vsFastify = w.rps / get('bare-fastify').rps;
-      const vsNode = w.rps / get('bare-node').rps;
-      const goal = targetRatio[body.name];
-      const verdict = goal === undefined ? '' : vsFastify >= goal ? `  ok (>= ${goal})` : `  BELOW ${goal}`;
-      if (goal !== undefined && !(vsFastify >= goal)) below = true;
-      const cpuFastify = get('bare-fastify').cpuUs / w.cpuUs;
-      const cpuNode = get('bare-node').cpuUs / w.cpuUs;
-      log(`  ${protocol.padEnd(9)}${body.name.padEnd(9)} webhook/bare-fastify req/s ${fmt(vsFastify, 2)} cpu ${fmt(cpuFastify, 2)}   webhook/bare-node req/s ${fmt(vsNode, 2)} cpu ${fmt(cpuNode, 2)}${verdict}`);
+    const me = get('webhook', 'typical', protocol);
+    const floor = get('floor', 'typical', protocol);
+    if (me && floor) goals.push(`typical ${protocol}: +${fmt(me.cpuUs - floor.cpuUs)} µs vs floor (goal ≤ 20) ${me.cpuUs - floor.cpuUs <= 20 ? 'met' : 'not met'}`);
+    const meL = get('webhook', 'large', protocol);
+    const floorL = get('floor', 'large', protocol);
+    if (meL && floorL) goals.push(`large ${protocol}: ${fmt(100 * (meL.cpuUs / floorL.cpuUs - 1))} % above floor (goal ≤ 15 %) ${meL.cpuUs <= 1.15 * floorL.cpuUs ? 'met' : 'not met'}`);
+    for (const b of bodies) {
+      const f = get('bare-fastify', b.name, protocol);
+      const x = get('webhook', b.name, protocol);
+      if (f && x) goals.push(`RSS ${b.name} ${protocol}: ${x.rssPeak - f.rssPeak >= 0 ? '+' : ''}${fmt(x.rssPeak - f.rssPeak)} MiB vs bare-fastify (goal ≤ 20) ${x.rssPeak - f.rssPeak <= 20 ? 'met' : 'not met'}`);
     }
   }
-  if (below) log('\nbelow target: rerun with --profile (e.g. --profile --only typical --h2-only) to see where the time goes.');
-} finally {
-  for (const t of targets) await stopTarget(t);
+  if (goals.length > 0) log(`\nissue 9 goals:\n  ${goals.join('\n  ')}`);
 }
 
-if (profile) {
+const jsonOut = option('json', '');
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, reps, duration, warmup, inflight, chart: chart.source, runs, results }, null, 2));
+
+if (cpuProf) {
+  const { summariseProfile, printStages } = await import('./profile.mjs');
   const summaries = [];
-  for (const t of targets) {
-    const files = t.profDir && existsSync(t.profDir) ? readdirSync(t.profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  for (const t of targets.filter((x) => x.profDir)) {
+    const files = readdirSync(t.profDir).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) log(`\n(no CPU profile from ${t.name}: did it exit cleanly?)`);
-    for (const f of files) summaries.push({ name: t.name, ...summariseProfile(path.join(t.profDir, f), t.name, served.get(t.name) ?? NaN) });
+    for (const f of files) summaries.push({ name: t.name, file: path.join(t.profDir, f), ...summariseProfile(path.join(t.profDir, f), t.served, root) });
   }
-  if (summaries.length > 1) {
-    // Same categories side by side, in CPU microseconds per request: the difference is the webhook's own cost.
-    const cats = [...new Set(summaries.flatMap((x) => [...x.perRequest.keys()]))];
-    cats.sort((a, b) => (summaries[0].perRequest.get(b) ?? 0) - (summaries[0].perRequest.get(a) ?? 0));
-    log('\nCPU µs per request by category (busy time / requests served, all runs; mixes body sizes unless --only):');
-    log(`  ${'category'.padEnd(30)}${summaries.map((x) => x.name.padStart(14)).join('')}`);
-    for (const c of [...cats, 'total']) {
-      log(`  ${c.padEnd(30)}${summaries.map((x) => (c === 'total' ? x.totalPerRequest : x.perRequest.get(c) ?? 0).toFixed(1).padStart(14)).join('')}`);
-    }
-  }
+  printStages(summaries, log);
+  log(`\nprofiles kept in ${keep} (open a .cpuprofile in Chrome DevTools → Performance, or: node bench/profile.mjs FILE REQUESTS)`);
 }
 
-/** Self time by category and the top functions, from a V8 .cpuprofile. */
-function summariseProfile(file, name, requests) {
-  const prof = JSON.parse(readFileSync(file, 'utf8'));
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const self = new Map();
-  const dt = prof.timeDeltas;
-  for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (dt[i] ?? 0));
-  const categories = [
-    ['GC', (n) => n.callFrame.functionName === '(garbage collector)'],
-    ['JSON parse (body)', (n) => /secure-json-parse/.test(n.callFrame.url) || n.callFrame.functionName === 'parse'],
-    ['admit / engine', (n) => /\/dist\/(admission|mlrun|image)\//.test(n.callFrame.url)],
-    ['JSON patch (fast-json-patch)', (n) => /fast-json-patch/.test(n.callFrame.url)],
-    ['logging (pino)', (n) => /node_modules\/(pino|sonic-boom|fast-redact|@pinojs)/.test(n.callFrame.url)],
-    ['metrics (prom-client)', (n) => /prom-client/.test(n.callFrame.url)],
-    ['fastify', (n) => /node_modules\/(fastify|find-my-way|light-my-request|avvio|@fastify|fast-json-stringify|fast-querystring)/.test(n.callFrame.url)],
-    ['webhook server code', (n) => /\/dist\/(server|telemetry|cli|config)\//.test(n.callFrame.url)],
-    ['module loading (startup)', (n) => /^node:internal\/modules\//.test(n.callFrame.url)],
-    ['node http2/http/tls/streams', (n) => /^node:(internal\/)?(http|_http|https|http2|tls|_tls|net|stream|streams|stream_base_commons|buffer|events|process\/task_queues|timers)/.test(n.callFrame.url)],
-    ['native writes (socket, log)', (n) => /^write(String|Utf8String|v|Buffer)$/.test(n.callFrame.functionName) && n.callFrame.url === ''],
-    ['program / other native', (n) => n.callFrame.functionName === '(program)' || n.callFrame.url === ''],
-  ];
-  const totals = new Map();
-  const fns = new Map();
-  let all = 0;
-  for (const [id, t] of self) {
-    const n = byId.get(id);
-    // Busy time only: each target idles while the others are measured.
-    if (n.callFrame.functionName === '(idle)') continue;
-    all += t;
-    const cat = categories.find(([, test]) => test(n))?.[0] ?? 'other';
-    totals.set(cat, (totals.get(cat) ?? 0) + t);
-    const key = `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(root, '')}:${n.callFrame.lineNumber + 1}`;
-    fns.set(key, (fns.get(key) ?? 0) + t);
+rmSync(work, { recursive: true, force: true });
+if (failures > 0) log(`\n${failures} cell(s) had failed or non-2xx requests`);
+process.exitCode = failures > 0 ? 1 : 0;
+
+async function takeHeapSnapshot(t) {
+  const before = new Set(readdirSync(t.profDir));
+  t.child.kill('SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  let last = -1;
+  while (Date.now() < deadline) {
+    await sleep(500);
+    const f = readdirSync(t.profDir).find((x) => x.endsWith('.heapsnapshot') && !before.has(x));
+    if (!f) continue;
+    const size = statSync(path.join(t.profDir, f)).size;
+    if (size > 0 && size === last) return path.join(t.profDir, f);
+    last = size;
   }
-  log(`\nCPU profile of ${name} (${file}), self time as a share of busy (non-idle) time:`);
-  for (const [cat, t] of [...totals].sort((a, b) => b[1] - a[1])) log(`  ${cat.padEnd(30)} ${((100 * t) / all).toFixed(1).padStart(5)} %`);
-  log('  top functions:');
-  for (const [fn, t] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, name === 'webhook' ? 25 : 10)) log(`    ${((100 * t) / all).toFixed(1).padStart(5)} %  ${fn}`);
-  const perRequest = new Map([...totals].map(([c, t]) => [c, t / requests]));
-  return { perRequest, totalPerRequest: all / requests };
+  return undefined;
 }
