@@ -8,6 +8,10 @@
  * in or re-applied without breaking TLS), and `secret` needs a CA the operator makes by hand. cert-manager gives an
  * operator declarative, reproducible files that renew themselves; deploy/README.md shows the openssl route for
  * clusters without cert-manager.
+ *
+ * Helm hooks are left out (--no-hooks, and any object still carrying a helm.sh/hook annotation is dropped): they are
+ * Helm's own lifecycle steps (the pre-install config check, the helm test Pod), which `kubectl apply` would create
+ * once and never run or clean up again. Without Helm, check a config with `mlrun-image-webhook validate-config`.
  */
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -49,6 +53,12 @@ function dehelm(node: unknown): void {
   if (isObj(node.annotations) && Object.keys(node.annotations).length === 0) delete node.annotations;
 }
 
+/** A Helm hook (pre-install Job, test Pod ...): never part of the plain manifests. */
+export function isHook(doc: Obj): boolean {
+  const annotations = isObj(doc.metadata) && isObj(doc.metadata.annotations) ? doc.metadata.annotations : {};
+  return Object.keys(annotations).some((k) => k.startsWith('helm.sh/hook'));
+}
+
 export function helmArgs(root: string): string[] {
   return [
     'template',
@@ -59,6 +69,7 @@ export function helmArgs(root: string): string[] {
     '--kube-version',
     DEPLOY_KUBE_VERSION,
     '--skip-tests',
+    '--no-hooks',
     '--set',
     'tls.mode=cert-manager',
   ];
@@ -71,7 +82,7 @@ export function renderDeploy(helmBin: string, root: string, env?: NodeJS.Process
   for (const d of parseAllDocuments(out)) {
     if (d.errors.length > 0) throw new Error(`helm produced invalid YAML: ${d.errors[0]!.message}`);
     const v = d.toJS() as Obj | null;
-    if (v) docs.push(v);
+    if (v && !isHook(v)) docs.push(v);
   }
   dehelm(docs);
   // Our own order, not helm's (it differs between helm versions): what the webhook needs first, the webhook last.

@@ -142,7 +142,19 @@ export const PrometheusRuleValues = Type.Object(
   {
     enabled: Type.Boolean(desc('Create a PrometheusRule (monitoring.coreos.com/v1) with the alerts below.')),
     labels: StringMap('Extra labels on the PrometheusRule.'),
-    certificateExpiryDays: Type.Integer({ minimum: 1, ...desc('Alert when the serving certificate expires within this many days.') }),
+    certificateExpiryDays: Type.Integer({
+      minimum: 2,
+      maximum: 365,
+      ...desc(
+        'Warning alert when the served certificate expires within this many days. With tls.mode=cert-manager it must be ' +
+          'below tls.certManager.renewBefore, so a routine renewal never fires it.',
+      ),
+    }),
+    certificateExpiryCriticalDays: Type.Integer({
+      minimum: 1,
+      maximum: 364,
+      ...desc('Critical alert when the served certificate expires within this many days (or has expired). Lower than certificateExpiryDays.'),
+    }),
     errorRatio: Type.Number({
       exclusiveMinimum: 0,
       maximum: 1,
@@ -265,6 +277,17 @@ export const ChartValuesSchema = Type.Object(
     tests: Type.Object(
       { enabled: Type.Boolean(desc('Render the helm test Pod (sends a real AdmissionReview through the Service).')) },
       { additionalProperties: false, ...desc('helm test.') },
+    ),
+    configValidation: Type.Object(
+      {
+        enabled: Type.Boolean(
+          desc(
+            'Run `validate-config` (the server\'s own loader, with the webhook\'s env) in a pre-install/pre-upgrade hook Job, ' +
+              'so helm install/upgrade fails with the server\'s message on a config it would refuse.',
+          ),
+        ),
+      },
+      { additionalProperties: false, ...desc('Pre-install/pre-upgrade config check.') },
     ),
   },
   { additionalProperties: false },

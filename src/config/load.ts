@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
+import { rulesForVersion } from '../mlrun/rules.js';
 import { buildRuntime, type ConfigProblem, type Runtime } from './runtime.js';
 import {
   ConfigSchema,
@@ -156,7 +157,9 @@ const KNOWN_PATTERNS: Record<string, string> = {
   [REGISTRY_PATTERN]: REGISTRY_RULE,
   [IMAGES_TAG_PATTERN]:
     'must be an image tag: letters, digits, "_", "." or "-", not starting with "." or "-", at most 128 characters',
-  [VERSION_PATTERN]: 'must be an MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable',
+  [VERSION_PATTERN]:
+    'must be an MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable (semver from 0.10.0 ' +
+    'on, or a development build)',
   [QUALIFIED_NAME_PATTERN]:
     'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
     'at most 63 letters, digits, "-", "_" or "." starting and ending alphanumeric)',
@@ -189,6 +192,11 @@ function reasonFor(error: ValueError, key: string): string {
     case ValueErrorType.StringPattern: {
       const pattern = String(schema['pattern']);
       if (pattern === REGISTRY_PATTERN) return `${registryProblem(String(error.value))}, got ${got}`;
+      if (pattern === VERSION_PATTERN) {
+        // The rules say why (older than 0.10.0, not semver); the pattern is their exact shape.
+        const rules = rulesForVersion(String(error.value));
+        return `${KNOWN_PATTERNS[pattern]!}${rules.ok ? '' : ` (${rules.reason})`}, got ${got}`;
+      }
       const known = KNOWN_PATTERNS[pattern];
       if (known) return `${known}, got ${got}`;
       return `must match ${pattern}, got ${got}`;

@@ -10,8 +10,21 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-/** An MLRun version as MLRun itself reports it: semver (1.9.2, 1.10.0-rc18), CI builds (1.10.0+a1b2c3d4), dev (0.0.0+unstable). */
-export const VERSION_PATTERN = '^[0-9A-Za-z][0-9A-Za-z.+-]*$';
+/**
+ * An MLRun version as MLRun itself reports it and the rules accept it (src/mlrun/rules.ts rulesForVersion): strict
+ * SemVer 2.0 from 0.10.0 on (1.9.2, 1.10.0-rc18, CI builds 1.10.0+a1b2c3d4), or a development build (0.0.0+unstable,
+ * 0.0.0-…, unstable). Written out as a pattern so values.schema.json refuses exactly what the server refuses (RE2:
+ * no lookarounds, so "at least 0.10.0" is spelled as alternatives; a 0.10.0 pre-release sorts before 0.10.0).
+ */
+const NUM = '(0|[1-9][0-9]*)';
+const PRE_ID = '(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)';
+const PRE = `(-${PRE_ID}(\\.${PRE_ID})*)`;
+const BUILD = '(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)';
+const SUPPORTED_SEMVER =
+  `[1-9][0-9]*\\.${NUM}\\.${NUM}${PRE}?${BUILD}?` + // 1.x and later
+  `|0\\.(1[1-9]|[2-9][0-9]|[1-9][0-9]{2,})\\.${NUM}${PRE}?${BUILD}?` + // 0.11 - 0.99 ...
+  `|0\\.10\\.([1-9][0-9]*${PRE}?|0)${BUILD}?`; // 0.10.0 and later, not its pre-releases
+export const VERSION_PATTERN = `^(${SUPPORTED_SEMVER}|0\\.0\\.0[-+][0-9A-Za-z.+-]*|unstable)$`;
 const MlrunVersion = Type.String({
   minLength: 1,
   maxLength: 128,

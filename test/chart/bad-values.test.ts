@@ -23,6 +23,11 @@ const schemaCases: [string, RenderOptions, string, string[]][] = [
   ['a misspelt chart key', { set: { replicas: 3 } }, '', ['replicas', 'not allowed']],
   ['mlrun.version given as a number (1.10 unquoted in a values file)', { setJson: { 'mlrun.version': 1.1 } }, 'mlrun.version', ['string', 'number']],
   ['mlrun.version with a space', { set: { 'mlrun.version': '1.9 2' } }, 'mlrun.version', ['pattern']],
+  // The registry and tag grammars (src/config/schema.ts) hold in helm too (Go's RE2 runs the same patterns).
+  ['mlrun.imagesRegistry with a scheme', { set: { 'mlrun.imagesRegistry': 'https://reg.example/' } }, 'mlrun.imagesRegistry', ['pattern']],
+  ['mlrun.imagesRegistry with "//"', { set: { 'mlrun.imagesRegistry': 'reg//' } }, 'mlrun.imagesRegistry', ['pattern']],
+  ['mlrun.vendorImagesRegistry with an upper-case path', { set: { 'mlrun.vendorImagesRegistry': 'reg.example/Team/' } }, 'mlrun.vendorImagesRegistry', ['pattern']],
+  ['mlrun.imagesTag not a tag', { set: { 'mlrun.imagesTag': 'bad tag!' } }, 'mlrun.imagesTag', ['pattern']],
   ['webhook.optOutKey not a label key', { set: { 'webhook.optOutKey': 'no spaces allowed' } }, 'webhook.optOutKey', ['pattern']],
   ['webhook.annotationKey name over 63 characters', { set: { 'webhook.annotationKey': `example.com/${'a'.repeat(64)}` } }, 'webhook.annotationKey', ['pattern']],
   ['timeoutSeconds=60', { set: { timeoutSeconds: 60 } }, 'timeoutSeconds', ['30']],
@@ -54,6 +59,12 @@ const chartCases: [string, RenderOptions, RegExp][] = [
   ['duplicate matchCondition names', { setJson: { matchConditions: [{ name: 'a', expression: 'true' }, { name: 'a', expression: 'true' }] } }, /matchConditions: name a is used twice/],
   // The schema holds the 63-character parts; the 253-character prefix needs this check (Go regexp has no lookahead).
   ['a label key prefix over 253 characters', { set: { 'webhook.annotationKey': `${Array.from({ length: 5 }, () => 'a'.repeat(60)).join('.')}/x` } }, /webhook\.annotationKey: the prefix before "\/" must be at most 253 characters, got 304/],
+  ['critical certificate alert not below the warning', { set: { 'prometheusRule.certificateExpiryCriticalDays': 21 } }, /certificateExpiryCriticalDays \(21\) must be lower than prometheusRule\.certificateExpiryDays \(21\)/],
+  [
+    'cert-manager renewing inside the expiry warning window',
+    { set: { 'tls.mode': 'cert-manager', 'tls.certManager.renewBefore': '360h', 'prometheusRule.enabled': true } },
+    /tls\.certManager\.renewBefore \(360h\) must be longer than prometheusRule\.certificateExpiryDays \(21 days\)/,
+  ],
   ['reserved matchCondition name', { setJson: { matchConditions: [{ name: 'exclude-kube-prefixed-namespaces', expression: 'true' }] } }, /is reserved/],
 ];
 

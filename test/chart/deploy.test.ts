@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEPLOY_FILE, DEPLOY_NAMESPACE, KUSTOMIZATION_FILE, helmArgs, renderDeploy } from '../../scripts/render-deploy.js';
+import { DEPLOY_FILE, DEPLOY_NAMESPACE, KUSTOMIZATION_FILE, helmArgs, isHook, renderDeploy } from '../../scripts/render-deploy.js';
 import { checkGenerated } from './generated.js';
 import { type K8sObject, ROOT, at, ensureHelm, find, helmEnv, parseDocs } from './helm.js';
 import { validateManifest } from './k8s-schemas.js';
@@ -50,6 +50,21 @@ describe('deploy/', () => {
     expect(docs.filter((d) => d.kind === 'Pod')).toEqual([]);
     expect(docs.filter((d) => d.kind === 'Secret')).toEqual([]);
     expect(text).not.toContain('PRIVATE KEY');
+  });
+
+  it('leaves Helm hooks out: the pre-install config check (Job + its ConfigMap) is in helm\'s output but not in deploy/', () => {
+    // Without --no-hooks helm renders the hooks: the filter in renderDeploy must catch them on its own too.
+    const withHooks = helmArgs(ROOT).filter((a) => a !== '--no-hooks' && a !== '--skip-tests');
+    const all = parseDocs(execFileSync(ensureHelm(), withHooks, { encoding: 'utf8', maxBuffer: 32 * 1024 * 1024, env: helmEnv() }));
+    const hooks = all.filter((d) => isHook(d));
+    expect(hooks.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Job', 'Pod']);
+    expect(all.filter((d) => !isHook(d)).map((d) => `${d.kind}/${d.metadata.name}`).sort()).toEqual(
+      docs.slice(1).map((d) => `${d.kind}/${d.metadata.name}`).sort(),
+    );
+    expect(docs.filter((d) => d.kind === 'Job')).toEqual([]);
+    expect(docs.filter((d) => d.kind === 'ConfigMap').map((d) => d.metadata.name)).toEqual(['mlrun-image-webhook-config']);
+    expect(files[DEPLOY_FILE]).not.toContain('helm.sh/hook');
+    expect(files[DEPLOY_FILE]).not.toContain('validate-config');
   });
 
   it('TLS by cert-manager: the serving Certificate is the one the cainjector reads, and the Deployment mounts its Secret', () => {

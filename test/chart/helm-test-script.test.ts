@@ -35,7 +35,7 @@ function runtimeFrom(configYaml: string): Runtime {
 
 /** Serves the config the chart rendered into its ConfigMap, with the chart-generated certificate. */
 async function serve(rendered: K8sObject[]): Promise<{ port: string; healthPort: string }> {
-  const runtime = runtimeFrom(at(find(rendered, 'ConfigMap'), 'data', 'config.yaml') as string);
+  const runtime = runtimeFrom(at(find(rendered, 'ConfigMap', `${FULLNAME}-config`), 'data', 'config.yaml') as string);
   const server = await startTestServer(runtime, { tls: { certFile: path.join(dir, 'tls.crt'), keyFile: path.join(dir, 'tls.key') } });
   servers.push(server);
   return { port: new URL(server.httpsUrl).port, healthPort: new URL(server.healthUrl).port };

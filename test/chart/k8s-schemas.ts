@@ -4,6 +4,7 @@
  */
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -38,6 +39,7 @@ const validators: Record<string, Validator> = {
   'v1/Pod': builtin(Pod),
   'v1/Namespace': builtin(Namespace),
   'apps/v1/Deployment': builtin(Deployment),
+  'batch/v1/Job': builtin(Job),
   'policy/v1/PodDisruptionBudget': builtin(PodDisruptionBudget),
   'networking.k8s.io/v1/NetworkPolicy': builtin(NetworkPolicy),
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': builtin(MutatingWebhookConfiguration),

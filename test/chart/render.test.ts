@@ -101,7 +101,13 @@ const container = (docs: K8sObject[]) => podSpec(docs).containers[0];
 const webhooks = (docs: K8sObject[]) => at(find(docs, 'MutatingWebhookConfiguration'), 'webhooks') as Record<string, any>[];
 const testPod = (docs: K8sObject[]) => find(docs, 'Pod');
 const envOf = (c: { env?: { name: string; value?: string }[] }) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
-const configOf = (docs: K8sObject[]) => parseYaml(at(find(docs, 'ConfigMap'), 'data', 'config.yaml')) as Record<string, any>;
+/** The release's ConfigMap (not the config check's hook copy). */
+const serverConfigMap = (docs: K8sObject[]) => {
+  const hit = findAll(docs, 'ConfigMap').filter((d) => !d.metadata.annotations?.['helm.sh/hook']);
+  expect(hit).toHaveLength(1);
+  return hit[0]!;
+};
+const configOf = (docs: K8sObject[]) => parseYaml(at(serverConfigMap(docs), 'data', 'config.yaml')) as Record<string, any>;
 const nsExpr = (w: Record<string, any>, op: string) =>
   (w.namespaceSelector.matchExpressions as { key: string; operator: string; values: string[] }[]).find(
     (e) => e.key === 'kubernetes.io/metadata.name' && e.operator === op,
@@ -184,7 +190,9 @@ describe('defaults', () => {
   it('renders exactly the expected objects', () => {
     expect(kinds(rendered.defaults)).toEqual([
       'ConfigMap',
+      'ConfigMap', // the pre-install/pre-upgrade config check's own copy (hook)
       'Deployment',
+      'Job', // the config check (hook)
       'MutatingWebhookConfiguration',
       'Pod',
       'PodDisruptionBudget',
@@ -255,7 +263,7 @@ describe('defaults', () => {
     expect(mounts['/tmp']).toBeDefined();
     const volumes = Object.fromEntries((podSpec(rendered.defaults).volumes as { name: string }[]).map((v) => [v.name, v])) as Record<string, any>;
     expect(volumes[mounts['/tmp']!.name].emptyDir).toBeDefined();
-    expect(volumes[mounts['/etc/mlrun-image-webhook/config']!.name].configMap.name).toBe(find(rendered.defaults, 'ConfigMap').metadata.name);
+    expect(volumes[mounts['/etc/mlrun-image-webhook/config']!.name].configMap.name).toBe(serverConfigMap(rendered.defaults).metadata.name);
     expect(volumes[mounts['/etc/mlrun-image-webhook/tls']!.name].secret.secretName).toBe(find(rendered.defaults, 'Secret').metadata.name);
     // 0440 written as decimal: a leading-zero octal reads as 440 (= 0670, group rwx) with any YAML 1.2 parser.
     expect(volumes[mounts['/etc/mlrun-image-webhook/tls']!.name].secret.defaultMode).toBe(0o440);
@@ -507,12 +515,32 @@ describe('monitoring and network policy', () => {
       'MlrunImageWebhookUnavailable',
     ]);
     expect(byName.MlrunImageWebhookCertificateExpiresSoon).toContain('mlrun_image_webhook_tls_certificate_expiry_timestamp_seconds');
-    expect(byName.MlrunImageWebhookCertificateExpiresSoon).toContain('< 14 * 86400');
     expect(byName.MlrunImageWebhookFailingOpen).toContain(`apiserver_admission_webhook_fail_open_count{name="${webhooks(rendered.monitoringOn)[0]!.name}"}`);
     expect(byName.MlrunImageWebhookErrors).toContain('outcome="error"');
     expect(byName.MlrunImageWebhookErrors).toContain(`service="${FULLNAME}"`);
     expect(byName.MlrunImageWebhookConfigReloadFailed).toContain('mlrun_image_webhook_config_reloads_total');
     expect(byName.MlrunImageWebhookUnavailable).toContain(`deployment="${FULLNAME}"`);
+  });
+
+  it('PrometheusRule: certificate expiry warns at 21 days (for 1h) and is critical at 7 days (for 10m), one alert name', async () => {
+    type Rule = { alert: string; expr: string; for: string; labels: Record<string, string> };
+    const expiry = (docs: K8sObject[]) =>
+      (at(find(docs, 'PrometheusRule'), 'spec', 'groups', 0, 'rules') as Rule[]).filter((r) => r.alert === 'MlrunImageWebhookCertificateExpiresSoon');
+    const rules = expiry(rendered.monitoringOn);
+    expect(rules.map((r) => [r.labels.severity, r.for, r.expr.match(/< (\d+) \* 86400/)?.[1]])).toEqual([
+      ['warning', '1h', '21'],
+      ['critical', '10m', '7'],
+    ]);
+    for (const r of rules) expect(r.expr).toContain(`mlrun_image_webhook_tls_certificate_expiry_timestamp_seconds{namespace="${NAMESPACE}",service="${FULLNAME}"}`);
+    const custom = await render({ set: { 'prometheusRule.enabled': true, 'prometheusRule.certificateExpiryDays': 30, 'prometheusRule.certificateExpiryCriticalDays': 3 } });
+    expect(expiry(custom).map((r) => r.expr.match(/< (\d+) \* 86400/)?.[1])).toEqual(['30', '3']);
+  });
+
+  it('cert-manager renews before the expiry warning window opens (renewBefore 720h > 21 days)', async () => {
+    const docs = await render({ set: { 'tls.mode': 'cert-manager', 'prometheusRule.enabled': true } });
+    const serving = find(docs, 'Certificate', `${FULLNAME}-serving`);
+    expect(at(serving, 'spec', 'renewBefore')).toBe('720h');
+    expect(720 / 24).toBeGreaterThan(21);
   });
 
   it('PrometheusRule: a rejection alert for the fail-closed webhook entry', () => {
@@ -567,9 +595,9 @@ describe('customisation', () => {
     expect(tagOf(withTag)).toBe('1.8.0-custom');
   });
 
-  it('a version that looks like a number stays a string in the config file', async () => {
-    const docs = await render({ set: { 'mlrun.version': '1.10' } });
-    expect(configOf(docs).mlrun.version).toBe('1.10');
+  it('a value that looks like a number stays a string in the config file', async () => {
+    const docs = await render({ set: { 'mlrun.imagesTag': '1.10' } });
+    expect(configOf(docs).mlrun.imagesTag).toBe('1.10');
   });
 
   it('replicaCount 1: no PodDisruptionBudget (it would block every drain); preStop none; no test pod', () => {

@@ -121,3 +121,28 @@ describe('the patterns also run in Go (values.schema.json is checked by helm wit
     for (const m of p.matchAll(/\{(\d+)(?:,(\d+))?\}/g)) expect(Number(m[2] ?? m[1])).toBeLessThanOrEqual(1000);
   });
 });
+
+describe('mlrun.version: the schema pattern is exactly what the rules accept', () => {
+  const OK = ['1.9.2', '1.10.0-rc18', '1.10.0+a1b2c3d4', '0.0.0+unstable', '0.0.0-dev', 'unstable', '0.10.0', '0.10.0+b1', '0.10.1-rc1', '0.11.0-rc1', '2.0.0', '1.4.1'];
+  const BAD: [string, RegExp][] = [
+    ['1.6', /not an MLRun version/],
+    ['v1.9.2', /not an MLRun version/],
+    ['01.9.2', /not an MLRun version/],
+    ['1.9.2-01', /not an MLRun version/],
+    ['0.9.0', /older than 0\.10\.0/],
+    ['0.10.0-rc1', /older than 0\.10\.0/],
+    ['0.0.0', /older than 0\.10\.0/],
+    ['1.9.2 ', /must be an MLRun version such as 1\.9\.2/],
+  ];
+  it.each(OK)('accepts %j', (version) => {
+    const r = validateConfig({ mlrun: { version } });
+    expect(r.ok ? [] : r.problems).toEqual([]);
+  });
+  it.each(BAD)('refuses %j with the rules\' reason', (version, reason) => {
+    const problems = problemsOf(validateConfig({ mlrun: { version } }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.key).toBe('mlrun.version');
+    expect(problems[0]!.reason).toMatch(/^must be an MLRun version such as 1\.9\.2/);
+    expect(problems[0]!.reason).toMatch(reason);
+  });
+});

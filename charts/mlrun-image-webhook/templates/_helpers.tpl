@@ -71,6 +71,28 @@ app.kubernetes.io/component: webhook
 {{- printf "%s-config" (include "miw.fullname" .) }}
 {{- end }}
 
+{{/* The pre-install/pre-upgrade config check (Job and its own ConfigMap copy; templates/config-validation.yaml). */}}
+{{- define "miw.configValidationName" -}}
+{{- printf "%s-validate-config" (include "miw.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The server's config file: exactly the values mlrun, webhook and log (minus the chart-only mlrun.envFrom). One
+     definition for the release's ConfigMap and the hook's copy, so the hook checks byte for byte what will be served. */}}
+{{- define "miw.configYaml" -}}
+# Rendered by the mlrun-image-webhook chart from the values mlrun, webhook and log. Change the values, not this.
+{{ dict "mlrun" (omit .Values.mlrun "envFrom") "webhook" .Values.webhook "log" .Values.log | toYaml }}
+{{- end }}
+
+{{/* The webhook container's environment (mlrun.envFrom), shared by the Deployment and the config check, so the check
+     sees the same MLRUN_* overrides the server will. */}}
+{{- define "miw.envFrom" -}}
+{{- with .Values.mlrun.envFrom }}
+# Read at start only: MLRUN_* keys here override the mlrun.* values; a change needs a restart.
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* Webhook entry names: fully qualified, unique per release; the API server's metrics carry them as name="...". */}}
 {{- define "miw.webhookName" -}}
 {{- printf "%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
@@ -202,6 +224,17 @@ app.kubernetes.io/component: webhook
 {{- if and .Values.pdb.enabled (gt (int .Values.replicaCount) 1) (not (kindIs "string" .Values.pdb.minAvailable)) }}
 {{- if ge (int .Values.pdb.minAvailable) (int .Values.replicaCount) }}
 {{- fail (printf "pdb.minAvailable (%d) must be lower than replicaCount (%d), or no node can ever be drained" (int .Values.pdb.minAvailable) (int .Values.replicaCount)) }}
+{{- end }}
+{{- end }}
+{{- if ge (int .Values.prometheusRule.certificateExpiryCriticalDays) (int .Values.prometheusRule.certificateExpiryDays) }}
+{{- fail (printf "prometheusRule.certificateExpiryCriticalDays (%d) must be lower than prometheusRule.certificateExpiryDays (%d): the warning comes first" (int .Values.prometheusRule.certificateExpiryCriticalDays) (int .Values.prometheusRule.certificateExpiryDays)) }}
+{{- end }}
+{{- /* cert-manager renews renewBefore ahead of expiry: a warning threshold at or above that would fire on every
+       healthy renewal cycle. Checked for whole hours (the default form); other Go durations are left to the operator. */}}
+{{- if and .Values.prometheusRule.enabled (eq .Values.tls.mode "cert-manager") (regexMatch "^[0-9]+h$" .Values.tls.certManager.renewBefore) }}
+{{- $renewHours := trimSuffix "h" .Values.tls.certManager.renewBefore | int }}
+{{- if le $renewHours (mul (int .Values.prometheusRule.certificateExpiryDays) 24) }}
+{{- fail (printf "tls.certManager.renewBefore (%s) must be longer than prometheusRule.certificateExpiryDays (%d days), or the expiry alert fires before every routine renewal" .Values.tls.certManager.renewBefore (int .Values.prometheusRule.certificateExpiryDays)) }}
 {{- end }}
 {{- end }}
 {{- $names := list }}
