@@ -13,6 +13,28 @@
  *   and a socket timeout would cut them short.
  * - Shutdown: Kubernetes waits terminationGracePeriodSeconds (default 30 s) after SIGTERM; we drain for at most
  *   25 s (serve.ts) so that we, not the kubelet's SIGKILL, end the process.
+ *
+ * Connection limits (limits.ts applies them; each is far above what kube-apiserver sends, which is one request
+ * per stream/connection, a body of a few KiB to 3 MiB sent at once, headers under 1 KiB, an answer read at once):
+ * - HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS = 250: Go's own HTTP/2 server default. kube-apiserver's client (Go
+ *   net/http) honours it and opens another connection when one is full, so the cap never queues it.
+ * - maxSessionMemory = 16 MB per HTTP/2 session (Node's default is 10): nghttp2 state, header tables and queued
+ *   frames for 250 streams; over it, new streams are refused (ENHANCE_YOUR_CALM), not the process bloated.
+ * - SETTINGS_MAX_HEADER_LIST_SIZE = 16 KiB (Node's HTTP/1 maxHeaderSize; the API server sends < 1 KiB of headers),
+ *   at most 128 header pairs (Node's default) and 10 outstanding PINGs per session (Node's default).
+ * - Body deadline = 30 s from the headers (both protocols): the largest webhook timeoutSeconds is 30, so a body
+ *   still arriving then is of no use to anyone. It is answered 408 and its stream (or connection) closed.
+ * - Write deadline = 30 s from handing an answer over: the same reasoning for a client that does not read. The
+ *   HTTP/2 stream is reset (CANCEL) or the HTTP/1.1 connection destroyed, which frees the queued answer.
+ * - Declared body bytes in flight: 12 MiB per connection (4 maximal reviews), 48 MiB in all (16 maximal reviews,
+ *   over 1,000 typical ones): beyond that a request gets 503 + Retry-After before its body is read. Together with
+ *   the two deadlines this bounds what slow or never-finishing bodies can hold.
+ * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
+ *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
+ *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
+ * - A Content-Length over BODY_LIMIT gets 413 before any body byte is read (also instead of "100 Continue").
+ * - Refused connections, stream resets, aborts, timeouts, 413s and 503s are counted in
+ *   mlrun_image_webhook_connection_events_total{event} and logged as one summary line per 60 s, never one each.
  */
 import type { Http2SecureServer, Http2Session } from 'node:http2';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +52,7 @@ import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type AdmissionOutcome, type Metrics } from '../telemetry/metrics.js';
+import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } from './limits.js';
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
 
 export const MUTATE_PATH = '/mutate';
@@ -40,6 +63,22 @@ export const HTTP2_SESSION_TIMEOUT_MS = 120_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const HEADERS_TIMEOUT_MS = 30_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
+
+/** Production connection limits; the reasons are in the header comment. */
+export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
+  maxConcurrentStreams: 250,
+  maxSessionMemoryMb: 16,
+  maxHeaderListSize: 16 * 1024,
+  maxHeaderListPairs: 128,
+  maxOutstandingPings: 10,
+  maxConnections: 512,
+  bodyTimeoutMs: 30_000,
+  writeTimeoutMs: 30_000,
+  connectionBodyBytes: 4 * BODY_LIMIT,
+  totalBodyBytes: 16 * BODY_LIMIT,
+  bodyLimit: BODY_LIMIT,
+  eventLogIntervalMs: 60_000,
+});
 
 /** Where the runtime comes from: the ConfigWatcher in production, anything with current() in tests. */
 export interface RuntimeSource {
@@ -74,6 +113,8 @@ export interface StartServerOptions {
   shutdownTimeoutMs?: number;
   /** The admission function; tests inject failing ones to check the safety net. */
   admit?: AdmitFunction;
+  /** Connection limits; default DEFAULT_LIMITS. Tests make them small. bodyLimit is fixed to BODY_LIMIT. */
+  limits?: Partial<Omit<ConnectionLimits, 'bodyLimit'>>;
 }
 
 export interface RunningServer {
@@ -108,6 +149,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const host = options.host ?? (await wildcardHost());
   const autoHost = options.host === undefined;
   const healthHost = options.healthHost ?? host;
+  const limits: ConnectionLimits = { ...DEFAULT_LIMITS, ...options.limits, bodyLimit: BODY_LIMIT };
 
   let caFile: string | undefined;
   let files = options.tls;
@@ -131,7 +173,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   const app = Fastify({
     http2: true,
-    https: { allowHTTP1: true, ...tls.serverOptions() },
+    https: { allowHTTP1: true, ...http2ServerOptions(limits), ...tls.serverOptions() },
     // Our own line per admission (below) replaces fastify's request/response lines; no per-request child logger.
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -168,8 +210,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  // Handshake failures (TLS 1.1 clients, port scanners, wrong CA on the client) are not ours to log at warn.
+  // Handshake failures (TLS 1.1 clients, port scanners, wrong CA on the client) are not ours to log at warn;
+  // they are counted (connection_events_total) and summarised by the connection limits.
   server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
+  const connectionLimits = installConnectionLimits(app, limits, logger, metrics);
 
   installErrorHandlers(app, logger, metrics);
   installJsonParser(app);
@@ -180,6 +224,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     done();
   };
   app.post(MUTATE_PATH, { onRequest: stamp }, (request, reply) => {
+    // Answered already (408: the body came too late): nothing left to decide.
+    if (reply.sent) return reply;
     let runtime: Runtime;
     let result: AdmissionResult;
     try {
@@ -245,6 +291,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     healthUrl = urlOf('http', health.server.address() as AddressInfo, autoHost && options.healthHost === undefined);
   } catch (err) {
     tls.stop();
+    connectionLimits.stop();
     await Promise.allSettled([app.close(), health.close()]);
     throw err;
   }
@@ -278,6 +325,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (options.drainDelayMs) await new Promise((r) => setTimeout(r, options.drainDelayMs));
       closing = true;
       tls.stop();
+      connectionLimits.stop();
       // GOAWAY: clients open new connections (to another replica) for new requests; open streams finish here.
       for (const s of sessions) s.close();
       const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;

@@ -1,0 +1,257 @@
+/**
+ * Connection limits over real HTTPS (HTTP/1.1 and h2): stream cap, body deadline, write deadline, 413 before the
+ * body, body budget, connection cap, and the counters/summary line. Limits are made small through
+ * StartServerOptions; no assertion on timings except generous upper bounds (waitFor).
+ */
+import { readFileSync } from 'node:fs';
+import http2 from 'node:http2';
+import path from 'node:path';
+import tls from 'node:tls';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { podCreateReview } from '../../src/admission/review.js';
+import type { AdmissionResult } from '../../src/admission/types.js';
+import { BODY_LIMIT, DEFAULT_LIMITS, type RunningServer, type StartServerOptions } from '../../src/server/app.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { testRuntime } from '../helpers/runtime.js';
+import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
+
+const runtime = testRuntime();
+const WAIT = { timeout: 15_000, interval: 50 };
+const REVIEW = JSON.stringify(
+  podCreateReview({ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: '5d7e1f00-0000-4000-8000-000000000001', namespace: 'mlrun' }),
+);
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function start(options: Omit<StartServerOptions, 'config'> = {}) {
+  const tmp = await tempDir('limits');
+  cleanups.push(tmp.cleanup);
+  const logs = logCapture();
+  const s = await startTestServer(runtime, {
+    devCertDir: path.join(tmp.dir, 'dev-certs'),
+    logger: createLogger({ destination: logs }),
+    shutdownTimeoutMs: 1_000,
+    ...options,
+  });
+  cleanups.push(() => s.close());
+  return { s, ca: readFileSync(s.caFile!), logs };
+}
+
+async function events(s: RunningServer): Promise<(event: string) => number> {
+  const text = (await httpGet(`${s.healthUrl}/metrics`)).body;
+  return (event) => metricValue(text, `mlrun_image_webhook_connection_events_total{event="${event}"}`) ?? NaN;
+}
+
+function connect(s: RunningServer, ca: Buffer, options: http2.SecureClientSessionOptions = {}) {
+  const session = http2.connect(s.httpsUrl, { ca, ...options });
+  session.on('error', () => undefined);
+  cleanups.push(() => session.destroy());
+  return session;
+}
+
+/** An h2 stream with headers and part of its body sent; resolves with the status (0 if reset without one). */
+function halfSent(session: http2.ClientHttp2Session, body = REVIEW) {
+  const stream = session.request({ ':method': 'POST', ':path': '/mutate', ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(body)) }, { endStream: false });
+  stream.write(body.slice(0, 10));
+  const outcome = new Promise<{ status: number; rstCode: number | undefined; body: string }>((resolve) => {
+    let status = 0;
+    let text = '';
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.on('data', (c: Buffer) => (text += c.toString()));
+    stream.on('error', () => undefined);
+    stream.on('close', () => resolve({ status, rstCode: stream.rstCode, body: text }));
+  });
+  return { stream, rest: body.slice(10), outcome };
+}
+
+/** A raw TLS socket speaking HTTP/1.1, for clients that misbehave on purpose. */
+function rawH1(s: RunningServer, ca: Buffer): Promise<tls.TLSSocket> {
+  const url = new URL(s.httpsUrl);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => resolve(socket));
+    socket.on('error', reject);
+    cleanups.push(() => socket.destroy());
+  });
+}
+
+function closed(socket: tls.TLSSocket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.once('close', () => resolve(text));
+  });
+}
+
+describe('connection limits', () => {
+  it('production defaults stay well above what kube-apiserver sends', () => {
+    expect(DEFAULT_LIMITS.maxConcurrentStreams).toBeGreaterThanOrEqual(100); // Go's client assumes 100 before SETTINGS
+    expect(DEFAULT_LIMITS.bodyTimeoutMs).toBeGreaterThanOrEqual(30_000); // largest timeoutSeconds
+    expect(DEFAULT_LIMITS.writeTimeoutMs).toBeGreaterThanOrEqual(30_000);
+    expect(DEFAULT_LIMITS.connectionBodyBytes).toBeGreaterThanOrEqual(2 * BODY_LIMIT);
+    expect(DEFAULT_LIMITS.totalBodyBytes).toBeGreaterThanOrEqual(DEFAULT_LIMITS.connectionBodyBytes);
+  });
+
+  it('h2: advertises the stream cap and header list size; stream N+1 waits for a free slot', async () => {
+    const { s, ca } = await start({ limits: { maxConcurrentStreams: 2 } });
+    const session = connect(s, ca);
+    await new Promise((r) => session.once('remoteSettings', r));
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(2);
+    expect(session.remoteSettings.maxHeaderListSize).toBe(DEFAULT_LIMITS.maxHeaderListSize);
+    const a = halfSent(session);
+    const b = halfSent(session);
+    let thirdDone = false;
+    const third = h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: REVIEW }).then((r) => {
+      thirdDone = true;
+      return r;
+    });
+    // Give the third stream every chance to be (wrongly) served while both slots are held.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(thirdDone).toBe(false);
+    a.stream.end(a.rest);
+    expect((await a.outcome).status).toBe(200);
+    expect((await third).status).toBe(200);
+    b.stream.end(b.rest);
+    expect((await b.outcome).status).toBe(200);
+  });
+
+  it('h2: a half-sent body is answered 408 and its stream closed after the body deadline; the session lives on', async () => {
+    const { s, ca } = await start({ limits: { bodyTimeoutMs: 200 } });
+    const session = connect(s, ca);
+    const slow = halfSent(session);
+    const outcome = await slow.outcome;
+    // Closed by the server asking the client to stop sending (RST_STREAM NO_ERROR), not by a later timeout.
+    expect(outcome.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    expect(outcome.status).toBe(408);
+    expect(JSON.parse(outcome.body)).toEqual({ error: 'Request Timeout', message: expect.stringContaining('200 ms') });
+    // The same session still serves complete requests.
+    expect((await h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: REVIEW })).status).toBe(200);
+    await vi.waitFor(async () => expect((await events(s))('body_timeout')).toBe(1), WAIT);
+  });
+
+  it('HTTP/1.1: a half-sent body is answered 408 and the connection closed after the body deadline', async () => {
+    const { s, ca } = await start({ limits: { bodyTimeoutMs: 200 } });
+    const socket = await rawH1(s, ca);
+    const done = closed(socket);
+    socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${REVIEW.length}\r\n\r\n${REVIEW.slice(0, 10)}`);
+    const text = await done;
+    expect(text).toMatch(/^HTTP\/1\.1 408 /);
+    expect(text.toLowerCase()).toContain('connection: close');
+    await vi.waitFor(async () => expect((await events(s))('body_timeout')).toBe(1), WAIT);
+  });
+
+  it('h2: a client that does not read its answer has the stream reset after the write deadline', async () => {
+    const big = bigAnswer(256 * 1024);
+    const { s, ca } = await start({ limits: { writeTimeoutMs: 200 }, admit: big });
+    // A receive window of 0: the server can send headers but never a byte of the body.
+    const session = connect(s, ca, { settings: { initialWindowSize: 0 } });
+    const stream = session.request({ ':method': 'POST', ':path': '/mutate', ...JSON_HEADERS });
+    stream.on('error', () => undefined);
+    stream.end(REVIEW);
+    const rstCode = await new Promise((resolve) => stream.on('close', () => resolve(stream.rstCode)));
+    expect(rstCode).toBe(http2.constants.NGHTTP2_CANCEL);
+    await vi.waitFor(async () => expect((await events(s))('write_timeout')).toBe(1), WAIT);
+  });
+
+  it('HTTP/1.1: a client that does not read its answer is disconnected after the write deadline', async () => {
+    // Larger than what the loopback socket buffers can hold, so the answer cannot be written out in full.
+    const { s, ca } = await start({ limits: { writeTimeoutMs: 200 }, admit: bigAnswer(48 * 1024 * 1024) });
+    const socket = await rawH1(s, ca);
+    socket.pause(); // never read
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => undefined);
+    socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${REVIEW.length}\r\n\r\n${REVIEW}`);
+    await vi.waitFor(async () => expect((await events(s))('write_timeout')).toBe(1), WAIT);
+    socket.resume(); // drain what is buffered, then see the close
+    await gone;
+  });
+
+  it.each(['plain', 'expect-100-continue'] as const)('HTTP/1.1 (%s): 413 for a Content-Length over the limit, without the body being sent', async (mode) => {
+    const { s, ca } = await start();
+    const socket = await rawH1(s, ca);
+    const done = closed(socket);
+    const expect100 = mode === 'expect-100-continue' ? 'expect: 100-continue\r\n' : '';
+    socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n${expect100}content-length: ${BODY_LIMIT + 1}\r\n\r\n`);
+    const text = await done;
+    expect(text).toMatch(/^HTTP\/1\.1 413 /); // no "100 Continue" first
+    expect(text).toContain(`request body is larger than ${BODY_LIMIT} bytes`);
+    await vi.waitFor(async () => expect((await events(s))('body_too_large')).toBe(1), WAIT);
+  });
+
+  it('h2: 413 for a content-length over the limit, before any DATA', async () => {
+    const { s, ca } = await start();
+    const session = connect(s, ca);
+    const { outcome } = halfSent(session, 'x'.repeat(BODY_LIMIT + 1));
+    const r = await outcome;
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body).error).toBe('Payload Too Large');
+  });
+
+  it('503 when one connection has too many body bytes in flight; other connections are unaffected', async () => {
+    const { s, ca } = await start({ limits: { connectionBodyBytes: Buffer.byteLength(REVIEW) + 100 } });
+    const session = connect(s, ca);
+    const first = halfSent(session);
+    const second = halfSent(session);
+    const r = await second.outcome;
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body).error).toBe('Service Unavailable');
+    expect((await h2Request(s.httpsUrl, { ca, headers: JSON_HEADERS, body: REVIEW })).status).toBe(200);
+    first.stream.end(first.rest);
+    expect((await first.outcome).status).toBe(200);
+    // The budget was given back: the same connection takes a new request.
+    expect((await h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: REVIEW })).status).toBe(200);
+    await vi.waitFor(async () => expect((await events(s))('busy')).toBe(1), WAIT);
+  });
+
+  it('closes connections over the connection cap at accept, counts them, and logs one summary line', async () => {
+    const { s, ca, logs } = await start({ limits: { maxConnections: 2, eventLogIntervalMs: 100 } });
+    const held = [await rawH1(s, ca), await rawH1(s, ca)];
+    const refused = [1, 2, 3].map(
+      () =>
+        new Promise<string>((resolve) => {
+          const url = new URL(s.httpsUrl);
+          const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost' }, () => resolve('connected'));
+          socket.on('error', (err) => resolve(`error ${err.message}`));
+          socket.on('close', () => resolve('closed'));
+          cleanups.push(() => socket.destroy());
+        }),
+    );
+    for (const r of await Promise.all(refused)) expect(r).not.toBe('connected');
+    await vi.waitFor(async () => expect((await events(s))('connection_refused')).toBe(3), WAIT);
+    await vi.waitFor(() => {
+      const lines = logs.lines.filter((l) => l.msg.startsWith('connection events'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0].events).toEqual({ connection_refused: 3 });
+    }, WAIT);
+    for (const h of held) h.destroy();
+    // Once they are gone, new connections are served again.
+    await vi.waitFor(async () => expect((await h1Request(s.httpsUrl, { ca, headers: JSON_HEADERS, body: REVIEW })).status).toBe(200), WAIT);
+  });
+
+  it('counts h2 streams reset by the client', async () => {
+    const { s, ca } = await start();
+    const session = connect(s, ca);
+    const { stream, outcome } = halfSent(session);
+    await new Promise((r) => setTimeout(r, 100));
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+    await outcome;
+    await vi.waitFor(async () => expect((await events(s))('stream_reset')).toBe(1), WAIT);
+  });
+});
+
+/** An admit() whose answer is `bytes` long (warnings), to have something a client can refuse to read. */
+function bigAnswer(bytes: number) {
+  return (body: unknown): AdmissionResult => {
+    const uid = (body as { request: { uid: string } }).request.uid;
+    const warning = 'w'.repeat(1000);
+    return {
+      status: 200,
+      body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, warnings: Array.from({ length: Math.ceil(bytes / 1000) }, () => warning) } },
+      summary: { uid, namespace: 'mlrun', name: 'p', operation: 'CREATE', outcome: 'unchanged', decisions: [], clientVersion: null, clientPythonVersion: null, warnings: [] },
+    };
+  };
+}
