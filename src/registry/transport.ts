@@ -151,6 +151,8 @@ export function describeError(err: unknown): string {
     case 'ABORT_ERR':
       return 'aborted';
     default:
+      // llhttp's parse errors: e.g. plain HTTP to a TLS port, whose answer Node cannot read.
+      if (code.startsWith('HPE_')) return `invalid HTTP response (${code})`;
       if (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) return `TLS error: ${code}`;
       return code === '' ? 'request failed' : `request failed: ${code}`;
   }

@@ -28,6 +28,8 @@ export interface TokenEndpoint {
   url: string;
   /** Requests served so far. */
   hits: number;
+  /** Every token handed out (tests search outputs for them). */
+  issued: string[];
   /** What the next tokens look like: lifetime claimed in expires_in, and the JWT's own exp offset (seconds). */
   behaviour: { expiresIn: number; expOffset: number; scopeOverride?: string | undefined };
   close(): Promise<void>;
@@ -108,6 +110,7 @@ async function startTokenEndpoint(signer: Signer, username: string, password: st
   const endpoint: TokenEndpoint = {
     url: '',
     hits: 0,
+    issued: [],
     behaviour: { expiresIn: 300, expOffset: 300 },
     close: async () => {},
   };
@@ -127,6 +130,7 @@ async function startTokenEndpoint(signer: Signer, username: string, password: st
     const scope = endpoint.behaviour.scopeOverride ?? url.searchParams.get('scope');
     const access = auth === undefined ? [] : scopeToAccess(scope);
     const token = mintToken(signer, auth === undefined ? '' : username, access, endpoint.behaviour.expOffset);
+    endpoint.issued.push(token);
     res
       .writeHead(200, { 'Content-Type': 'application/json' })
       .end(JSON.stringify({ token, access_token: token, expires_in: endpoint.behaviour.expiresIn, issued_at: new Date().toISOString() }));
@@ -288,7 +292,7 @@ const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).d
 async function pushBlob(reg: RunningRegistry, repository: string, blob: Buffer): Promise<string> {
   const digest = sha256(blob);
   const auth = reg.pushAuth(repository);
-  const h = auth ? { Authorization: auth } : {};
+  const h: Record<string, string> = auth ? { Authorization: auth } : {};
   const start = await raw(reg.baseUrl, reg.caPem, 'POST', `/v2/${repository}/blobs/uploads/`, h, Buffer.alloc(0));
   if (start.status !== 202) throw new Error(`blob upload start: HTTP ${start.status} ${start.body.toString()}`);
   const loc = new URL(String(start.headers.location), reg.baseUrl);

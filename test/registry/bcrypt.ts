@@ -106,27 +106,28 @@ class Blowfish {
 const B64 = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function encode(bytes: Uint8Array, length: number): string {
+  const ch = (n: number): string => B64.charAt(n);
   let out = '';
   let i = 0;
   while (i < length) {
     let c1 = bytes[i++]!;
-    out += B64[(c1 >> 2) & 0x3f];
+    out += ch((c1 >> 2) & 0x3f);
     c1 = (c1 & 0x03) << 4;
     if (i >= length) {
-      out += B64[c1];
+      out += ch(c1);
       break;
     }
     let c2 = bytes[i++]!;
     c1 |= (c2 >> 4) & 0x0f;
-    out += B64[c1];
+    out += ch(c1);
     c1 = (c2 & 0x0f) << 2;
     if (i >= length) {
-      out += B64[c1];
+      out += ch(c1);
       break;
     }
     c2 = bytes[i++]!;
     c1 |= (c2 >> 6) & 0x03;
-    out += B64[c1] + B64[c2 & 0x3f];
+    out += ch(c1) + ch(c2 & 0x3f);
   }
   return out;
 }
@@ -136,7 +137,10 @@ function decode(s: string, length: number): Uint8Array {
   const v = [...s].map((c) => B64.indexOf(c));
   let o = 0;
   for (let i = 0; o < length; i += 4) {
-    const [a, b, c, d] = [v[i]!, v[i + 1]!, v[i + 2] ?? 0, v[i + 3] ?? 0];
+    const a = v[i]!;
+    const b = v[i + 1]!;
+    const c = v[i + 2] ?? 0;
+    const d = v[i + 3] ?? 0;
     out[o++] = (a << 2) | (b >> 4);
     if (o < length) out[o++] = ((b & 0x0f) << 4) | (c >> 2);
     if (o < length) out[o++] = ((c & 0x03) << 6) | d;
