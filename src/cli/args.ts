@@ -11,14 +11,26 @@ export interface ParsedArgs {
 /**
  * @param valueOptions options that take a value (--name V or --name=V)
  * @param booleanOptions options without a value
+ * @param shortOptions single-dash aliases, e.g. {f: 'file'} for -f FILE (kubectl's habit)
  */
-export function parseArgs(argv: string[], valueOptions: readonly string[], booleanOptions: readonly string[]): ParsedArgs {
+export function parseArgs(
+  argv: string[],
+  valueOptions: readonly string[],
+  booleanOptions: readonly string[],
+  shortOptions: Readonly<Record<string, string>> = {},
+): ParsedArgs {
   const out: ParsedArgs = { positionals: [], values: new Map(), flags: new Set() };
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
+    let arg = argv[i]!;
     if (arg === '--') {
       out.positionals.push(...argv.slice(i + 1));
       break;
+    }
+    const short = /^-([A-Za-z])(?:=(.*))?$/s.exec(arg);
+    if (short) {
+      const long = shortOptions[short[1]!];
+      if (long === undefined) throw new UsageError(`unknown option ${arg}`);
+      arg = short[2] === undefined ? `--${long}` : `--${long}=${short[2]}`;
     }
     if (!arg.startsWith('--') || arg === '-') {
       out.positionals.push(arg);

@@ -1,5 +1,11 @@
 #!/usr/bin/env node
-/** Entry point: one binary, three commands over the same core (serve, resolve, mutate). */
+/**
+ * Entry point: one binary, several commands over the same core.
+ *
+ * Exit codes, the same for every command: 0 done, 1 a document or input failed, 2 usage or configuration error.
+ * Commands other than resolve/mutate are imported when used, so `resolve` does not load fastify or the Kubernetes
+ * client.
+ */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { MUTATE_USAGE, runMutate } from './mutate.js';
@@ -8,28 +14,75 @@ import { RESOLVE_USAGE, runResolve, type Io } from './resolve.js';
 const USAGE = `mlrun-image-webhook: MLRun's image rules (auto tags, python suffixes, registry prefix) for every Pod.
 
 Commands:
-  serve     run the admission webhook (HTTPS) and its health/metrics port
-  resolve   resolve one image, or a batch of JSON lines, as MLRun would
-  mutate    run a Pod file through the webhook's admission code and print the patch
-  version   print the version
+  serve            run the admission webhook (HTTPS) and its health/metrics port
+  resolve          resolve one image, or a batch of JSON lines, as MLRun would
+  mutate           run a Pod file through the webhook's admission code and print the patch
+  render           resolve the images of every pod template in manifests (YAML/JSON; also a Helm post-renderer)
+  validate-config  check a config file (or chart values) as the server would load it
+  discover         read the MLRun version and image settings of the MLRun install(s) in a cluster
+  catalogue        list the images an MLRun version needs and their mirror names (air-gapped copy list)
+  version          print the version
 
-Run "mlrun-image-webhook COMMAND --help" for a command's options.`;
+Run "mlrun-image-webhook COMMAND --help" for a command's options.
+Exit codes: 0 done, 1 a document or input failed, 2 usage or configuration error.`;
+
+/** A command implemented in its own module, loaded when used. */
+interface LazyCommand {
+  load: () => Promise<{ usage: string; run: (argv: string[], io: Io) => Promise<number> }>;
+}
+
+const LAZY: Record<string, LazyCommand> = {
+  serve: {
+    load: async () => {
+      const m = await import('./serve.js');
+      return { usage: m.SERVE_USAGE, run: (argv) => m.runServe(argv) };
+    },
+  },
+  render: {
+    load: async () => {
+      const m = await import('./render.js');
+      return { usage: m.RENDER_USAGE, run: m.runRender };
+    },
+  },
+  'validate-config': {
+    load: async () => {
+      const m = await import('./validate-config.js');
+      return { usage: m.VALIDATE_CONFIG_USAGE, run: m.runValidateConfig };
+    },
+  },
+  catalogue: {
+    load: async () => {
+      const m = await import('./catalogue.js');
+      return { usage: m.CATALOGUE_USAGE, run: m.runCatalogue };
+    },
+  },
+  discover: {
+    load: async () => {
+      const m = await import('./discover.js');
+      return { usage: m.DISCOVER_USAGE, run: m.runDiscover };
+    },
+  },
+};
 
 export async function main(argv: string[], io: Io): Promise<number> {
   const [command, ...rest] = argv;
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  const lazy = command !== undefined && Object.hasOwn(LAZY, command) ? LAZY[command] : undefined;
+  if (lazy) {
+    const { usage, run } = await lazy.load();
+    return wantsHelp ? help(io, usage) : run(rest, io);
+  }
   switch (command) {
-    case 'serve': {
-      const { runServe, SERVE_USAGE } = await import('./serve.js');
-      if (wantsHelp) return help(io, SERVE_USAGE);
-      return runServe(rest);
-    }
     case 'resolve':
       return wantsHelp ? help(io, RESOLVE_USAGE) : runResolve(rest, io);
     case 'mutate':
       return wantsHelp ? help(io, MUTATE_USAGE) : runMutate(rest, io);
     case 'version':
     case '--version': {
+      if (rest.length > 0) {
+        io.stderr.write(`error: version takes no arguments, got ${JSON.stringify(rest[0])}\n`);
+        return 2;
+      }
       const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
       io.stdout.write(`${pkg.version}\n`);
       return 0;
@@ -64,7 +117,8 @@ if (invokedDirectly()) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`error: ${(err as Error)?.stack ?? String(err)}\n`);
+      // A bug, not an input problem: say so plainly (exit 1 as for a failed input; the stack is for the report).
+      process.stderr.write(`error: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = 1;
     },
   );

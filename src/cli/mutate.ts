@@ -19,8 +19,8 @@ export const MUTATE_USAGE = `Usage:
 
 FILE holds one or more Pods (YAML or JSON, "-" for stdin) or AdmissionReview bodies. Without --config the
 embedded default config is used; MLRUN_* environment variables override it, as in the server.
-Exit codes: 0 done, 1 a document could not be processed, 2 usage or config error.`;
-
+Workloads (Deployment, Job, CronJob...) and whole manifests: use "mlrun-image-webhook render".
+Exit codes: 0 done, 1 a document could not be processed (not YAML/JSON, or not a Pod), 2 usage or config error.`;
 
 export async function runMutate(argv: string[], io: Io): Promise<number> {
   let args;
@@ -61,12 +61,19 @@ export async function runMutate(argv: string[], io: Io): Promise<number> {
   if (args.flags.has('json')) {
     io.stdout.write(JSON.stringify(results.length === 1 ? results[0] : results, null, 2) + '\n');
   } else {
-    for (const r of results) io.stdout.write(human(r));
+    for (const r of results) {
+      if (typeof r.error === 'string') io.stderr.write(`error: document ${String(r.document)}: ${r.error}\n`);
+      else io.stdout.write(human(r));
+    }
   }
   return failed ? 1 : 0;
 }
 
 export function mutateOne(value: unknown, runtime: Runtime): Obj {
+  // A Deployment read as a Pod would come back "unchanged", as if its images were never rewritten: say what to use.
+  if (isObj(value) && typeof value.kind === 'string' && value.kind !== 'Pod' && value.kind !== 'AdmissionReview') {
+    return { error: `not a Pod (kind ${value.kind}): use \`mlrun-image-webhook render\` for workloads and other manifests` };
+  }
   const review: Obj = isObj(value) && value.kind === 'AdmissionReview' ? value : podCreateReview(value);
   const result = admit(review, runtime);
   if (result.status !== 200) return { error: result.error };
@@ -93,7 +100,6 @@ export function mutateOne(value: unknown, runtime: Runtime): Obj {
 }
 
 function human(r: Obj): string {
-  if (typeof r.error === 'string') return `# document ${String(r.document)}: ${r.error}\n`;
   const lines = [`# outcome: ${String(r.outcome)}${r.detail ? ` (${String(r.detail)})` : ''}`];
   lines.push(`# client version: ${String(r.clientVersion ?? '-')}, python: ${String(r.clientPythonVersion ?? '-')}`);
   for (const d of r.decisions as Obj[]) {

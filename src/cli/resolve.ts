@@ -38,15 +38,15 @@ export const RESOLVE_USAGE = `Usage:
       [--mlrun-compat V] [--images-registry R] [--vendor-images-registry R] [--images-tag T]
       [--enrich-patterns P] [--kfp-python-suffix auto|exempt|always|client-at-least-1.10]
       [--tag-images-with-registry-port] [--exact-mlrun-pattern] [--json]
-  mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION [--kfp-python-suffix M] [--tag-images-with-registry-port]
-      [--exact-mlrun-pattern]   < cases.jsonl > results.jsonl
+  mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION [--mlrun-version V] [--kfp-python-suffix M]
+      [--tag-images-with-registry-port] [--exact-mlrun-pattern]   < cases.jsonl > results.jsonl
 
 --mlrun-version is the MLRun server version (default: the --mlrun-compat version, else 1.9.2); its rules are
-followed unless --mlrun-compat names
-another version (also as a tag or PyPI version: v1.9.2, 1.10.0rc18, 1.9). --enrich-patterns defaults to that
-version's images_to_enrich_registry. In --jsonl mode each line carries image, versions and config; a line without
-config.server_version gets --mlrun-version, else the --mlrun-compat version.
-Exit codes: 0 resolved (changed or not), 1 MLRun would raise for this input, 2 usage or config error.`;
+followed unless --mlrun-compat names another version (also as a tag or PyPI version: v1.9.2, 1.10.0rc18, 1.9).
+--enrich-patterns defaults to that version's images_to_enrich_registry. In --jsonl mode each line carries image,
+versions and config; a line without config.server_version gets --mlrun-version, else the --mlrun-compat version.
+Exit codes: 0 resolved (changed or not; in --jsonl mode also lines where MLRun would raise), 1 MLRun would raise
+for IMAGE, or an input line is not a JSON object ("invalid-input"), 2 usage or config error.`;
 
 export interface Io {
   stdin: Readable;
@@ -88,8 +88,9 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
     // A line without config.server_version: MLRun's own version, i.e. the server version given, else the
     // version whose rules are followed.
     const serverVersion = v('mlrun-version') ?? normalizeVersionLabel(compat);
-    await runBatch({ rules: rules.rules, ...switches }, serverVersion, io);
-    return 0;
+    const invalid = await runBatch({ rules: rules.rules, ...switches }, serverVersion, io);
+    // A line MLRun would raise on is an answer; a line that is not a JSON object is an input that failed.
+    return invalid > 0 ? 1 : 0;
   }
   if (args.positionals.length !== 1) return usage(io, 'give exactly one IMAGE');
   const image = args.positionals[0]!;
@@ -139,16 +140,19 @@ function usage(io: Io, message: string): number {
 
 
 /**
- * One output line per input line, in order; a bad line gets an error line, never stops the batch. Lines end at
+ * One output line per input line, in order; a bad line gets an error line, never stops the batch; returns how many
+ * lines were not JSON objects. Lines end at
  * "\n" only (a lone "\r" is JSON whitespace, not a line break); "\r\n" and a UTF-8 byte order mark are accepted;
  * blank lines are skipped.
  */
-async function runBatch(options: ResolverOptions, serverVersion: string, io: Io): Promise<void> {
+async function runBatch(options: ResolverOptions, serverVersion: string, io: Io): Promise<number> {
   const cache = new Map<string, Resolver>();
+  let invalid = 0;
   const emit = async (line: string) => {
     if (line.endsWith('\r')) line = line.slice(0, -1);
     if (line.trim() === '') return;
     const out = batchLine(line, options, serverVersion, cache);
+    if (out.error === 'invalid-input') invalid++;
     if (!io.stdout.write(JSON.stringify(out) + '\n')) {
       await new Promise((resolve) => io.stdout.once('drain', resolve));
     }
@@ -176,6 +180,7 @@ async function runBatch(options: ResolverOptions, serverVersion: string, io: Io)
   for await (const chunk of io.stdin) await take(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
   await take(decoder.end());
   await emit(parts.join(''));
+  return invalid;
 }
 
 /** Python's type name in an AttributeError ("'NoneType' object has no attribute 'strip'"). */

@@ -51,6 +51,7 @@ describe('mutate', () => {
       kind: 'AdmissionReview',
       request: {
         uid: 'u1',
+        kind: { group: '', version: 'v1', kind: 'Pod' },
         resource: { group: '', version: 'v1', resource: 'pods' },
         operation: 'CREATE',
         object: { metadata: { name: 'x' }, spec: { containers: [{ name: 'a', image: 'mlrun/mlrun-gpu' }] } },
@@ -72,6 +73,15 @@ describe('mutate', () => {
     const r = await run(['mutate', write('pod3.yaml', podYaml), '--config', cfg]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/webhook\.mode/);
+  });
+
+  it('says "not a Pod, use render" for a workload (exit 1) and still prints the Pods of the same file', async () => {
+    const deployment = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: mlrun/mlrun}]\n';
+    const r = await run(['mutate', write('mixed.yaml', `${deployment}---\n${podYaml}`)]);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('error: document 0: not a Pod (kind Deployment): use `mlrun-image-webhook render` for workloads and other manifests\n');
+    expect(r.out).not.toMatch(/outcome: unchanged/);
+    expect(r.out).toContain('# outcome: mutated');
   });
 
   it('exits 1 on a document it cannot parse, 2 on a missing file', async () => {

@@ -138,14 +138,16 @@ describe('resolve --jsonl (batch contract)', () => {
       ['resolve', '--jsonl', '--mlrun-compat', 'v1.4.1'],
       [JSON.stringify({ case_id: 'n', image: null, config: {} }), JSON.stringify({ case_id: 'd', image: 'mlrun/mlrun', config: {} })].join('\n'),
     );
+    expect(r.code).toBe(0); // a line MLRun raises on is an answer, not a failed input
     const [n, d] = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(n).toMatchObject({ case_id: 'n', image: null, error: 'AttributeError', reason: "'NoneType' object has no attribute 'strip'" });
     // MLRun's own version is the server version: the rules' version when the line does not say.
     expect(d).toEqual({ case_id: 'd', image: 'mlrun/mlrun:1.4.1' });
   });
 
-  it('answers a bad line with an error line and keeps going', async () => {
+  it('answers a bad line with an error line, keeps going, and exits 1 (an input line failed)', async () => {
     const r = await run(['resolve', '--jsonl', '--mlrun-compat', '1.9.2'], '{oops\n{"case_id":"x","image":"mlrun/mlrun","config":{"server_version":"1.9.2"}}\n[1]\n');
+    expect(r.code).toBe(1);
     const out = r.out.trim().split('\n').map((l) => JSON.parse(l));
     expect(out).toHaveLength(3);
     expect(out[0]).toMatchObject({ case_id: null, image: null, error: 'invalid-input' });
