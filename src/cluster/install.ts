@@ -212,11 +212,13 @@ export function computeInstall(
     const a: EnvValue | undefined = now.env[key];
     const b: EnvValue | undefined = next.env[key];
     if (a?.value === b?.value) continue;
+    const unknown = next.notFollowed.find((n) => n.key === key);
+    if (!a && !b && unknown && now.notFollowed.some((n) => n.key === key)) continue;
     pending.push({
       key,
       current: a?.value,
       next: b?.value,
-      source: b?.source ?? `unset in ${nextOwner}`,
+      source: b?.source ?? (unknown ? `${unknown.source}, not followed: ${unknown.reason}` : `unset in ${nextOwner}`),
       sinceMs,
     });
   }

@@ -131,8 +131,8 @@ class Feed<V> {
   /** A list succeeded or a watch connected. */
   healthy(): void {
     this.attempt = 0;
+    this.owner.schedule(); // first, so the status is not "synced" before the installs are recomputed
     this.setState('ok');
-    this.owner.schedule();
   }
 
   failed(err: unknown): void {
@@ -365,7 +365,8 @@ export class InstallWatcher {
     const feeds = this.allFeeds();
     let state: DiscoveryState = 'ok';
     for (const f of feeds) if (STATE_RANK[f.state] > STATE_RANK[state]) state = f.state;
-    const synced = feeds.length > 0 && feeds.every((f) => f.listed && f.state === 'ok');
+    // Synced only once the installs reflect every list: a recompute still scheduled may start more informers.
+    const synced = !this.scheduled && feeds.length > 0 && feeds.every((f) => f.listed && f.state === 'ok');
     const prev = this.statusValue;
     const now = this.iso();
     if (synced) this.statusValue.lastSyncAt = now;

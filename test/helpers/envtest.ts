@@ -112,10 +112,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, proc: ChildP
   throw new Error(`${what}: not ready after ${timeoutMs} ms`);
 }
 
-function stopProcess(p: ChildProcess | undefined): Promise<void> {
+/** Stops a process by its PID: SIGTERM, then SIGKILL after `graceMs` (kube-apiserver drains watches for long). */
+function stopProcess(p: ChildProcess | undefined, graceMs = 15_000): Promise<void> {
   if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const kill = setTimeout(() => p.kill('SIGKILL'), 15_000);
+    const kill = setTimeout(() => p.kill('SIGKILL'), graceMs);
     p.once('exit', () => {
       clearTimeout(kill);
       resolve();
@@ -211,10 +212,10 @@ export async function startControlPlane(): Promise<ControlPlane> {
         writeFileSync(path, kubeconfigText(server, dir, user, `user-${user}.crt`, `user-${user}.key`));
         return path;
       },
-      stopApiServer: () => stopProcess(apiserver),
+      stopApiServer: () => stopProcess(apiserver, 3000),
       startApiServer: startApi,
       async stop() {
-        await stopProcess(apiserver);
+        await stopProcess(apiserver, 1000);
         await stopProcess(etcdRef);
         rmSync(dir, { recursive: true, force: true });
       },
