@@ -31,7 +31,7 @@ export interface TokenEndpoint {
   /** Every token handed out (tests search outputs for them). */
   issued: string[];
   /** What the next tokens look like: lifetime claimed in expires_in, and the JWT's own exp offset (seconds). */
-  behaviour: { expiresIn: number; expOffset: number; scopeOverride?: string | undefined };
+  behaviour: { expiresIn: number; expOffset: number; scopeOverride?: string | undefined; redirect?: boolean };
   close(): Promise<void>;
 }
 
@@ -117,7 +117,11 @@ async function startTokenEndpoint(signer: Signer, username: string, password: st
   const server = http.createServer((req, res) => {
     endpoint.hits++;
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname !== '/token') {
+    if (url.pathname === '/token' && endpoint.behaviour.redirect) {
+      res.writeHead(307, { Location: `/token-moved${url.search}` }).end();
+      return;
+    }
+    if (url.pathname !== '/token' && url.pathname !== '/token-moved') {
       res.writeHead(404).end();
       return;
     }

@@ -26,8 +26,12 @@ function clientFor(reg: RunningRegistry, password: string | undefined, extra: Re
   const events: RequestEvent[] = [];
   const kr = password === undefined ? undefined : buildKeyring([{ source: 'pull-secret', text: pullSecret(reg.host, password, form) }]);
   if (kr) outputs.push(...kr.problems);
+  // A TLS registry (the token one) is reached with its CA; its plain-HTTP realm only because it is listed.
+  const transport: RegistryClientOptions = reg.caPem
+    ? { ca: reg.caPem, insecureRegistries: reg.token ? [new URL(reg.token.url).host] : [] }
+    : { insecureRegistries: [reg.host] };
   const c = createRegistryClient({
-    insecureRegistries: [reg.host],
+    ...transport,
     ...(kr ? { keyring: kr.keyring } : {}),
     onRequest: (e) => {
       events.push(e);
@@ -60,7 +64,7 @@ describe.skipIf(!bin)('registry client auth', () => {
   beforeAll(async () => {
     [basicReg, tokenReg] = await Promise.all([
       startRegistry({ auth: { kind: 'htpasswd', username: USER, password: PASSWORD } }),
-      startRegistry({ auth: { kind: 'token', username: USER, password: PASSWORD } }),
+      startRegistry({ tls: true, auth: { kind: 'token', username: USER, password: PASSWORD } }),
     ]);
     basicImage = await pushImage(basicReg, 'mlrun/mlrun', '1.9.2');
     tokenImage = await pushMultiArch(tokenReg, 'mlrun/mlrun', '1.9.2');
@@ -209,11 +213,41 @@ describe.skipIf(!bin)('registry client auth', () => {
         },
       });
       const kr = buildKeyring([{ source: 's', text }]);
-      const c = createRegistryClient({ insecureRegistries: [tokenReg.host], keyring: kr.keyring });
+      const c = createRegistryClient({ ca: tokenReg.caPem!, insecureRegistries: [new URL(tokenReg.token!.url).host], keyring: kr.keyring });
       try {
         const r = await c.check(`${tokenReg.host}/mlrun/mlrun:1.9.2`);
         outputs.push(JSON.stringify(r));
         expect(r).toMatchObject({ state: 'present' });
+      } finally {
+        c.close();
+      }
+    });
+
+    it('the token realm may redirect (followed, counted)', async () => {
+      const ep = tokenReg.token!;
+      const { client, check } = clientFor(tokenReg, PASSWORD);
+      try {
+        ep.behaviour = { expiresIn: 300, expOffset: 300, redirect: true };
+        const hits = ep.hits;
+        expect(await check(`${tokenReg.host}/mlrun/mlrun:1.9.2`)).toMatchObject({ state: 'present', digest: tokenImage.digest });
+        expect(ep.hits - hits).toBe(2);
+      } finally {
+        ep.behaviour = { expiresIn: 300, expOffset: 300 };
+        client.close();
+      }
+    });
+
+    it('credentials are not sent to a plain-HTTP realm that is not listed as insecure', async () => {
+      const ep = tokenReg.token!;
+      const kr = buildKeyring([{ source: 'pull-secret', text: pullSecret(tokenReg.host, PASSWORD) }]);
+      const c = createRegistryClient({ ca: tokenReg.caPem!, keyring: kr.keyring });
+      try {
+        const hits = ep.hits;
+        const r = await c.check(`${tokenReg.host}/mlrun/mlrun:1.9.2`);
+        outputs.push(JSON.stringify(r));
+        expect(r.state).toBe('unknown');
+        expect(r.reason).toMatch(/^token realm 127\.0\.0\.1:\d+ uses plain HTTP and is not listed as insecure$/);
+        expect(ep.hits).toBe(hits);
       } finally {
         c.close();
       }
