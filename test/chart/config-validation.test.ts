@@ -62,13 +62,13 @@ beforeAll(async () => {
 });
 
 describe('the config check hook', () => {
-  it('is a pre-install/pre-upgrade Job with its own ConfigMap copy, created first, kept on failure, removed on success', () => {
+  it('is a pre-install/pre-upgrade Job with its own ConfigMap copy, created first; the Job is kept on failure, both removed on success', () => {
     const cm = find(defaults, 'ConfigMap', HOOK_NAME);
     const job = jobOf(defaults);
     for (const o of [cm, job]) {
       expect(o.metadata.annotations?.['helm.sh/hook']).toBe('pre-install,pre-upgrade');
       // before-hook-creation: a rerun is never blocked; hook-succeeded: nothing left after a good run; no
-      // hook-failed, so a failed run's Job (and its log) and the config it read stay for `kubectl logs`.
+      // hook-failed, so a failed run's Job (and its log) stays for `kubectl logs` (install-hook.test.ts).
       expect(o.metadata.annotations?.['helm.sh/hook-delete-policy']).toBe('before-hook-creation,hook-succeeded');
       expect(o.metadata.namespace).toBe(NAMESPACE);
     }
