@@ -31,7 +31,7 @@ export interface TokenEndpoint {
   /** Every token handed out (tests search outputs for them). */
   issued: string[];
   /** What the next tokens look like: lifetime claimed in expires_in, and the JWT's own exp offset (seconds). */
-  behaviour: { expiresIn: number; expOffset: number; scopeOverride?: string | undefined; redirect?: boolean };
+  behaviour: { expiresIn: number; expOffset: number; scopeOverride?: string | undefined; redirect?: 'same-origin' | 'cross-origin'; paddingBytes?: number };
   close(): Promise<void>;
 }
 
@@ -118,7 +118,10 @@ async function startTokenEndpoint(signer: Signer, username: string, password: st
     endpoint.hits++;
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/token' && endpoint.behaviour.redirect) {
-      res.writeHead(307, { Location: `/token-moved${url.search}` }).end();
+      // 127.0.0.1 and localhost are different origins on the same server.
+      const port = (server.address() as net.AddressInfo).port;
+      const to = endpoint.behaviour.redirect === 'same-origin' ? '' : `http://localhost:${port}`;
+      res.writeHead(307, { Location: `${to}/token-moved${url.search}` }).end();
       return;
     }
     if (url.pathname !== '/token' && url.pathname !== '/token-moved') {
@@ -137,7 +140,15 @@ async function startTokenEndpoint(signer: Signer, username: string, password: st
     endpoint.issued.push(token);
     res
       .writeHead(200, { 'Content-Type': 'application/json' })
-      .end(JSON.stringify({ token, access_token: token, expires_in: endpoint.behaviour.expiresIn, issued_at: new Date().toISOString() }));
+      .end(
+        JSON.stringify({
+          token,
+          access_token: token,
+          expires_in: endpoint.behaviour.expiresIn,
+          issued_at: new Date().toISOString(),
+          ...(endpoint.behaviour.paddingBytes ? { padding: 'x'.repeat(endpoint.behaviour.paddingBytes) } : {}),
+        }),
+      );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/token`;

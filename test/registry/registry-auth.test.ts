@@ -227,10 +227,41 @@ describe.skipIf(!bin)('registry client auth', () => {
       const ep = tokenReg.token!;
       const { client, check } = clientFor(tokenReg, PASSWORD);
       try {
-        ep.behaviour = { expiresIn: 300, expOffset: 300, redirect: true };
+        ep.behaviour = { expiresIn: 300, expOffset: 300, redirect: 'same-origin' };
         const hits = ep.hits;
         expect(await check(`${tokenReg.host}/mlrun/mlrun:1.9.2`)).toMatchObject({ state: 'present', digest: tokenImage.digest });
         expect(ep.hits - hits).toBe(2);
+      } finally {
+        ep.behaviour = { expiresIn: 300, expOffset: 300 };
+        client.close();
+      }
+    });
+
+    it('a redirect to another origin does not carry the credentials', async () => {
+      const ep = tokenReg.token!;
+      const port = new URL(ep.url).port;
+      const kr = buildKeyring([{ source: 'pull-secret', text: pullSecret(tokenReg.host, PASSWORD) }]);
+      const c = createRegistryClient({ ca: tokenReg.caPem!, insecureRegistries: [`127.0.0.1:${port}`, `localhost:${port}`], keyring: kr.keyring });
+      try {
+        ep.behaviour = { expiresIn: 300, expOffset: 300, redirect: 'cross-origin' };
+        const issued = ep.issued.length;
+        const r = await c.check(`${tokenReg.host}/mlrun/mlrun:1.9.2`);
+        outputs.push(JSON.stringify(r));
+        // The moved realm saw no credentials, so it issued an anonymous token without access.
+        expect(r).toEqual({ state: 'unknown', reason: 'unauthorized' });
+        expect(ep.issued.length - issued).toBe(1);
+      } finally {
+        ep.behaviour = { expiresIn: 300, expOffset: 300 };
+        c.close();
+      }
+    });
+
+    it('a token response over the body limit is refused, not read whole', async () => {
+      const ep = tokenReg.token!;
+      const { client, check } = clientFor(tokenReg, PASSWORD, { maxBodyBytes: 16 * 1024 });
+      try {
+        ep.behaviour = { expiresIn: 300, expOffset: 300, paddingBytes: 1024 * 1024 };
+        expect(await check(`${tokenReg.host}/mlrun/mlrun:1.9.2`)).toEqual({ state: 'unknown', reason: 'token response larger than 16384 bytes' });
       } finally {
         ep.behaviour = { expiresIn: 300, expOffset: 300 };
         client.close();
