@@ -6,7 +6,9 @@
  * - anything that is not a Pod CREATE or a pods/ephemeralcontainers UPDATE is allowed untouched;
  * - a Pod that cannot be understood is allowed untouched with a warning (outcome "error");
  * - an image MLRun would fail on (ValueError, TypeError, re.error) is left as it is, with a warning;
- * - a resolved image that is not a valid reference is not written (the API server would reject the Pod).
+ * - a resolved image that is not a valid reference is not written (the API server would reject the Pod);
+ * - every limit (src/admission/limits.ts, docs/reliability.md) degrades to admitting: the Pod unchanged or that item
+ *   skipped, a warning, a limit code in the summary; the answer and the summary stay bounded whatever the input.
  */
 import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
@@ -18,7 +20,10 @@ import type {
   AdmissionReviewResponse,
   AdmissionSummary,
   ImageDecision,
+  LimitCode,
 } from './types.js';
+import { ADMISSION_LIMITS as L } from './limits.js';
+import { otherAnnotationsBytes, readRecord, writeRecord, type RecordMap } from './record.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 import { BoundedMemo } from '../util/memo.js';
 
@@ -27,11 +32,8 @@ const { escapePathComponent } = jsonpatch;
 const CONTAINER_KINDS = ['containers', 'initContainers', 'ephemeralContainers'] as const;
 type ContainerKind = (typeof CONTAINER_KINDS)[number];
 
-// The API server truncates a warning past 256 characters and drops every warning past 4096 characters in total,
-// a budget shared with the other webhooks and the API server itself: take at most half, and keep each readable.
-const MAX_WARNING = 240;
-const MAX_WARNINGS_TOTAL = 2048;
-const MAX_AUDIT_VALUE = 1000;
+const MAX_WARNING = L.maxWarning;
+const MAX_WARNINGS_TOTAL = L.maxWarningsTotal;
 
 export function admit(body: unknown, runtime: Runtime): AdmissionResult {
   if (!isObj(body)) return { status: 400, error: 'body must be a JSON object (an AdmissionReview)' };
@@ -51,6 +53,9 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
   if (typeof request.uid !== 'string' || request.uid === '') {
     return { status: 400, error: 'request.uid is missing or not a non-empty string' };
   }
+  if (request.uid.length > L.maxUidLength) {
+    return { status: 400, error: `request.uid is longer than ${L.maxUidLength} characters (the API server sends a UUID)` };
+  }
   const uid = request.uid;
   const summary = newSummary(request, uid);
   try {
@@ -58,7 +63,7 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
   } catch (err) {
     // A bug or an input shape we did not foresee: admit unchanged, say so, never deny.
     summary.outcome = 'error';
-    summary.detail = `internal error: ${(err as Error)?.message ?? String(err)}`;
+    summary.detail = truncate(`internal error: ${(err as Error)?.message ?? String(err)}`, 512);
     summary.warnings = [warning(`could not process this Pod (${summary.detail}); admitted unchanged`)];
     return respond(uid, summary, undefined, undefined);
   }
@@ -71,12 +76,12 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
  */
 export function admitAfterInternalError(body: unknown, detail: string): AdmissionResult {
   const request = isObj(body) && isObj(body.request) ? body.request : undefined;
-  if (!request || typeof request.uid !== 'string' || request.uid === '') {
-    return { status: 400, error: 'request.uid is missing or not a non-empty string' };
+  if (!request || typeof request.uid !== 'string' || request.uid === '' || request.uid.length > L.maxUidLength) {
+    return { status: 400, error: 'request.uid is missing, not a non-empty string, or too long' };
   }
   const summary = newSummary(request, request.uid);
   summary.outcome = 'error';
-  summary.detail = detail;
+  summary.detail = truncate(detail, 512);
   summary.warnings = [warning('internal error; Pod admitted unchanged (see the webhook log)')];
   return respond(request.uid, summary, undefined, undefined);
 }
@@ -84,19 +89,24 @@ export function admitAfterInternalError(body: unknown, detail: string): Admissio
 function newSummary(request: Obj, uid: string): AdmissionSummary {
   return {
     uid,
-    namespace: typeof request.namespace === 'string' ? request.namespace : undefined,
+    namespace: typeof request.namespace === 'string' ? truncate(request.namespace, L.maxNameLength) : undefined,
     name: podName(request),
-    operation: typeof request.operation === 'string' ? request.operation : undefined,
+    operation: typeof request.operation === 'string' ? truncate(request.operation, 32) : undefined,
     outcome: 'unchanged',
     decisions: [],
+    decisionsOmitted: 0,
+    imagesSeen: 0,
+    changedByReason: {},
+    imageWarnings: 0,
+    limits: [],
     clientVersion: null,
     clientPythonVersion: null,
     warnings: [],
   };
 }
 
-function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): AdmissionResult {
-  const uid = summary.uid;
+/** Which container lists this request may change, or why it is skipped. */
+function admissionTarget(request: Obj): { kinds: readonly ContainerKind[]; sub: string } | { skip: string } {
   const resource = isObj(request.resource) ? request.resource : {};
   const isPods = resource.group === '' && resource.resource === 'pods';
   const sub = typeof request.subResource === 'string' ? request.subResource : '';
@@ -104,10 +114,62 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
   if (isPods && sub === '' && request.operation === 'CREATE') kinds = CONTAINER_KINDS;
   else if (isPods && sub === 'ephemeralcontainers' && request.operation === 'UPDATE') kinds = ['ephemeralContainers'];
   else {
+    const what = `${describe(resource.resource)}${sub ? '/' + describe(sub) : ''} ${describe(request.operation)}`;
+    return { skip: `not a Pod CREATE or pods/ephemeralcontainers UPDATE (${what})` };
+  }
+  // The resource names the endpoint; the kind says what the object is. Only a core/v1 Pod is read as one.
+  const kind = isObj(request.kind) ? request.kind : {};
+  if (kind.group !== '' || kind.version !== 'v1' || kind.kind !== 'Pod') {
+    return { skip: `request.kind is not v1 Pod (group ${describe(kind.group)}, version ${describe(kind.version)}, kind ${describe(kind.kind)})` };
+  }
+  return { kinds, sub };
+}
+
+function containerCount(spec: Obj): number {
+  let n = 0;
+  for (const k of CONTAINER_KINDS) {
+    const list = spec[k];
+    if (Array.isArray(list)) n += list.length;
+  }
+  return n;
+}
+
+function addLimit(summary: AdmissionSummary, code: LimitCode): void {
+  if (!summary.limits.includes(code)) summary.limits.push(code);
+}
+
+/** Every decision is counted; the first ones, within the entry and character caps, are kept for the log line. */
+class Decisions {
+  readonly changed: ImageDecision[] = [];
+  private chars = 0;
+  constructor(private readonly summary: AdmissionSummary) {}
+
+  add(d: ImageDecision): void {
+    const s = this.summary;
+    s.imagesSeen++;
+    if (d.changed) {
+      this.changed.push(d);
+      s.changedByReason[d.reasonCode] = (s.changedByReason[d.reasonCode] ?? 0) + 1;
+    }
+    if (d.warning) s.imageWarnings++;
+    let size = 64 + d.name.length + d.original.length + d.image.length + (d.warning?.length ?? 0);
+    for (const r of d.reasons) size += r.length;
+    if (s.decisions.length < L.maxDecisions && this.chars + size <= L.maxDecisionChars) {
+      s.decisions.push(d);
+      this.chars += size;
+    } else s.decisionsOmitted++;
+  }
+}
+
+function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): AdmissionResult {
+  const uid = summary.uid;
+  const target = admissionTarget(request);
+  if ('skip' in target) {
     summary.outcome = 'skipped';
-    summary.detail = `not a Pod CREATE or pods/ephemeralcontainers UPDATE (${String(resource.resource)}${sub ? '/' + sub : ''} ${String(request.operation)})`;
+    summary.detail = target.skip;
     return respond(uid, summary, undefined, undefined);
   }
+  const { kinds, sub } = target;
 
   const pod = request.object;
   if (!isObj(pod) || !isObj(pod.spec)) {
@@ -123,9 +185,19 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
     return respond(uid, summary, undefined, undefined);
   }
 
+  const count = containerCount(pod.spec);
+  if (count > L.maxContainers) {
+    summary.outcome = 'skipped';
+    summary.detail = `${count} containers, more than the ${L.maxContainers} this webhook processes per Pod`;
+    summary.warnings = [warning(`${summary.detail}; admitted unchanged`)];
+    addLimit(summary, 'too-many-containers');
+    return respond(uid, summary, undefined, undefined);
+  }
+
   const versions = discoverClientVersions(pod);
   summary.clientVersion = versions.clientVersion;
   summary.clientPythonVersion = versions.clientPythonVersion;
+  for (const code of versions.limits) addLimit(summary, code);
   const warnings: string[] = versions.notes.map((n) => warning(n));
 
   // ephemeralcontainers UPDATE: only containers added by this request can still be set.
@@ -137,9 +209,13 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
 
   // What an earlier pass of this webhook wrote: an image equal to its recorded result is left alone, so a
   // reinvocation never rewrites twice, even with a config under which MLRun's own rules are not idempotent.
-  const record = readRecord(annotations?.[annotationKey]);
+  const { record, tooLarge } = readRecord(annotations?.[annotationKey]);
+  if (tooLarge) {
+    addLimit(summary, 'record-unread');
+    warnings.push(warning(`annotation ${annotationKey} is larger than ${L.maxRecordBytes} bytes; not read (images resolved afresh)`));
+  }
 
-  const { resolver } = runtime;
+  const decisions = new Decisions(summary);
   for (const kind of kinds) {
     const list = pod.spec[kind];
     if (list === undefined || list === null) continue;
@@ -152,74 +228,87 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
       const name = typeof c.name === 'string' ? c.name : `#${index}`;
       if (kind === 'ephemeralContainers' && existingEphemeral.has(name)) return;
       if (typeof c.image !== 'string') return; // no image: the API server's own validation speaks to that
-      const original = c.image;
-      const d: ImageDecision = {
-        kind,
-        name,
-        index,
-        original,
-        image: original,
-        changed: false,
-        reasonCode: 'unchanged',
-        reasons: [],
-      };
-      // Trusted only when the recorded step is what this config makes of its source: a hand-written record
-      // cannot pin an image, and after a config change the image is resolved afresh.
-      const earlier = record[`${kind}/${name}`];
-      if (isObj(earlier) && earlier.to === original && typeof earlier.from === 'string') {
-        const again = resolver.resolve(earlier.from, versions.clientVersion, versions.clientPythonVersion);
-        if (again.ok && again.image === original) {
-          d.reasonCode = 'unchanged';
-          d.reasons = [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`];
-          summary.decisions.push(d);
-          return;
-        }
-      }
-      const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
-      if (!r.ok) {
-        d.reasonCode = 'error';
-        d.reasons = [r.reason];
-        d.warning = `${kind}/${name}: image ${original} left unchanged: MLRun would raise ${r.error}: ${r.reason}`;
-      } else if (r.changed) {
-        const invalid = referenceProblem(r.image);
-        if (invalid) {
-          d.reasonCode = 'error';
-          d.reasons = r.reasons;
-          d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${original}`;
-        } else {
-          d.image = r.image;
-          d.changed = true;
-          d.reasonCode = r.actions.join('+');
-          d.reasons = r.reasons;
-        }
-      } else {
-        d.reasons = r.reasons;
-        const invalid = referenceProblem(original);
-        if (invalid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${invalid}); the kubelet cannot pull it`;
-      }
+      const d = decideImage(kind, name, index, c.image, record, runtime, versions, summary);
       if (d.warning) warnings.push(warning(d.warning));
-      summary.decisions.push(d);
+      decisions.add(d);
     });
   }
 
-  const changed = summary.decisions.filter((d) => d.changed);
+  const changed = decisions.changed;
   if (changed.length === 0) {
     summary.outcome = 'unchanged';
     summary.warnings = cap(warnings);
-    return respond(uid, summary, undefined, audit(summary));
+    return respond(uid, summary, undefined, audit(summary, changed));
   }
   if (mode === 'report') {
     summary.outcome = 'reported';
     for (const d of changed) warnings.push(warning(`report-only: ${d.kind}/${d.name} would change ${d.original} → ${d.image}`));
     summary.warnings = cap(warnings);
-    return respond(uid, summary, undefined, audit(summary));
+    return respond(uid, summary, undefined, audit(summary, changed));
   }
   summary.outcome = 'mutated';
-  summary.warnings = cap(warnings);
   // On pods/ephemeralcontainers the API server restores the metadata after admission, so the record does not
   // persist there (the log and audit keep it); it is still written, as a reinvocation reads it before that.
-  const patch = buildPatch(pod, annotations, annotationKey, record, changed);
-  return respond(uid, summary, patch, audit(summary));
+  const patch = buildPatch(pod, annotations, annotationKey, record, changed, summary, warnings);
+  summary.warnings = cap(warnings);
+  return respond(uid, summary, patch, audit(summary, changed));
+}
+
+/** What to do with one container's image. */
+function decideImage(
+  kind: ContainerKind,
+  name: string,
+  index: number,
+  original: string,
+  record: RecordMap,
+  runtime: Runtime,
+  versions: { clientVersion: string | null; clientPythonVersion: string | null },
+  summary: AdmissionSummary,
+): ImageDecision {
+  const d: ImageDecision = { kind, name, index, original, image: original, changed: false, reasonCode: 'unchanged', reasons: [] };
+  if (original.length > L.maxImageLength) {
+    // Only a preview travels on (summary, log); the image itself stays as it is in the Pod.
+    d.original = d.image = truncate(original, 64);
+    d.reasonCode = 'limit';
+    d.reasons = [`image is ${original.length} characters long, more than the ${L.maxImageLength} this webhook resolves`];
+    d.warning = `${kind}/${name}: image of ${original.length} characters is longer than ${L.maxImageLength}; left unchanged`;
+    addLimit(summary, 'image-too-long');
+    return d;
+  }
+  const { resolver } = runtime;
+  // Trusted only when the recorded step is what this config makes of its source: a hand-written record
+  // cannot pin an image, and after a config change the image is resolved afresh.
+  const earlier = record[`${kind}/${name}`];
+  if (isObj(earlier) && earlier.to === original && typeof earlier.from === 'string' && earlier.from.length <= L.maxImageLength) {
+    const again = resolver.resolve(earlier.from, versions.clientVersion, versions.clientPythonVersion);
+    if (again.ok && again.image === original) {
+      d.reasons = [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`];
+      return d;
+    }
+  }
+  const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
+  if (!r.ok) {
+    d.reasonCode = 'error';
+    d.reasons = [r.reason];
+    d.warning = `${kind}/${name}: image ${original} left unchanged: MLRun would raise ${r.error}: ${r.reason}`;
+  } else if (r.changed) {
+    const invalid = referenceProblem(r.image);
+    if (invalid) {
+      d.reasonCode = 'error';
+      d.reasons = r.reasons;
+      d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${original}`;
+    } else {
+      d.image = r.image;
+      d.changed = true;
+      d.reasonCode = r.actions.join('+');
+      d.reasons = r.reasons;
+    }
+  } else {
+    d.reasons = r.reasons;
+    const invalid = referenceProblem(original);
+    if (invalid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${invalid}); the kubelet cannot pull it`;
+  }
+  return d;
 }
 
 /**
@@ -231,31 +320,30 @@ function buildPatch(
   pod: Obj,
   annotations: Obj | undefined,
   annotationKey: string,
-  record: Record<string, unknown>,
+  record: RecordMap,
   changed: ImageDecision[],
+  summary: AdmissionSummary,
+  warnings: string[],
 ): Operation[] {
   const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
-  // Keep what an earlier pass recorded (reinvocation, copied templates); entries of this pass win.
-  for (const d of changed) record[`${d.kind}/${d.name}`] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
-  const value = JSON.stringify(record);
+  // The API server counts len(key) + len(value) over all annotations of the patched Pod against 256 KiB.
+  const keyBytes = Buffer.byteLength(annotationKey, 'utf8');
+  const room = Math.min(L.maxRecordBytes, L.maxAnnotationsBytes - otherAnnotationsBytes(annotations, annotationKey) - keyBytes);
+  const written = writeRecord(record, changed, room);
+  if (written.kind === 'omitted') {
+    addLimit(summary, 'record-omitted');
+    warnings.push(warning(`annotation ${annotationKey} not written: it would not fit in ${Math.max(0, room)} bytes (the Pod's annotations may total 256 KiB)`));
+    return ops;
+  }
+  if (written.kind === 'trimmed') {
+    addLimit(summary, 'record-trimmed');
+    warnings.push(warning(`annotation ${annotationKey} written without reasons, ${written.entries} of ${written.of} entries, to fit in ${room} bytes`));
+  }
+  const value = written.value;
   if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });
   else if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: value } });
   else ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(annotationKey)}`, value });
   return ops;
-}
-
-/** The record annotation of an earlier pass, as a map; anything else (absent, damaged, not ours) reads as empty. */
-function readRecord(value: unknown): Record<string, unknown> {
-  // A prototype-less map: a "__proto__" entry stays an entry instead of replacing the prototype.
-  const record: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
-  if (typeof value !== 'string' || value === '') return record;
-  try {
-    const parsed: unknown = JSON.parse(value);
-    if (isObj(parsed)) for (const [k, v] of Object.entries(parsed)) record[k] = v;
-  } catch {
-    /* damaged: replaced when this pass writes its own */
-  }
-  return record;
 }
 
 // Pods of one cluster repeat a few images; remember which are valid references (bounded, pure).
@@ -267,13 +355,17 @@ function referenceProblem(image: string): string {
   });
 }
 
-function audit(summary: AdmissionSummary): Record<string, string> | undefined {
-  const changed = summary.decisions.filter((d) => d.changed);
+function audit(summary: AdmissionSummary, changed: readonly ImageDecision[]): Record<string, string> | undefined {
   if (changed.length === 0 && summary.warnings.length === 0) return undefined;
   const out: Record<string, string> = {};
   if (changed.length > 0) {
     const verb = summary.outcome === 'reported' ? 'would-change' : 'changed';
-    out[verb] = truncate(changed.map((d) => `${d.kind}/${d.name}: ${d.original} -> ${d.image}`).join(', '), MAX_AUDIT_VALUE);
+    let text = '';
+    for (const d of changed) {
+      text += `${text ? ', ' : ''}${d.kind}/${d.name}: ${d.original} -> ${d.image}`;
+      if (text.length > L.maxAuditValue) break; // the rest would be cut anyway
+    }
+    out[verb] = truncate(text, L.maxAuditValue);
   }
   if (summary.warnings.length > 0) out['warnings'] = String(summary.warnings.length);
   return out;
@@ -303,11 +395,11 @@ function respond(
 }
 
 function podName(request: Obj): string | undefined {
-  if (typeof request.name === 'string' && request.name !== '') return request.name;
+  if (typeof request.name === 'string' && request.name !== '') return truncate(request.name, L.maxNameLength);
   const o = request.object;
   if (isObj(o) && isObj(o.metadata)) {
-    if (typeof o.metadata.name === 'string') return o.metadata.name;
-    if (typeof o.metadata.generateName === 'string') return `${o.metadata.generateName}*`;
+    if (typeof o.metadata.name === 'string') return truncate(o.metadata.name, L.maxNameLength);
+    if (typeof o.metadata.generateName === 'string') return `${truncate(o.metadata.generateName, L.maxNameLength)}*`;
   }
   return undefined;
 }
@@ -316,7 +408,8 @@ function podName(request: Obj): string | undefined {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 function warning(text: string): string {
-  return truncate(`mlrun-image-webhook: ${text.replace(CONTROL, ' ')}`, MAX_WARNING);
+  // Cut before replacing: the text can hold request data of any length.
+  return truncate(`mlrun-image-webhook: ${text.slice(0, MAX_WARNING).replace(CONTROL, ' ')}`, MAX_WARNING);
 }
 
 /** Keeps the warnings within MAX_WARNINGS_TOTAL characters, the last one saying how many were left out. */
@@ -340,6 +433,10 @@ function truncate(s: string, max: number): string {
   return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
 }
 
+/** A short, safe description of a request value: never serialises an object (it may be huge or deeply nested). */
 function describe(v: unknown): string {
-  return v === undefined ? 'nothing' : truncate(JSON.stringify(v) ?? String(v), 80);
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'string') return JSON.stringify(truncate(v, 80));
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  return Array.isArray(v) ? 'a list' : 'an object';
 }

@@ -3,6 +3,24 @@
  * and gets back a status and a body (Pepr keeps its processors free of HTTP code; so do we).
  */
 
+/**
+ * The limits an admission can hit (docs/reliability.md), each with a degraded answer that admits the Pod. A small
+ * closed set, so usable as a metric label.
+ */
+export const LIMIT_CODES = [
+  'too-many-containers', // Pod admitted unchanged
+  'image-too-long', // that image left unchanged
+  // discovery's (src/mlrun/discovery.ts DiscoveryLimit; admit.ts passes them on, so the compiler checks the subset)
+  'exec-config-too-large', // that MLRUN_EXEC_CONFIG not read
+  'exec-config-too-deep', // that MLRUN_EXEC_CONFIG not read
+  'exec-config-budget', // the Pod's later MLRUN_EXEC_CONFIG values not read
+  'version-too-long', // that client/python version ignored
+  'record-unread', // the existing record annotation not read (too large): images resolved afresh
+  'record-trimmed', // the record annotation written without reasons or with fewer entries
+  'record-omitted', // no record annotation written (it would not fit)
+] as const;
+export type LimitCode = (typeof LIMIT_CODES)[number];
+
 /** What happened to one image. */
 export interface ImageDecision {
   /** containers | initContainers | ephemeralContainers */
@@ -13,7 +31,10 @@ export interface ImageDecision {
   /** The resolved image (equal to original when unchanged or on error). */
   image: string;
   changed: boolean;
-  /** Short machine-friendly reason for metrics: tagged | prefixed | tagged+prefixed | rewritten | unchanged | error */
+  /**
+   * Short machine-friendly reason: for a changed image the engine's actions joined with "+" in their fixed order
+   * (strip, python, ml-base, tag, prefix: e.g. "tag+prefix"), else unchanged | error | limit (a limit was hit).
+   */
   reasonCode: string;
   /** Human-readable reasons from the engine. */
   reasons: readonly string[];
@@ -37,7 +58,24 @@ export interface AdmissionSummary {
   outcome: AdmissionOutcomeKind;
   /** Why skipped/error, for the log. */
   detail?: string;
+  /**
+   * Decisions kept for the log line, in container order: at most MAX_DECISIONS entries and MAX_DECISION_CHARS
+   * characters (docs/reliability.md). Counts over every image are in the fields below.
+   */
   decisions: ImageDecision[];
+  /** Images decided but not kept in decisions (past the entry or size cap). */
+  decisionsOmitted: number;
+  /** Every image decided, kept in decisions or not. */
+  imagesSeen: number;
+  /**
+   * Over every image (kept in decisions or not): reasonCode → images changed (outcome mutated) or that would have
+   * changed (outcome reported). Keys are action combinations, a small closed set.
+   */
+  changedByReason: Record<string, number>;
+  /** Over every image: images left with a warning (MLRun would raise, invalid reference, a limit). */
+  imageWarnings: number;
+  /** The limits this admission hit, each once, in the order hit. */
+  limits: LimitCode[];
   clientVersion: string | null;
   clientPythonVersion: string | null;
   warnings: string[];

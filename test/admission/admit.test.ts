@@ -1,13 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
 import { podCreateReview } from '../../src/admission/review.js';
-import type { AdmissionResult } from '../../src/admission/types.js';
-import { applyPatchStrict } from '../helpers/jsonpatch.js';
+import { check } from './check.js';
 import { testRuntime } from '../helpers/runtime.js';
 
 type Obj = Record<string, any>;
@@ -17,45 +15,6 @@ const podFiles = readdirSync(new URL('mlrun-pods/', fixtures)).filter((f) => f.e
 
 const review = (object: unknown, extra: Obj = {}): Obj =>
   podCreateReview(object, { uid: 'e911857d-c318-11e8-bbad-025000000001', namespace: 'mlrun', request: extra });
-
-/** Checks the answer the way the API server does and returns the patched Pod. */
-function check(result: AdmissionResult, body: Obj): { pod: Obj; patch: Obj[] } {
-  expect(result.status).toBe(200);
-  if (result.status !== 200) throw new Error('unreachable');
-  const res = result.body;
-  expect(res.apiVersion).toBe('admission.k8s.io/v1');
-  expect(res.kind).toBe('AdmissionReview');
-  expect(res.response.uid).toBe(body.request.uid);
-  expect(res.response.allowed).toBe(true);
-  let patch: Obj[] = [];
-  if (res.response.patch !== undefined) {
-    expect(res.response.patchType).toBe('JSONPatch');
-    patch = JSON.parse(Buffer.from(res.response.patch, 'base64').toString('utf8'));
-    expect(patch.length).toBeGreaterThan(0);
-    expect(jsonpatch.validate(patch as Operation[], body.request.object)).toBeUndefined();
-    for (const op of patch) {
-      // Only image fields and the webhook's own annotations may change.
-      expect(op.path).toMatch(/^\/spec\/(containers|initContainers|ephemeralContainers)\/\d+\/image$|^\/metadata(\/annotations(\/.+)?)?$/);
-    }
-  } else {
-    expect(res.response.patchType).toBeUndefined();
-  }
-  // Warnings: the API server truncates one past 256 characters and drops all past 4096 in total (shared budget).
-  const warnings = res.response.warnings ?? [];
-  for (const w of warnings) expect(w.length).toBeLessThanOrEqual(256);
-  expect(warnings.join('').length).toBeLessThanOrEqual(2048);
-  // Audit annotation keys get "<webhook name>/" in front and must then be qualified names.
-  for (const key of Object.keys(res.response.auditAnnotations ?? {})) expect(key).toMatch(QUALIFIED_NAME);
-  const pod = applyPatchStrict(body.request.object, patch as never) as Obj;
-  // The patched Pod's annotation keys must pass the API server's metadata validation.
-  for (const key of Object.keys(pod.metadata?.annotations ?? {})) {
-    if (!Object.keys(body.request.object?.metadata?.annotations ?? {}).includes(key)) expect(key).toMatch(QUALIFIED_KEY);
-  }
-  return { pod, patch };
-}
-
-const QUALIFIED_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const QUALIFIED_KEY = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 function images(pod: Obj): string[] {
   return ['containers', 'initContainers', 'ephemeralContainers'].flatMap((k) => (pod.spec?.[k] ?? []).map((c: Obj) => c.image));

@@ -1,0 +1,105 @@
+/**
+ * The record annotation: a JSON map "<kind>/<container>" → {from, to, reason} of what this webhook changed, read
+ * back on reinvocation. Both directions are bounded: an existing record is parsed only under a size cap, and the
+ * record written is sized against its own cap and against the API server's 256 KiB total for a Pod's annotations,
+ * so adding it can never make the API server reject a Pod it would otherwise accept.
+ */
+import { jsonNestingWithin } from '../mlrun/discovery.js';
+import type { ImageDecision } from './types.js';
+import { ADMISSION_LIMITS } from './limits.js';
+import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
+
+/** A prototype-less map: a "__proto__" entry stays an entry instead of replacing the prototype. */
+export type RecordMap = Record<string, unknown>;
+
+// Our record nests two deep; anything deeper is not ours (and not worth a deep parse).
+const MAX_RECORD_DEPTH = 8;
+
+export type ReadRecord = { record: RecordMap; tooLarge: boolean };
+
+/** The record of an earlier pass; anything else (absent, damaged, not ours, too large) reads as empty. */
+export function readRecord(value: unknown): ReadRecord {
+  const record = Object.create(null) as RecordMap;
+  if (typeof value !== 'string' || value === '') return { record, tooLarge: false };
+  // Characters ≤ UTF-8 bytes, so this admits every record this webhook can have written, and little more.
+  if (value.length > ADMISSION_LIMITS.maxRecordBytes) return { record, tooLarge: true };
+  if (!jsonNestingWithin(value, MAX_RECORD_DEPTH)) return { record, tooLarge: false };
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (isObj(parsed)) for (const [k, v] of Object.entries(parsed)) record[k] = v;
+  } catch {
+    /* damaged: replaced when this pass writes its own */
+  }
+  return { record, tooLarge: false };
+}
+
+const utf8 = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/**
+ * Bytes the API server counts for the Pod's annotations other than `exceptKey`: len(key) + len(value) in UTF-8.
+ * Non-string values are counted as the API server would see them after its own decoding fails: not at all.
+ */
+export function otherAnnotationsBytes(annotations: Obj | undefined, exceptKey: string): number {
+  let total = 0;
+  if (!annotations) return total;
+  for (const [k, v] of Object.entries(annotations)) {
+    if (k === exceptKey) continue;
+    total += utf8(k) + (typeof v === 'string' ? utf8(v) : 0);
+  }
+  return total;
+}
+
+export type RecordWrite =
+  | { kind: 'full'; value: string }
+  | { kind: 'trimmed'; value: string; entries: number; of: number } // always without reasons
+  | { kind: 'omitted'; room: number };
+
+/**
+ * The record to write: earlier entries kept (reinvocation, copied templates), this pass's entries win. If it does
+ * not fit in `room` bytes: without reasons; then this pass's entries first, then earlier ones, as many as fit; else
+ * none. Linear in the number and size of entries.
+ */
+export function writeRecord(earlier: RecordMap, changed: readonly ImageDecision[], room: number): RecordWrite {
+  const merged = Object.create(null) as RecordMap;
+  for (const k of Object.keys(earlier)) merged[k] = earlier[k];
+  const ours = new Set<string>();
+  for (const d of changed) {
+    const key = `${d.kind}/${d.name}`;
+    merged[key] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
+    ours.add(key);
+  }
+  const keys = Object.keys(merged);
+  const full = JSON.stringify(merged);
+  if (utf8(full) <= room) return { kind: 'full', value: full };
+
+  // Without reasons: only from/to are read back. Earlier entries not of our shape are dropped.
+  const slim = new Map<string, { from: string; to: string }>();
+  for (const k of keys) {
+    const e = merged[k];
+    if (isObj(e) && typeof e.from === 'string' && typeof e.to === 'string') slim.set(k, { from: e.from, to: e.to });
+  }
+  const size = new Map<string, number>();
+  let total = 2; // "{}"
+  for (const [k, e] of slim) {
+    const n = utf8(JSON.stringify(k)) + 1 + utf8(JSON.stringify(e));
+    size.set(k, n);
+    total += n;
+  }
+  total += Math.max(0, slim.size - 1); // commas
+  const pick = new Set<string>();
+  if (total <= room) for (const k of slim.keys()) pick.add(k);
+  else {
+    let used = 2;
+    const order = [...[...slim.keys()].filter((k) => ours.has(k)), ...[...slim.keys()].filter((k) => !ours.has(k))];
+    for (const k of order) {
+      const n = size.get(k)! + (pick.size > 0 ? 1 : 0);
+      if (used + n > room) continue;
+      pick.add(k);
+      used += n;
+    }
+  }
+  if (pick.size === 0) return { kind: 'omitted', room };
+  const out = Object.create(null) as RecordMap;
+  for (const k of slim.keys()) if (pick.has(k)) out[k] = slim.get(k);
+  return { kind: 'trimmed', value: JSON.stringify(out), entries: pick.size, of: keys.length };
+}
