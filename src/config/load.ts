@@ -149,9 +149,10 @@ const EMPTY_DOCUMENT: ConfigProblem = {
     'file is what a failed write leaves. Write at least "mlrun: {}" to run on the defaults',
 };
 
-const REGISTRY_RULE =
-  'must be a registry host such as datanode-registry.example:5000/mlrun/ (DNS name, IPv4 or [IPv6], optional ' +
-  ':port, optional lower-case path; no scheme, whitespace or "//")';
+const REGISTRY_FORM =
+  'a registry host such as datanode-registry.example:5000/mlrun/ (DNS name, IPv4 or [IPv6], optional :port, optional ' +
+  'lower-case path)';
+const REGISTRY_RULE = `must be ${REGISTRY_FORM}, without a scheme, whitespace or "//"`;
 
 const KNOWN_PATTERNS: Record<string, string> = {
   [REGISTRY_PATTERN]: REGISTRY_RULE,
@@ -210,15 +211,25 @@ function reasonFor(error: ValueError, key: string): string {
  * Names the first broken registry rule an operator can act on (the schema only says "does not match"). Called only
  * for a value that failed REGISTRY_PATTERN; at most 255 characters (maxLength is checked first).
  */
+/** The registry mistakes worth naming, in order (a scheme also contains "//"): undefined when not this one. */
+const REGISTRY_MISTAKES: ((value: string) => string | undefined)[] = [
+  (v) => {
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(v);
+    return scheme ? `must not have a scheme: drop "${scheme[1]!}://"` : undefined;
+  },
+  (v) => (/\s/.test(v) ? 'must not contain whitespace' : undefined),
+  (v) => (v.includes('//') ? 'must not contain "//" (an empty path component)' : undefined),
+  (v) => (v.startsWith('/') ? 'must start with the registry host, not "/"' : undefined),
+  (v) => {
+    const slash = v.indexOf('/');
+    return slash >= 0 && /[A-Z]/.test(v.slice(slash)) ? 'must have a lower-case path after the host (repository names are lower case)' : undefined;
+  },
+];
+
 function registryProblem(value: string): string {
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(value);
-  if (scheme) return `must be a registry host without a scheme: drop "${scheme[1]!}://" (${REGISTRY_RULE})`;
-  if (/\s/.test(value)) return `must not contain whitespace (${REGISTRY_RULE})`;
-  if (value.includes('//')) return `must not contain "//" (an empty path component) (${REGISTRY_RULE})`;
-  if (value.startsWith('/')) return `must start with a registry host, not "/" (${REGISTRY_RULE})`;
-  const slash = value.indexOf('/');
-  if (slash >= 0 && /[A-Z]/.test(value.slice(slash))) {
-    return `must have a lower-case path after the host (repository names are lower case) (${REGISTRY_RULE})`;
+  for (const mistake of REGISTRY_MISTAKES) {
+    const specific = mistake(value);
+    if (specific) return `${specific}; a registry is ${REGISTRY_FORM}`;
   }
   return REGISTRY_RULE;
 }

@@ -55,7 +55,7 @@ describe('validate-config', () => {
     expect(r.err).toBe(loaded.problems.map((p) => `${p.key}: ${p.reason}\n`).join(''));
     const lines = r.err.trimEnd().split('\n');
     expect(lines.map((l) => l.slice(0, l.indexOf(':')))).toEqual(['mlrun.imagesTag', 'mlrun.imagesRegistry', 'log.level']);
-    expect(lines[1]).toMatch(/^mlrun\.imagesRegistry: must be a registry host without a scheme: drop "https:\/\/"/);
+    expect(lines[1]).toMatch(/^mlrun\.imagesRegistry: must not have a scheme: drop "https:\/\/"; a registry is a registry host such as/);
   });
 
   it('an invalid Python regex (what values.schema.json cannot check) is refused with the compiler\'s reason', async () => {

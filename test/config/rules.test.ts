@@ -32,8 +32,8 @@ const REGISTRIES_OK = [
 ];
 
 const REGISTRIES_BAD: [string, RegExp][] = [
-  ['https://reg.example/', /without a scheme: drop "https:\/\/"/],
-  ['http://reg.example', /without a scheme: drop "http:\/\/"/],
+  ['https://reg.example/', /must not have a scheme: drop "https:\/\/"/],
+  ['http://reg.example', /must not have a scheme: drop "http:\/\/"/],
   ['my registry/', /must not contain whitespace/],
   [' reg.example/', /must not contain whitespace/],
   ['reg.example/\n', /must not contain whitespace/],
@@ -41,7 +41,7 @@ const REGISTRIES_BAD: [string, RegExp][] = [
   ['reg.example//mlrun/', /must not contain "\/\/"/],
   ['reg.example/Team/', /lower-case path/],
   ['reg.example/team/MLRun', /lower-case path/],
-  ['/mlrun/', /must start with a registry host/],
+  ['/mlrun/', /must start with the registry host/],
   ['reg.example:port/', /must be a registry host such as/],
   ['reg.example:123456/', /must be a registry host such as/],
   ['-reg.example/', /must be a registry host such as/],
