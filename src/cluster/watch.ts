@@ -111,13 +111,13 @@ class Feed<V> {
   }
 
   start(): void {
-    void this.informer.start();
+    this.informer.start().catch((err: unknown) => this.failed(err));
   }
 
   stop(): void {
     this.closed = true;
     clearTimeout(this.timer);
-    void this.informer.stop();
+    this.informer.stop().catch(() => undefined);
   }
 
   get(name: string, namespace: string): V | undefined {
@@ -150,7 +150,7 @@ class Feed<V> {
       if (this.closed) return;
       this.owner.counts.restarts++;
       // Resumes the watch from the last resourceVersion (or relists after a 410): nothing in between is lost.
-      void this.informer.start();
+      this.informer.start().catch((err: unknown) => this.failed(err));
     }, delay);
     this.timer.unref?.();
   }
@@ -186,19 +186,31 @@ class FeedWatch extends Watch {
     let ended = false;
     let watchdog: NodeJS.Timeout | undefined;
     const params = { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: this.timeoutSeconds };
-    const controller = await super.watch(
-      path,
-      params,
-      (phase, obj, raw) => {
-        if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') obj = trimmed(obj, this.feed.spec.view);
-        callback(phase, obj, raw);
-      },
-      (err) => {
-        ended = true;
-        clearTimeout(watchdog);
-        done(err);
-      },
-    );
+    let controller: AbortController;
+    try {
+      controller = await super.watch(
+        path,
+        params,
+        (phase, obj, raw) => {
+          // ListWatch's handler is async and reads obj.metadata / obj.code: a malformed event would become an
+          // unhandled rejection, so it is dropped here.
+          if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return;
+          if (phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED') obj = trimmed(obj, this.feed.spec.view);
+          this.settle(callback(phase, obj, raw));
+        },
+        (err) => {
+          ended = true;
+          clearTimeout(watchdog);
+          this.settle(done(err));
+        },
+      );
+    } catch (err) {
+      // Thrown before any request (no current cluster, credentials that cannot be loaded): an error like any other.
+      ended = true;
+      setImmediate(() => this.settle(done(err)));
+      controller = new AbortController();
+      controller.abort();
+    }
     if (!ended) {
       this.feed.owner.counts.watches++;
       this.feed.healthy();
@@ -207,6 +219,11 @@ class FeedWatch extends Watch {
       watchdog.unref?.();
     }
     return controller;
+  }
+
+  /** ListWatch's handlers are async and nobody awaits them: a rejection becomes a feed error, not a crash. */
+  private settle(r: unknown): void {
+    if (r instanceof Promise) r.catch((err: unknown) => this.feed.failed(err));
   }
 }
 

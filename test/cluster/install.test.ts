@@ -150,6 +150,30 @@ describe('computeInstall', () => {
   });
 });
 
+describe('computeInstall: pending to a Secret', () => {
+  it('a rollout that moves a key to a secretKeyRef is pending, naming the Secret as not followed', () => {
+    const cm = observeConfigMap(undefined, { MLRUN_IMAGES_REGISTRY: 'r/' }, 0);
+    const next = container('quay.io/mlrun/mlrun-api:1.9.2', {
+      env: [{ name: 'MLRUN_IMAGES_REGISTRY', secretKeyRef: { name: 's', key: 'k', optional: false } }],
+    });
+    const i = computeInstall(
+      { namespace: 'mlrun', deployment: { name: 'mlrun-api-chief', namespace: 'mlrun', container: next }, pods: [pod('p', 10_000)], configMaps: new Map([['override', cm]]) },
+      20_000,
+      names,
+    );
+    expect(i?.env.MLRUN_IMAGES_REGISTRY?.value).toBe('r/');
+    expect(i?.pending).toEqual([
+      {
+        key: 'MLRUN_IMAGES_REGISTRY',
+        current: 'r/',
+        next: undefined,
+        source: 'Secret mlrun/s key k (Deployment mlrun/mlrun-api-chief env MLRUN_IMAGES_REGISTRY), not followed: Secrets are never read',
+        sinceMs: undefined,
+      },
+    ]);
+  });
+});
+
 describe('trimming API objects', () => {
   it('keeps the container, readiness and start time; reads Date and string timestamps alike', () => {
     const raw = {
