@@ -73,9 +73,16 @@ export function pyLower(cp: number): number {
   return v;
 }
 
+/**
+ * Lowercase letters of Unicode 14 whose uppercase partner came later (U+A7DC, U+A7CB, U+A7D2,
+ * U+A7D4 in Node's ICU): Python 3.11 leaves them unchanged. unicode.test.ts finds any new ones.
+ */
+const UPPER_ADDED_AFTER_14 = new Set([0x19b, 0x264, 0xa7d3, 0xa7d5]);
+
 /** Python's `upper()` of one code point as sre uses it. */
 export function pyUpper(cp: number): number {
   if (cp < 0x80) return cp >= 0x61 && cp <= 0x7a ? cp - 0x20 : cp;
+  if (UPPER_ADDED_AFTER_14.has(cp)) return cp;
   if (cp > 0xffff) return firstCp(String.fromCodePoint(cp).toUpperCase(), cp);
   upperCache ??= new Int32Array(0x10000).fill(-1);
   let v = upperCache[cp]!;

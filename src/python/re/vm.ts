@@ -171,11 +171,12 @@ interface Prog {
   op: Int32Array;
   x: Int32Array;
   y: Int32Array;
-  // Run-time buffers, allocated once: two sparse thread sets and the closure stack.
-  dense0: Int32Array;
-  sparse0: Int32Array;
-  dense1: Int32Array;
-  sparse1: Int32Array;
+  // Run-time buffers, allocated once. A thread list holds only character-consuming instructions;
+  // `mark[pc] === gen` says pc was already visited while building the current list.
+  list0: Int32Array;
+  list1: Int32Array;
+  mark: Int32Array;
+  gen: number;
   stack: Int32Array;
 }
 
@@ -245,10 +246,10 @@ class Builder {
       op: Int32Array.from(this.op),
       x: Int32Array.from(this.x),
       y: Int32Array.from(this.y),
-      dense0: new Int32Array(n),
-      sparse0: new Int32Array(n),
-      dense1: new Int32Array(n),
-      sparse1: new Int32Array(n),
+      list0: new Int32Array(n),
+      list1: new Int32Array(n),
+      mark: new Int32Array(n),
+      gen: 0,
       stack: new Int32Array(2 * n + 2),
     };
   }
@@ -508,8 +509,7 @@ export class LinearMatcher {
   private readonly alwaysAfterPrefix: boolean;
   private s = '';
   private n = 0;
-  private curSize = 0;
-  private nextSize = 0;
+  private hit = false;
 
   constructor(
     private readonly main: Prog,
@@ -554,23 +554,33 @@ export class LinearMatcher {
     }
   }
 
-  /** Add the closure of `pc0` at position p to set 0 or 1 of `prog`; true if it reaches MATCH. */
-  private add(prog: Prog, which: 0 | 1, pc0: number, p: number): boolean {
-    const { op, x, y, stack } = prog;
-    const dense = which === 0 ? prog.dense0 : prog.dense1;
-    const sparse = which === 0 ? prog.sparse0 : prog.sparse1;
-    let size = which === 0 ? this.curSize : this.nextSize;
+  /** Start a new thread list of prog (a fresh visit generation). */
+  private static newList(prog: Prog): void {
+    if (++prog.gen === 0x3fffffff) {
+      prog.mark.fill(0);
+      prog.gen = 1;
+    }
+  }
+
+  /**
+   * Add the closure of `pc0` at position p to `list` (holding `size` entries); returns the new
+   * size. Sets `this.hit` when the closure reaches MATCH.
+   */
+  private add(prog: Prog, list: Int32Array, size: number, pc0: number, p: number): number {
+    const { op, x, y, stack, mark } = prog;
+    const gen = prog.gen;
     let sp = 0;
-    let matched = false;
     stack[sp++] = pc0;
     while (sp > 0) {
       const pc = stack[--sp]!;
-      const j = sparse[pc]!;
-      if (j < size && dense[j] === pc) continue;
-      sparse[pc] = size;
-      dense[size++] = pc;
+      if (mark[pc] === gen) continue;
+      mark[pc] = gen;
       this.steps++;
       switch (op[pc]) {
+        case OP_CHAR:
+        case OP_CLASS:
+          list[size++] = pc;
+          break;
         case OP_JMP:
           stack[sp++] = x[pc]!;
           break;
@@ -584,52 +594,59 @@ export class LinearMatcher {
         case OP_LOOK:
           if ((this.lookTable(x[pc]!)[p] === 1) !== (y[pc] === 1)) stack[sp++] = pc + 1;
           break;
-        case OP_MATCH:
-          matched = true;
-          break;
         default:
+          // OP_MATCH
+          this.hit = true;
           break;
       }
     }
-    if (which === 0) this.curSize = size;
-    else this.nextSize = size;
-    return matched;
+    return size;
   }
 
-  /** Does the consuming instruction at pc accept code point cp? */
-  private accepts(prog: Prog, pc: number, cp: number): boolean {
-    const o = prog.op[pc];
-    if (o === OP_CHAR) return prog.x[pc] === cp;
-    if (o !== OP_CLASS) return false;
-    this.steps++;
-    const k = prog.x[pc]!;
-    return cp < 128 ? this.asciiTable[k * 128 + cp] === 1 : this.classes[k]!.test(cp);
+  /**
+   * Advance every thread of `cur` over code point cp into `next` (closures at p2). Returns the
+   * size of `next`; sets `this.hit` when some thread reaches MATCH (and stops there if asked).
+   */
+  private step(prog: Prog, cur: Int32Array, size: number, next: Int32Array, cp: number, p2: number, stopOnHit: boolean): number {
+    const { op, x } = prog;
+    const tab = this.asciiTable;
+    let nsize = 0;
+    for (let i = 0; i < size; i++) {
+      const pc = cur[i]!;
+      let ok: boolean;
+      if (op[pc] === OP_CHAR) ok = x[pc] === cp;
+      else {
+        this.steps++;
+        const k = x[pc]!;
+        ok = cp < 128 ? tab[(k << 7) + cp] === 1 : this.classes[k]!.test(cp);
+      }
+      if (ok) {
+        nsize = this.add(prog, next, nsize, pc + 1, p2);
+        if (this.hit && stopOnHit) return nsize;
+      }
+    }
+    return nsize;
   }
 
   private runMain(prog: Prog, pc0: number, p0: number): boolean {
     const s = this.s;
     const n = this.n;
-    this.curSize = 0;
-    if (this.add(prog, 0, pc0, p0)) return true;
+    this.hit = false;
+    LinearMatcher.newList(prog);
+    let cur = prog.list0;
+    let next = prog.list1;
+    let size = this.add(prog, cur, 0, pc0, p0);
     let p = p0;
-    // The two sets swap roles each step: copy set 1 into set 0 is avoided by alternating `which`.
-    let cur: 0 | 1 = 0;
-    while (p < n && (cur === 0 ? this.curSize : this.nextSize) > 0) {
+    while (!this.hit && size > 0 && p < n) {
       const cp = cpAt(s, p);
-      const p2 = p + (cp > 0xffff ? 2 : 1);
-      const nxt: 0 | 1 = cur === 0 ? 1 : 0;
-      const dense = cur === 0 ? prog.dense0 : prog.dense1;
-      const size = cur === 0 ? this.curSize : this.nextSize;
-      if (nxt === 0) this.curSize = 0;
-      else this.nextSize = 0;
-      for (let i = 0; i < size; i++) {
-        const pc = dense[i]!;
-        if (this.accepts(prog, pc, cp) && this.add(prog, nxt, pc + 1, p2)) return true;
-      }
-      cur = nxt;
-      p = p2;
+      p += cp > 0xffff ? 2 : 1;
+      LinearMatcher.newList(prog);
+      size = this.step(prog, cur, size, next, cp, p, true);
+      const t = cur;
+      cur = next;
+      next = t;
     }
-    return false;
+    return this.hit;
   }
 
   private lookTable(idx: number): Uint8Array {
@@ -639,33 +656,31 @@ export class LinearMatcher {
     const s = this.s;
     const n = this.n;
     const t = new Uint8Array(n + 1);
-    // Save the caller's set sizes: a nested lookaround runs while an outer program is mid-step.
-    const savedCur = this.curSize;
-    const savedNext = this.nextSize;
-    let cur: 0 | 1 = 0;
-    this.curSize = 0;
+    // A lookaround is evaluated in the middle of an outer closure: keep the outer `hit`.
+    const outerHit = this.hit;
+    let cur = prog.list0;
+    let next = prog.list1;
+    let size = 0;
     let p = ahead ? n : 0;
+    LinearMatcher.newList(prog);
     for (;;) {
       // A body may start (lookbehind) or end (lookahead) at every position.
-      if (this.add(prog, cur, 0, p)) t[p] = 1;
+      this.hit = false;
+      size = this.add(prog, cur, size, 0, p);
+      if (this.hit) t[p] = 1;
       if (ahead ? p <= 0 : p >= n) break;
       const cp = ahead ? cpBefore(s, p) : cpAt(s, p);
       const len = cp > 0xffff ? 2 : 1;
-      const p2 = ahead ? p - len : p + len;
-      const nxt: 0 | 1 = cur === 0 ? 1 : 0;
-      const dense = cur === 0 ? prog.dense0 : prog.dense1;
-      const size = cur === 0 ? this.curSize : this.nextSize;
-      if (nxt === 0) this.curSize = 0;
-      else this.nextSize = 0;
-      for (let i = 0; i < size; i++) {
-        const pc = dense[i]!;
-        if (this.accepts(prog, pc, cp) && this.add(prog, nxt, pc + 1, p2)) t[p2] = 1;
-      }
-      cur = nxt;
-      p = p2;
+      p = ahead ? p - len : p + len;
+      LinearMatcher.newList(prog);
+      this.hit = false;
+      size = this.step(prog, cur, size, next, cp, p, false);
+      if (this.hit) t[p] = 1;
+      const tmp = cur;
+      cur = next;
+      next = tmp;
     }
-    this.curSize = savedCur;
-    this.nextSize = savedNext;
+    this.hit = outerHit;
     this.tables[idx] = t;
     return t;
   }
