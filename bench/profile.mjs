@@ -31,6 +31,10 @@ function frameStage(frame) {
   if (fn === '(garbage collector)') return 'GC';
   if (fn === '(program)' || fn === '(root)') return 'V8 / native (no JS frame)';
   if (url === '') return undefined;
+  // Module loading and start-up, wherever it happens (its subtree is start-up too: see summariseProfile).
+  if (/^node:internal\/(modules|bootstrap|main|vm)|^node:internal\/process\/esm_loader/.test(url)) return 'startup / module loading';
+  // Plumbing that works for whoever calls it (fs writes for pino, events, ticks, timers, buffers): caller decides.
+  if (/^node:(internal\/)?(fs|events|buffer|timers|process\/task_queues|util)(\/|$)/.test(url)) return undefined;
   if (/\/dist\/mlrun\/discovery\.js/.test(url)) return 'client-version discovery';
   if (/\/dist\/admission\/admit\.js/.test(url) && /^(buildPatch|respond|readRecord|audit)$/.test(fn)) return 'patch + response serialisation';
   if (/fast-json-patch/.test(url)) return 'patch + response serialisation';
@@ -42,7 +46,6 @@ function frameStage(frame) {
   if (/fastify\/lib\/(reply|error-serializer)\.js|fast-json-stringify|@fastify\/fast-json-stringify-compiler/.test(url) && /serial|stringify|onSendEnd|send/i.test(fn)) return 'patch + response serialisation';
   if (/node_modules\/(fastify|find-my-way|avvio|@fastify|fast-querystring|fastq|toad-cache|process-warning|abstract-logging|light-my-request)\//.test(url)) return 'fastify (routing, hooks, reply)';
   if (/\/dist\/server\//.test(url)) return 'fastify (routing, hooks, reply)';
-  if (/^node:internal\/(modules|bootstrap|main)/.test(url) || /^node:internal\/process\/esm_loader/.test(url)) return 'startup / module loading';
   if (/^node:/.test(url)) return 'TLS / HTTP (node)';
   if (/\/bench\/server-targets\.mjs/.test(url)) return 'fastify (routing, hooks, reply)';
   return 'other';
@@ -68,6 +71,16 @@ export function summariseProfile(file, requests, root = '') {
     stageOf.set(id, s);
     return s;
   };
+  // Anything under module loading is start-up, whatever it calls (fs reads, module top-level code).
+  const startup = new Map();
+  const underStartup = (id) => {
+    if (startup.has(id)) return startup.get(id);
+    const n = byId.get(id);
+    const p = parent.get(id);
+    const v = frameStage(n.callFrame) === 'startup / module loading' || (p !== undefined && underStartup(p));
+    startup.set(id, v);
+    return v;
+  };
   const self = new Map();
   for (let i = 0; i < prof.samples.length; i++) self.set(prof.samples[i], (self.get(prof.samples[i]) ?? 0) + (prof.timeDeltas[i] ?? 0));
   const totals = new Map();
@@ -76,7 +89,7 @@ export function summariseProfile(file, requests, root = '') {
   for (const [id, t] of self) {
     const n = byId.get(id);
     if (n.callFrame.functionName === '(idle)') continue;
-    const stage = resolve(id);
+    const stage = underStartup(id) ? 'startup / module loading' : resolve(id);
     if (stage === 'startup / module loading') continue; // not per request
     all += t;
     totals.set(stage, (totals.get(stage) ?? 0) + t);

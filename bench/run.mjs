@@ -1,4 +1,5 @@
-// `npm run bench`: the core micro-benchmark, then the HTTPS server benchmark against bare baselines.
+// `npm run bench`: the core micro-benchmark, then the HTTPS server benchmark (bench/server.mjs; docs/performance.md).
+// Arguments go to both (core.mjs reads only --quick).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -29,7 +29,8 @@ import {
 const { flag, option } = cli();
 const quick = flag('quick');
 const reps = Number(option('reps', quick ? '1' : '3'));
-const duration = Number(option('duration', quick ? '2' : '3'));
+// h2load 1.52 prints no summary for -D 1 on a busy machine: 2 s is the shortest measured window.
+const duration = Math.max(2, Number(option('duration', quick ? '2' : '3')));
 const warmup = Number(option('warmup', quick ? '0.5' : '1'));
 const inflight = Number(option('inflight', '32'));
 const cpuProf = flag('cpu-prof');
@@ -317,6 +318,7 @@ if (cpuProf) {
   for (const t of targets.filter((x) => x.profDir)) {
     const files = readdirSync(t.profDir).filter((f) => f.endsWith('.cpuprofile'));
     if (files.length === 0) log(`\n(no CPU profile from ${t.name}: did it exit cleanly?)`);
+    else log(`\n${t.name}: ${t.served} requests served while profiled (warm-ups included)`);
     for (const f of files) summaries.push({ name: t.name, file: path.join(t.profDir, f), ...summariseProfile(path.join(t.profDir, f), t.served, root) });
   }
   printStages(summaries, log);
