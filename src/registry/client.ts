@@ -15,6 +15,7 @@ import { TtlLru } from './cache.js';
 import { lookupCredentials, type Keyring, type RegistryCredential } from './docker-config.js';
 import { BusyError, Limiter } from './limiter.js';
 import { MANIFEST_ACCEPT, registryApiHost, targetFor, type RegistryTarget } from './target.js';
+import { AuthFailure, basicAuth, getToken, type TokenSourceOptions } from './token.js';
 import { createTransport, TransportError, type HttpResponse, type Transport } from './transport.js';
 import { parseWwwAuthenticate, type Challenge } from './www-authenticate.js';
 
@@ -95,8 +96,6 @@ const CACHE_KEY_MAX = 600;
 /** Registries whose auth scheme is remembered, and tokens kept. */
 const AUTH_HINTS_MAX = 256;
 const TOKENS_MAX = 1024;
-const DEFAULT_TOKEN_SECONDS = 60; // the token spec's default when expires_in is absent
-const MAX_TOKEN_SECONDS = 24 * 3600;
 const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}$/;
 
 type AuthHint = { scheme: 'none' } | { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
@@ -104,12 +103,6 @@ type AuthHint = { scheme: 'none' } | { scheme: 'basic' } | { scheme: 'bearer'; r
 interface Outcome extends CheckResult {
   /** Not worth caching even briefly: depends on this process's load or the caller (busy, aborted). */
   transient?: boolean;
-}
-
-class AuthFailure extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-  }
 }
 
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
@@ -125,7 +118,7 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     now: options.now ?? Date.now,
   };
   const concurrency = options.concurrency ?? 8;
-  const ca = options.ca ?? (options.caFile === undefined ? undefined : readFileSync(options.caFile));
+  const ca = options.ca ?? (options.caFile === undefined ? undefined : readCa(options.caFile));
   const transport: Transport = createTransport({ ca, maxSockets: concurrency });
   const limiter = new Limiter(concurrency, options.maxQueue ?? 64);
   const insecure = new Set(options.insecureRegistries ?? []);
@@ -177,60 +170,13 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     }
   }
 
-  async function fetchToken(
-    registry: string,
-    hint: Extract<AuthHint, { scheme: 'bearer' }>,
-    scope: string | undefined,
-    cred: RegistryCredential | undefined,
-    force: boolean,
-  ): Promise<string> {
-    const key = `${hint.realm}\n${hint.service ?? ''}\n${scope ?? ''}\n${cred ? `${cred.origin}\n${cred.username}` : ''}`;
-    if (!force) {
-      const cached = tokens.get(key);
-      if (cached !== undefined) return cached;
-    }
-    let url: URL;
-    try {
-      url = new URL(hint.realm);
-    } catch {
-      throw new AuthFailure('token realm is not a valid URL');
-    }
-    if (hint.service !== undefined) url.searchParams.set('service', hint.service);
-    if (scope !== undefined) url.searchParams.set('scope', scope);
-    const registryInsecure = isInsecure(registry) || isInsecure(registryApiHost(registry));
-    let auth: string | undefined = cred ? basicAuth(cred) : undefined;
-    let res: HttpResponse | undefined;
-    for (let hop = 0; ; hop++) {
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new AuthFailure('token realm must be http(s)');
-      // Credentials travel in clear only to hosts the operator listed as insecure (or when the registry itself is).
-      if (url.protocol === 'http:' && !registryInsecure && !isInsecure(url.host)) {
-        throw new AuthFailure(`token realm ${url.host} uses plain HTTP and is not listed as insecure`);
-      }
-      res = await call('token', registry, url, 'GET', auth ? { Authorization: auth } : {});
-      const location = res.headers.location;
-      if (res.status < 300 || res.status >= 400 || res.status === 304 || typeof location !== 'string') break;
-      if (hop >= o.maxRedirects) throw new AuthFailure('token realm: too many redirects');
-      let next: URL;
-      try {
-        next = new URL(location, url);
-      } catch {
-        throw new AuthFailure('token realm: bad redirect');
-      }
-      // As browsers and curl do: credentials are not forwarded to another origin.
-      if (next.origin !== url.origin) auth = undefined;
-      url = next;
-    }
-    if (res.status === 401 || res.status === 403) throw new AuthFailure(`unauthorized (token endpoint answered HTTP ${res.status})`);
-    if (res.status !== 200) throw new AuthFailure(`token endpoint answered HTTP ${res.status}`);
-    if (res.truncated) throw new AuthFailure(`token response larger than ${o.maxBodyBytes} bytes`);
-    const parsed = readTokenResponse(res.body);
-    if (typeof parsed === 'string') throw new AuthFailure(parsed);
-    // Local receipt time + expires_in, not issued_at: the realm's clock may differ from ours, and the margin keeps
-    // us from sending a token in its last seconds.
-    const ttl = parsed.expiresIn * 1000 - Math.min(30_000, parsed.expiresIn * 100);
-    tokens.set(key, parsed.token, ttl);
-    return parsed.token;
-  }
+  const tokenSource = (registry: string): TokenSourceOptions => ({
+    get: (url, headers) => call('token', registry, url, 'GET', headers),
+    isInsecure,
+    cache: tokens,
+    maxRedirects: o.maxRedirects,
+    maxBodyBytes: o.maxBodyBytes,
+  });
 
   function rememberChallenge(apiHost: string, header: string | string[] | undefined): AuthHint | undefined {
     const value = Array.isArray(header) ? header.join(', ') : header;
@@ -258,20 +204,28 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     cred: RegistryCredential | undefined,
   ): Promise<HttpResponse> {
     const url = new URL(path, baseUrl(t));
-    const attempt = async (hint: AuthHint | undefined, force: boolean): Promise<{ res: HttpResponse; sent: boolean }> => {
+    const registryInsecure = isInsecure(t.registry) || isInsecure(t.apiHost);
+    const attempt = async (hint: AuthHint | undefined, force: boolean): Promise<{ res: HttpResponse; sent: 'none' | 'basic' | 'cached' | 'fresh' }> => {
       let authorization: string | undefined;
-      if (hint?.scheme === 'bearer') authorization = `Bearer ${await fetchToken(t.registry, hint, scope, cred, force)}`;
-      else if (hint?.scheme === 'basic' && cred) authorization = basicAuth(cred);
+      let sent: 'none' | 'basic' | 'cached' | 'fresh' = 'none';
+      if (hint?.scheme === 'bearer') {
+        const got = await getToken(tokenSource(t.registry), hint, registryInsecure, scope, cred, force);
+        authorization = `Bearer ${got.token}`;
+        sent = got.fresh ? 'fresh' : 'cached';
+      } else if (hint?.scheme === 'basic' && cred) {
+        authorization = basicAuth(cred);
+        sent = 'basic';
+      }
       const res = await call(kind, t.registry, url, method, authorization ? { ...headers, Authorization: authorization } : headers);
-      return { res, sent: authorization !== undefined };
+      return { res, sent };
     };
-    const known = authHints.get(t.apiHost);
-    const first = await attempt(known, false);
+    const first = await attempt(authHints.get(t.apiHost), false);
     if (first.res.status !== 401) return first.res;
     const hint = rememberChallenge(t.apiHost, first.res.headers['www-authenticate']);
     if (!hint) return first.res;
-    if (hint.scheme === 'basic' && (!cred || first.sent)) return first.res;
-    // Bearer: a 401 with a cached token means it expired or was revoked early: fetch a fresh one.
+    if (hint.scheme === 'basic' && (!cred || first.sent === 'basic')) return first.res;
+    // A token just fetched and refused is final; a cached one may have expired or been revoked early: refresh once.
+    if (hint.scheme === 'bearer' && first.sent === 'fresh') return first.res;
     return (await attempt(hint, true)).res;
   }
 
@@ -350,6 +304,15 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
   };
 }
 
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new Error(`cannot read the registry CA bundle ${file}: ${typeof code === 'string' ? code : 'read failed'}`);
+  }
+}
+
 function classify(res: HttpResponse): Outcome {
   switch (res.status) {
     case 200: {
@@ -371,29 +334,6 @@ function classify(res: HttpResponse): Outcome {
     default:
       return { state: 'unknown', reason: `HTTP ${res.status}` };
   }
-}
-
-function readTokenResponse(body: Buffer): { token: string; expiresIn: number } | string {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(body.toString('utf8'));
-  } catch {
-    return 'token response is not JSON';
-  }
-  if (typeof doc !== 'object' || doc === null) return 'token response is not a JSON object';
-  const d = doc as Record<string, unknown>;
-  const token = typeof d.token === 'string' && d.token !== '' ? d.token : d.access_token;
-  // Visible ASCII only: anything else could not go into a header (and Node's error would be confusing).
-  if (typeof token !== 'string' || token === '' || token.length > 16 * 1024 || !/^[\x21-\x7e]+$/.test(token)) {
-    return 'token response has no usable token';
-  }
-  const e = d.expires_in;
-  const expiresIn = typeof e === 'number' && Number.isFinite(e) && e > 0 ? Math.min(e, MAX_TOKEN_SECONDS) : DEFAULT_TOKEN_SECONDS;
-  return { token, expiresIn };
-}
-
-function basicAuth(cred: RegistryCredential): string {
-  return `Basic ${Buffer.from(`${cred.username}:${cred.password}`, 'utf8').toString('base64')}`;
 }
 
 function headerValue(v: string | string[] | undefined): string {

@@ -141,7 +141,7 @@ describe.skipIf(!bin)('registry client auth', () => {
     it('an expired token is refreshed before use, by expires_in on our clock', async () => {
       const ep = tokenReg.token!;
       let now = 5_000_000;
-      const { client, check } = clientFor(tokenReg, PASSWORD, { now: () => now, presentTtlMs: 0 });
+      const { client, check } = clientFor(tokenReg, PASSWORD, { now: () => now, presentTtlMs: 0, unknownTtlMs: 0 });
       try {
         ep.behaviour = { expiresIn: 30, expOffset: 300 };
         const hits = ep.hits;
@@ -154,6 +154,12 @@ describe.skipIf(!bin)('registry client auth', () => {
         now += 15_000; // past expires_in: fetched again before use
         expect((await check(image)).state).toBe('present');
         expect(ep.hits - hits).toBe(2);
+        // Expired again, and the realm now hands out tokens the registry refuses: the fresh token's refusal is
+        // final (one fetch, no retry loop).
+        ep.behaviour = { expiresIn: 30, expOffset: -600 };
+        now += 35_000;
+        expect(await check(image)).toEqual({ state: 'unknown', reason: 'unauthorized' });
+        expect(ep.hits - hits).toBe(3);
 
       } finally {
         ep.behaviour = { expiresIn: 300, expOffset: 300 };
