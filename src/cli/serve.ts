@@ -2,8 +2,9 @@
  * `mlrun-image-webhook serve`: config watcher + HTTPS admission server + health/metrics port + signal handling.
  *
  * Signals: SIGTERM/SIGINT shut down gracefully (a second one forces), SIGHUP reloads config and certificate now.
- * Exit codes: 0 after a graceful shutdown, 1 when the server cannot start (bad initial config, unusable
- * certificate, port taken) or the shutdown had to be forced, 2 for usage errors.
+ * Exit codes (one rule for every command: 0 done, 1 a document/input failed, 2 usage or configuration error):
+ * 0 after a graceful shutdown; 2 for bad options or a bad initial config; 1 when the server cannot start for
+ * another reason (unusable certificate, port taken) or the shutdown had to be forced.
  */
 import type { DestinationStream } from 'pino';
 import type { LoadResult } from '../config/load.js';
@@ -127,7 +128,7 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
     stderr.write(`error: the config${describeSource(initial.source)} is invalid; not starting:\n${lines}\n`);
     logger.fatal({ source: initial.source, problems: initial.problems }, 'invalid config; not starting');
     watcher.stop();
-    return 1;
+    return 2;
   }
   setLogLevel(logger, initial.runtime.config.log.level);
   logConfig(logger, 'config loaded', initial.runtime, initial.source);

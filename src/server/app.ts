@@ -274,6 +274,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   function readinessProblem(): string | undefined {
     if (notReadyReason) return notReadyReason;
+    // Serving a certificate every handshake rejects: stay out of the endpoints until a valid pair is in place.
+    const certificate = tls.validityProblem();
+    if (certificate) return `serving certificate unusable: ${certificate}`;
     try {
       options.config.current();
     } catch (err) {
@@ -307,8 +310,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     'mlrun-image-webhook listening',
   );
   if (caFile) {
+    // Copy-pastable from the repo root; "localhost" is a name the development certificate carries, and it reaches
+    // the server whether it listens on every address or on loopback only.
+    const port = (server.address() as AddressInfo).port;
     logger.info(
-      { caFile, try: `curl --cacert ${caFile} -H 'content-type: application/json' --data @review.json ${httpsUrl}${MUTATE_PATH}` },
+      {
+        caFile,
+        try: `curl --cacert '${caFile}' -H 'content-type: application/json' --data @test/fixtures/admission/admission-small.json https://localhost:${port}${MUTATE_PATH}`,
+      },
       'no --tls-cert/--tls-key: serving a development certificate for localhost, 127.0.0.1 and ::1',
     );
   }
@@ -447,26 +456,62 @@ function safetyNet(body: unknown, err: unknown, logger: Logger): AdmissionResult
   return result;
 }
 
-/** One line per admission: who, what changed and why, how long. Never the Pod, never env values. */
-function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number): void {
-  const level = s.outcome === 'error' ? 'warn' : 'info';
+/** The per-admission log line stays bounded whatever the Pod: this many changes and warnings, strings this long. */
+export const LOG_MAX_CHANGES = 20;
+export const LOG_MAX_WARNINGS = 10;
+export const LOG_MAX_STRING = 300;
+
+/** A string from the request, cut for the log with a note of how much was left out. */
+export function clip(text: string, max = LOG_MAX_STRING): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…(+${text.length - max} chars)`;
+}
+
+/**
+ * One line per admission: who, what changed and why, how long. Never the Pod, never env values. `warn` when MLRun
+ * would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was hit; else `info`.
+ */
+export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number): void {
+  let raises = false;
+  for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
+  const level = s.outcome === 'error' || raises || s.limits.length > 0 ? 'warn' : 'info';
   if (!logger.isLevelEnabled(level)) return;
   const changes = [];
+  let changed = 0;
   for (const d of s.decisions) {
-    if (d.changed) changes.push({ kind: d.kind, name: d.name, from: d.original, to: d.image, reasonCode: d.reasonCode });
+    if (!d.changed) continue;
+    changed++;
+    if (changes.length < LOG_MAX_CHANGES) {
+      changes.push({
+        kind: d.kind,
+        name: clip(d.name),
+        from: clip(d.original),
+        to: clip(d.image),
+        reasonCode: d.reasonCode,
+        reason: clip(d.reasons.join('; ')),
+      });
+    }
   }
+  // Changes the line leaves out: past LOG_MAX_CHANGES here, or past the summary's own decision cap.
+  let totalChanged = 0;
+  for (const reason in s.changedByReason) totalChanged += s.changedByReason[reason]!;
+  const changesOmitted = Math.max(totalChanged, changed) - changes.length;
   const line: Record<string, unknown> = {
-    uid: s.uid,
-    namespace: s.namespace,
-    pod: s.name,
-    operation: s.operation,
+    uid: clip(s.uid),
+    namespace: s.namespace === undefined ? undefined : clip(s.namespace),
+    pod: s.name === undefined ? undefined : clip(s.name),
+    operation: s.operation === undefined ? undefined : clip(s.operation),
     outcome: s.outcome as AdmissionOutcome,
+    images: s.imagesSeen,
     changes,
-    warnings: s.warnings,
+    warnings: s.warnings.slice(0, LOG_MAX_WARNINGS).map((w) => clip(w)),
     duration_ms: ms(seconds),
   };
-  if (s.detail) line.detail = s.detail;
-  if (s.clientVersion) line.clientVersion = s.clientVersion;
+  if (changesOmitted > 0) line.changesOmitted = changesOmitted;
+  if (s.warnings.length > LOG_MAX_WARNINGS) line.warningsOmitted = s.warnings.length - LOG_MAX_WARNINGS;
+  if (s.limits.length > 0) line.limits = s.limits;
+  if (s.detail) line.detail = clip(s.detail);
+  if (s.clientVersion) line.clientVersion = clip(s.clientVersion);
+  if (s.clientPythonVersion) line.clientPythonVersion = clip(s.clientPythonVersion);
   logger[level](line, 'admission');
 }
 

@@ -4,6 +4,14 @@
  * Reload uses tls.Server#setSecureContext(): new handshakes get the new pair, open connections keep theirs, so a
  * rotation (cert-manager, a re-issued Secret) needs no restart and drops no request. A new pair that cannot be read
  * or does not match is refused and the old one keeps serving; the webhook must not go dark because of a bad Secret.
+ *
+ * Validity: a pair that is expired or not yet valid is refused on reload like a broken one (every handshake with it
+ * would fail), counted in tls_certificate_refusals_total{reason}. A not-yet-valid pair gets no further file event
+ * when its notBefore passes, so a timer looks again then and adopts it. At start such a pair is served anyway, with
+ * an error line, the refusal counted and readiness 503 until a valid pair is in place (see validityProblem()): not
+ * starting would crash-loop the Pod (restarts back off to 5 minutes, delaying recovery once a good Secret arrives),
+ * while a running, not-ready replica keeps watching the files, adopts a renewed pair within seconds, and being out
+ * of the Service's endpoints never receives a call it would fail, nor lets a rollout replace good replicas.
  */
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -14,7 +22,7 @@ import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
 import { errorFields } from '../telemetry/logger.js';
 import { DirWatch } from '../util/dir-watch.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import type { Metrics, TlsRefusalReason } from '../telemetry/metrics.js';
 
 /** Settings every secure context gets, at start and on each reload (setSecureContext replaces them all). */
 export const TLS_BASE_OPTIONS = {
@@ -30,7 +38,8 @@ export interface TlsFiles {
 export interface TlsPair {
   cert: Buffer;
   key: Buffer;
-  /** The leaf certificate's notAfter. */
+  /** The leaf certificate's notBefore and notAfter. */
+  notBefore: Date;
   notAfter: Date;
   subject: string;
   fingerprint256: string;
@@ -68,15 +77,27 @@ export function checkTlsPair(cert: Buffer, key: Buffer): TlsPair {
     throw new Error(`certificate and key are not usable for TLS: ${errorFields(err).message}`);
   }
   const notAfter = new Date(x509.validTo);
+  const notBefore = new Date(x509.validFrom);
   return {
     cert,
     key,
+    notBefore,
     notAfter,
     subject: x509.subject.replace(/\n/g, ', '),
     fingerprint256: x509.fingerprint256,
     digest: digestOf(cert, key),
   };
 }
+
+/** Why a pair cannot serve at `now` (handshakes would fail), or undefined. */
+export function validityProblem(pair: Pick<TlsPair, 'notBefore' | 'notAfter'>, now = Date.now()): { reason: 'expired' | 'not_yet_valid'; message: string } | undefined {
+  if (now >= pair.notAfter.getTime()) return { reason: 'expired', message: `certificate expired at ${pair.notAfter.toISOString()}` };
+  if (now < pair.notBefore.getTime()) return { reason: 'not_yet_valid', message: `certificate is not valid before ${pair.notBefore.toISOString()}` };
+  return undefined;
+}
+
+/** Longest wait for a not-yet-valid pair's timer (setTimeout takes at most ~24.8 days); it re-arms if still early. */
+const MAX_NOT_BEFORE_WAIT_MS = 6 * 3600 * 1000;
 
 function digestOf(cert: Buffer, key: Buffer): string {
   return createHash('sha256').update(cert).update('\0').update(key).digest('hex');
@@ -89,6 +110,8 @@ export interface TlsReloaderOptions extends TlsFiles {
   pollIntervalMs?: number;
   /** Cert and key change in two writes (or one symlink swap); wait for both. Default 300 ms. */
   debounceMs?: number;
+  /** Extra wait after a refused pair's notBefore before looking again (clock granularity). Default 1 s. */
+  notBeforeMarginMs?: number;
 }
 
 export type TlsReloadResult = { changed: true; pair: TlsPair } | { changed: false; reason?: string };
@@ -111,6 +134,8 @@ export class TlsReloader {
   /** A bad pair seen once, waiting for a second look (see refuse()). */
   private pendingBad: string | undefined;
   private stopped = false;
+  /** Looks again at a refused not-yet-valid pair once its notBefore has passed. */
+  private notBeforeTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     private readonly options: TlsReloaderOptions,
@@ -131,16 +156,34 @@ export class TlsReloader {
   static async create(options: TlsReloaderOptions): Promise<TlsReloader> {
     const pair = await loadTlsPair(options);
     const reloader = new TlsReloader(options, pair);
-    options.metrics?.setCertificateExpiry(pair.notAfter);
-    options.logger.info(
-      { certFile: options.certFile, keyFile: options.keyFile, subject: pair.subject, notAfter: pair.notAfter.toISOString() },
-      'serving certificate loaded',
-    );
+    options.metrics?.setCertificateValidity(pair.notBefore, pair.notAfter);
+    const fields = {
+      certFile: options.certFile,
+      keyFile: options.keyFile,
+      subject: pair.subject,
+      notBefore: pair.notBefore.toISOString(),
+      notAfter: pair.notAfter.toISOString(),
+    };
+    const problem = validityProblem(pair);
+    if (problem) {
+      options.metrics?.recordTlsRefusal(problem.reason);
+      options.logger.error(
+        { ...fields, reason: problem.message },
+        'serving certificate is not valid now: every TLS handshake will fail; serving it but NOT READY until a valid pair is written',
+      );
+    } else {
+      options.logger.info(fields, 'serving certificate loaded');
+    }
     return reloader;
   }
 
   current(): TlsPair {
     return this.pair;
+  }
+
+  /** Why the pair serving now fails handshakes (expired, not yet valid), for readiness; undefined when valid. */
+  validityProblem(now = Date.now()): string | undefined {
+    return validityProblem(this.pair, now)?.message;
   }
 
   /** Options for creating a server with the current pair. */
@@ -163,6 +206,7 @@ export class TlsReloader {
   stop(): void {
     this.stopped = true;
     this.dirWatch.stop();
+    clearTimeout(this.notBeforeTimer);
   }
 
   /** Reads the files and switches if they hold a new, good pair. Serialised: overlapping calls coalesce. */
@@ -206,6 +250,11 @@ export class TlsReloader {
     } catch (err) {
       return this.refuse(errorFields(err).message, digest);
     }
+    const problem = validityProblem(pair);
+    if (problem) {
+      if (problem.reason === 'not_yet_valid') this.recheckAt(pair.notBefore, digest);
+      return this.refuse(problem.message, digest, problem.reason);
+    }
     for (const server of this.servers) {
       try {
         server.setSecureContext({ ...TLS_BASE_OPTIONS, cert: pair.cert, key: pair.key });
@@ -217,12 +266,15 @@ export class TlsReloader {
     const previous = this.pair;
     this.pair = pair;
     this.refusedDigest = this.pendingBad = undefined;
+    clearTimeout(this.notBeforeTimer);
+    this.notBeforeTimer = undefined;
     metrics?.recordTlsReload(true);
-    metrics?.setCertificateExpiry(pair.notAfter);
+    metrics?.setCertificateValidity(pair.notBefore, pair.notAfter);
     logger.info(
       {
         certFile,
         subject: pair.subject,
+        notBefore: pair.notBefore.toISOString(),
         notAfter: pair.notAfter.toISOString(),
         fingerprint256: pair.fingerprint256,
         previousFingerprint256: previous.fingerprint256,
@@ -236,7 +288,21 @@ export class TlsReloader {
    * A bad pair is reported only once it is seen twice in a row, one debounce apart: a writer that replaces the
    * two files one after the other passes through "new cert, old key" for a moment, which is not a failure.
    */
-  private refuse(reason: string, refusedKey: string): TlsReloadResult {
+  /** No file event will come when notBefore passes: look again then (the same bytes are otherwise skipped). */
+  private recheckAt(notBefore: Date, digest: string): void {
+    clearTimeout(this.notBeforeTimer);
+    const wait = Math.min(Math.max(0, notBefore.getTime() - Date.now()) + (this.options.notBeforeMarginMs ?? 1_000), MAX_NOT_BEFORE_WAIT_MS);
+    this.notBeforeTimer = setTimeout(() => {
+      this.notBeforeTimer = undefined;
+      if (this.stopped) return;
+      if (this.refusedDigest === digest) this.refusedDigest = undefined;
+      if (this.pendingBad === digest) this.pendingBad = undefined;
+      void this.reload();
+    }, wait);
+    this.notBeforeTimer.unref();
+  }
+
+  private refuse(reason: string, refusedKey: string, label: TlsRefusalReason = 'invalid'): TlsReloadResult {
     if (this.refusedDigest === refusedKey) return { changed: false, reason };
     if (this.pendingBad !== refusedKey) {
       this.pendingBad = refusedKey;
@@ -246,6 +312,7 @@ export class TlsReloader {
     this.pendingBad = undefined;
     this.refusedDigest = refusedKey;
     this.options.metrics?.recordTlsReload(false);
+    this.options.metrics?.recordTlsRefusal(label);
     this.options.logger.warn(
       { certFile: this.options.certFile, keyFile: this.options.keyFile, reason, serving: this.pair.fingerprint256 },
       'new serving certificate refused; the previous one keeps serving',
@@ -358,15 +425,15 @@ export async function generateDevCa(commonName = 'mlrun-image-webhook developmen
 /** A serving certificate for localhost/127.0.0.1/::1 (plus extra DNS names), signed by ca. */
 export async function generateServingCert(
   ca: GeneratedPair,
-  options: { commonName?: string; dnsNames?: string[]; validDays?: number } = {},
+  options: { commonName?: string; dnsNames?: string[]; validDays?: number; notBefore?: Date; notAfter?: Date } = {},
 ): Promise<GeneratedPair> {
-  const notBeforeDate = new Date(Date.now() - 60_000);
+  const notBeforeDate = options.notBefore ?? new Date(Date.now() - 60_000);
   const dnsNames = ['localhost', ...(options.dnsNames ?? [])];
   const leaf = await generate([{ name: 'commonName', value: options.commonName ?? 'localhost' }], {
     keyType: 'ec',
     algorithm: 'sha256',
     notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + (options.validDays ?? 90) * 24 * 3600 * 1000),
+    notAfterDate: options.notAfter ?? new Date(notBeforeDate.getTime() + (options.validDays ?? 90) * 24 * 3600 * 1000),
     ca: { cert: ca.cert, key: ca.key },
     extensions: [
       { name: 'basicConstraints', cA: false, critical: true },

@@ -5,7 +5,7 @@
  * The recording helpers below are on the admission hot path: label children are resolved once, not per request.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AdmissionOutcomeKind, AdmissionSummary } from '../admission/types.js';
+import { LIMIT_CODES, type AdmissionOutcomeKind, type AdmissionSummary, type LimitCode } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import type { ResolutionAction } from '../mlrun/engine.js';
 import { webhookVersion } from './version.js';
@@ -70,6 +70,7 @@ export interface Metrics {
   readonly connectionEvents: Counter<'event'>;
   readonly tlsRefusals: Counter<'reason'>;
   readonly tlsCertificateValid: Gauge;
+  readonly admissionLimits: Counter<'limit'>;
   /** One admission answered (any status). summary is absent for bad requests and internal errors. */
   recordAdmission(outcome: AdmissionOutcome, durationSeconds: number, summary?: AdmissionSummary): void;
   /** A config (re)load: success updates the timestamp and the rules info. */
@@ -126,7 +127,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const configReloads = new Counter({
     name: `${PREFIX}config_reloads_total`,
-    help: 'Config reloads, by result. A failed reload leaves the last good config serving.',
+    help: 'Config reloads, by result (success, failure). A failed reload leaves the last good config serving.',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -142,7 +143,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const tlsReloads = new Counter({
     name: `${PREFIX}tls_reloads_total`,
-    help: 'Serving certificate reloads, by result. A refused pair leaves the old certificate serving.',
+    help: 'Serving certificate reloads, by result (success, failure). A refused pair leaves the old certificate serving.',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -170,6 +171,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: `${PREFIX}tls_certificate_refusals_total`,
     help: `Serving certificate pairs refused (at reload, or at start for validity), by reason: ${TLS_REFUSAL_REASONS.join(', ')}.`,
     labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const admissionLimits = new Counter({
+    name: `${PREFIX}admission_limits_total`,
+    help: `Admissions that hit a size limit (each limit once per admission; the Pod is still admitted), by limit: ${LIMIT_CODES.join(', ')}.`,
+    labelNames: ['limit'] as const,
     registers: [registry],
   });
   let validity: { notBefore: number; notAfter: number } | undefined;
@@ -202,6 +209,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     eventChildren.set(e, child);
   }
   for (const r of TLS_REFUSAL_REASONS) tlsRefusals.labels(r).inc(0);
+  const limitChildren = new Map<LimitCode, ReturnType<typeof admissionLimits.labels>>();
+  for (const l of LIMIT_CODES) {
+    const c = admissionLimits.labels(l);
+    c.inc(0);
+    limitChildren.set(l, c);
+  }
   // Reasons are a small closed set (action combinations): children are cached, never unbounded.
   const childCache = <C>(make: (reason: string) => C) => {
     const children = new Map<string, C>();
@@ -245,18 +258,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     connectionEvents,
     tlsRefusals,
     tlsCertificateValid,
+    admissionLimits,
     recordAdmission(outcome, durationSeconds, summary) {
       (outcomeChildren.get(outcome) ?? admissionRequests.labels(outcome)).inc();
       admissionDuration.observe(durationSeconds);
       if (!summary) return;
-      let warnings = 0;
-      for (const d of summary.decisions) {
-        // images_changed_total counts only what a returned patch changes; report mode has its own counter.
-        if (d.changed && summary.outcome === 'mutated') reasonChild(d.reasonCode).inc();
-        else if (d.changed && summary.outcome === 'reported') wouldChangeChild(d.reasonCode).inc();
-        if (d.warning) warnings++;
-      }
-      if (warnings > 0) imageWarnings.inc(warnings);
+      // The summary's counts cover every image (its decisions list is capped for the log line).
+      // images_changed_total counts only what a returned patch changes; report mode has its own counter.
+      const child = summary.outcome === 'mutated' ? reasonChild : summary.outcome === 'reported' ? wouldChangeChild : undefined;
+      if (child) for (const reason in summary.changedByReason) child(reason).inc(summary.changedByReason[reason]);
+      if (summary.imageWarnings > 0) imageWarnings.inc(summary.imageWarnings);
+      for (const limit of summary.limits) limitChildren.get(limit)?.inc();
     },
     recordConfigReload(ok, runtime) {
       configReloads.labels(ok ? 'success' : 'failure').inc();

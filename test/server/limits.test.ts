@@ -251,7 +251,22 @@ function bigAnswer(bytes: number) {
     return {
       status: 200,
       body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, warnings: Array.from({ length: Math.ceil(bytes / 1000) }, () => warning) } },
-      summary: { uid, namespace: 'mlrun', name: 'p', operation: 'CREATE', outcome: 'unchanged', decisions: [], clientVersion: null, clientPythonVersion: null, warnings: [] },
+      summary: {
+        uid,
+        namespace: 'mlrun',
+        name: 'p',
+        operation: 'CREATE',
+        outcome: 'unchanged',
+        decisions: [],
+        decisionsOmitted: 0,
+        imagesSeen: 0,
+        changedByReason: {},
+        imageWarnings: 0,
+        limits: [],
+        clientVersion: null,
+        clientPythonVersion: null,
+        warnings: [],
+      },
     };
   };
 }

@@ -1,5 +1,5 @@
 /** POST /mutate and the health port, over real HTTPS (HTTP/1.1 and h2) on 127.0.0.1. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -113,7 +113,7 @@ describe('POST /mutate', () => {
     expect(typeof line.duration_ms).toBe('number');
     expect(Array.isArray(line.changes)).toBe(true);
     expect(Array.isArray(line.warnings)).toBe(true);
-    for (const c of line.changes) expect(Object.keys(c).sort()).toEqual(['from', 'kind', 'name', 'reasonCode', 'to']);
+    for (const c of line.changes) expect(Object.keys(c).sort()).toEqual(['from', 'kind', 'name', 'reason', 'reasonCode', 'to']);
     const text = JSON.stringify(logs.lines);
     expect(text).not.toContain('"object"');
     expect(text).not.toContain('"env"');
@@ -378,5 +378,10 @@ describe('development certificates', () => {
     const line = logs.lines.find((l) => typeof l.caFile === 'string');
     expect(line?.caFile).toBe(server.caFile);
     expect(line?.try).toContain('--cacert');
+    // Copy-pastable from the repo root: the file it posts exists, the URL names the certificate's host and our port.
+    const file = /--data @(\S+)/.exec(line.try)![1]!;
+    expect(existsSync(fileURLToPath(new URL(`../../${file}`, import.meta.url)))).toBe(true);
+    expect(line.try).toContain(`https://localhost:${new URL(server.httpsUrl).port}/mutate`);
+    expect(line.try).not.toContain('127.0.0.1');
   });
 });

@@ -66,7 +66,7 @@ describe('serve arguments', () => {
 });
 
 describe('serve', () => {
-  it('refuses to start on a bad initial config, printing the problems (exit 1)', async () => {
+  it('refuses to start on a bad initial config, printing the problems (exit 2: configuration error)', async () => {
     const tmp = await tempDir('serve-bad');
     cleanups.push(tmp.cleanup);
     const config = path.join(tmp.dir, 'config.yaml');
@@ -76,7 +76,7 @@ describe('serve', () => {
       stderr,
       logDestination: logCapture(),
     });
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(stderr.text()).toContain(config);
     expect(stderr.text()).toMatch(/mlrun\.kfpPythonSuffix: /);
     expect(stderr.text()).toMatch(/mlrun\.imagesTagz: /);

@@ -1,4 +1,5 @@
 /** Logger redaction and the metrics registry, without a server. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AdmissionSummary } from '../../src/admission/types.js';
 import { createLogger, setLogLevel } from '../../src/telemetry/logger.js';
@@ -53,6 +54,12 @@ describe('metrics', () => {
       { kind: 'containers', name: 'a', index: 0, original: 'mlrun/mlrun', image: 'r/mlrun/mlrun:1.9.2', changed: true, reasonCode: 'tag+prefix', reasons: [] },
       { kind: 'containers', name: 'b', index: 1, original: 'x', image: 'x', changed: false, reasonCode: 'error', reasons: [], warning: 'w' },
     ],
+    // Counts cover images past the capped decision list too: they, not the list, feed the metrics.
+    decisionsOmitted: 3,
+    imagesSeen: 5,
+    changedByReason: { 'tag+prefix': 3, tag: 1 },
+    imageWarnings: 1,
+    limits: ['image-too-long'],
     clientVersion: null,
     clientPythonVersion: null,
     warnings: ['w'],
@@ -68,9 +75,12 @@ describe('metrics', () => {
     expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="reported"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="bad_request"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="skipped"}')).toBe(0);
-    expect(metricValue(text, 'mlrun_image_webhook_images_changed_total{reason="tag+prefix"}')).toBe(1);
-    expect(metricValue(text, 'mlrun_image_webhook_images_would_change_total{reason="tag+prefix"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_images_changed_total{reason="tag+prefix"}')).toBe(3);
+    expect(metricValue(text, 'mlrun_image_webhook_images_changed_total{reason="tag"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_images_would_change_total{reason="tag+prefix"}')).toBe(3);
     expect(metricValue(text, 'mlrun_image_webhook_image_warnings_total')).toBe(2);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_limits_total{limit="image-too-long"}')).toBe(2);
+    expect(metricValue(text, 'mlrun_image_webhook_admission_limits_total{limit="too-many-containers"}')).toBe(0);
     expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.0005"}')).toBe(1);
     expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.001"}')).toBe(2);
     expect(metricValue(text, 'mlrun_image_webhook_admission_duration_seconds_bucket{le="0.0025"}')).toBe(3);
@@ -90,6 +100,26 @@ describe('metrics', () => {
     expect(metricValue(text, 'mlrun_image_webhook_config_reloads_total{result="failure"}')).toBe(1);
     const ts = metricValue(text, 'mlrun_image_webhook_config_last_reload_success_timestamp_seconds')!;
     expect(Math.abs(ts - Date.now() / 1000)).toBeLessThan(3600);
+  });
+
+  it('build_info carries package.json\'s version', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    const text = await createMetrics({ defaultMetrics: false }).registry.metrics();
+    expect(text.split('\n').filter((l) => l.startsWith('mlrun_image_webhook_build_info'))).toEqual([
+      `mlrun_image_webhook_build_info{version="${pkg.version}"} 1`,
+    ]);
+  });
+
+  it('tls_certificate_valid follows the validity window at scrape time', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const valid = async () => metricValue(await m.registry.metrics(), 'mlrun_image_webhook_tls_certificate_valid');
+    expect(await valid()).toBe(0);
+    m.setCertificateValidity(new Date(Date.now() - 60_000), new Date(Date.now() + 3_600_000));
+    expect(await valid()).toBe(1);
+    m.setCertificateValidity(new Date(Date.now() - 60_000), new Date(Date.now() - 1_000));
+    expect(await valid()).toBe(0);
+    m.setCertificateValidity(new Date(Date.now() + 60_000), new Date(Date.now() + 3_600_000));
+    expect(await valid()).toBe(0);
   });
 
   it('registries are independent (several servers in one process)', async () => {
