@@ -55,6 +55,9 @@ import {
  */
 export const MAX_PROGRAM_SIZE = 2000;
 
+/** Code points lowered for case-insensitive ranges, per pattern: 16 full-BMP ranges. */
+const MAX_RANGE_WALK = 16 * 0x10000;
+
 const OP_CHAR = 0;
 const OP_CLASS = 1;
 const OP_SPLIT = 2;
@@ -189,6 +192,9 @@ class Shared {
   size = 0;
   readonly classes: CharClass[] = [];
   readonly looks: Look[] = [];
+  readonly setCache = new Map<Node, Map<number, { op: number; arg: number }>>();
+  /** Code points walked to lower case-insensitive ranges (sre walks them too, once per load). */
+  walked = 0;
   private readonly lookCache = new Map<Node, Map<number, number>>();
 
   count(): void {
@@ -291,9 +297,24 @@ class Builder {
         // sre_parse makes `\d` outside a class an IN with one category: never case-folded.
         this.cls({ fold: FOLD_NONE, negate: false, ranges: [], uniRanges: [], cats: [{ cat: n.cat, unicode: (flags & F_U) !== 0 }] });
         return;
-      case 'set':
+      case 'set': {
+        // A repeated set (`[a-z]{50}`) is compiled once per flags and shared by every copy.
+        const known = this.shared.setCache.get(n)?.get(flags);
+        if (known !== undefined) {
+          this.emit(known.op, known.arg);
+          return;
+        }
+        const at = this.pc;
         this.set(n.negate, n.items, flags);
+        const entry = { op: this.op[at]!, arg: this.x[at]! };
+        let byFlags = this.shared.setCache.get(n);
+        if (byFlags === undefined) {
+          byFlags = new Map();
+          this.shared.setCache.set(n, byFlags);
+        }
+        byFlags.set(flags, entry);
         return;
+      }
       case 'at':
         this.emit(OP_ASSERT, atCode(n.at, flags));
         return;
@@ -429,6 +450,11 @@ class Builder {
         // as RANGE_UNI_IGNORE instead (lower(ch) or upper(lower(ch)) in range).
         const run: number[] = [];
         for (let c = it.lo; c <= it.hi; c++) {
+          if (++this.shared.walked > MAX_RANGE_WALK) {
+            throw new Refusal({
+              reason: `case-insensitive character ranges cover more than ${MAX_RANGE_WALK} code points in total; this cap bounds the work at load`,
+            });
+          }
           const lo = fixup(c);
           if (lo > 0xffff) {
             overflow = true;
