@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 #
-# mlrun-image-webhook server image. Build: docker build -t mlrun-image-webhook:$(node -p 'require("./package.json").version') .
+# mlrun-image-webhook server image. Build (docs/build-and-publish.md for pushing it and pointing the chart at it):
+#   VERSION=$(node -p 'require("./package.json").version')
+#   docker build --build-arg VERSION="$VERSION" -t mlrun-image-webhook:"$VERSION" .
 #
 # Base image: the official Node.js image, Node 26 (the Active LTS line since October 2026) on Debian 13 "trixie", slim variant, for both stages.
 # - Pinned by tag to the Node major and the Debian release; release builds should pin the digest too

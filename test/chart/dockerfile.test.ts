@@ -185,6 +185,13 @@ describe('Dockerfile', () => {
     for (const p of exposed) expect(deployment).toContain(`containerPort: ${p}`);
   });
 
+  it('the build command in its header passes VERSION, an ARG of the runtime stage that labels the image', () => {
+    const header = dockerfile.split('\n').filter((l) => l.startsWith('#')).join('\n');
+    expect(header).toMatch(/docker build --build-arg VERSION="\$VERSION"/);
+    expect(all(runtime, 'ARG').map((a) => a.args.split('=')[0])).toContain('VERSION');
+    expect(all(runtime, 'LABEL').map((l) => l.args).join(' ')).toContain('org.opencontainers.image.version="${VERSION}"');
+  });
+
   it('never fetches anything from the internet at build time beyond the npm registry (air-gapped builders)', () => {
     expect(dockerfile).not.toMatch(/\b(curl|wget)\b/);
     expect(dockerfile).not.toMatch(/^ADD\s+https?:/m);
