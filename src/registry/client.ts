@@ -96,9 +96,11 @@ const CACHE_KEY_MAX = 600;
 /** Registries whose auth scheme is remembered, and tokens kept. */
 const AUTH_HINTS_MAX = 256;
 const TOKENS_MAX = 1024;
+/** host[:port] or [ipv6][:port], as a registry is written in an image name. */
+const REGISTRY_HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
 const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}$/;
 
-type AuthHint = { scheme: 'none' } | { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
+type AuthHint = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
 
 interface Outcome extends CheckResult {
   /** Not worth caching even briefly: depends on this process's load or the caller (busy, aborted). */
@@ -278,6 +280,7 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     },
 
     async ping(registry, { signal } = {}) {
+      if (registry.length > 300 || !REGISTRY_HOST_RE.test(registry)) return { reachable: false, reason: 'invalid registry host' };
       const t = { registry, apiHost: registryApiHost(registry) };
       const run = async (): Promise<PingResult> => {
         try {

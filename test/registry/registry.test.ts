@@ -166,6 +166,15 @@ describe('registry client, registries that do not answer', () => {
     }
   });
 
+  it.each(['', 'a b', 'host/path', 'user@host', 'x'.repeat(301)])('ping refuses an invalid registry host %j without a request', async (host) => {
+    const c = createRegistryClient();
+    try {
+      expect(await c.ping(host)).toEqual({ reachable: false, reason: 'invalid registry host' });
+    } finally {
+      c.close();
+    }
+  });
+
   it('a registry that is down: connection refused', async () => {
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
