@@ -6,7 +6,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { readEnvOverrides } from '../config/load.js';
 import { rulesForVersion } from '../mlrun/rules.js';
-import { InstallWatcher, DEFAULT_CONTAINER, DEFAULT_DEPLOYMENT, DEFAULT_POD_SELECTOR, type DiscoveryStatus } from '../cluster/watch.js';
+import { InstallWatcher, ALL_NAMESPACES, DEFAULT_CONTAINER, DEFAULT_DEPLOYMENT, DEFAULT_POD_SELECTOR, type DiscoveryStatus } from '../cluster/watch.js';
 import { IMAGE_KEYS, type MlrunInstall } from '../cluster/types.js';
 import { parseArgs, UsageError } from './args.js';
 import type { Io } from './resolve.js';
@@ -21,7 +21,7 @@ export const DISCOVER_USAGE = `Usage:
 
 Reads the MLRun API (Deployment ${DEFAULT_DEPLOYMENT}, container ${DEFAULT_CONTAINER}, its Ready chief Pods
 selected by ${DEFAULT_POD_SELECTOR}, and the ConfigMaps its container references) in each namespace (default
-${DEFAULT_NAMESPACE}) and prints the MLRun version and image settings the webhook would adopt, where each came from,
+${DEFAULT_NAMESPACE}; "*" for every namespace that has one) and prints the MLRun version and image settings the webhook would adopt, where each came from,
 and the resulting rules. Secrets are never read. The kubeconfig defaults to $KUBECONFIG, ~/.kube/config, or the
 in-cluster service account. --timeout (default 30) bounds the wait for the first sync.
 Exit codes: 0 an install was found, 1 none found, 2 usage, access or connection error.`;
@@ -77,9 +77,10 @@ export async function runDiscover(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`error: discovery ${status.state === 'starting' ? 'timed out' : status.state}: ${why}\n`);
     return 2;
   }
-  const reports = namespaces.map((ns) => report(ns, installs.get(ns)));
+  const all = namespaces.includes(ALL_NAMESPACES);
+  const reports = all ? [...installs.keys()].sort().map((ns) => report(ns, installs.get(ns))) : namespaces.map((ns) => report(ns, installs.get(ns)));
   if (args.flags.has('json')) io.stdout.write(`${JSON.stringify({ installs: reports }, null, 2)}\n`);
-  else io.stdout.write(reports.map(human).join('\n'));
+  else io.stdout.write(reports.length > 0 ? reports.map(human).join('\n') : 'no MLRun API found in any namespace\n');
   return installs.size > 0 ? 0 : 1;
 }
 

@@ -17,10 +17,13 @@ import type { DeploymentView, MlrunInstall, PodView } from './types.js';
 
 export const DEFAULT_DEPLOYMENT = 'mlrun-api-chief';
 export const DEFAULT_CONTAINER = 'mlrun-api';
+/** In `namespaces`, every namespace (cluster-wide informers; needs a ClusterRole). */
+export const ALL_NAMESPACES = '*';
 export const DEFAULT_POD_SELECTOR = 'app.kubernetes.io/name=mlrun,app.kubernetes.io/component=api,app.kubernetes.io/sub-component=chief';
 
 export interface DiscoveryOptions {
   kubeConfig: KubeConfig;
+  /** The namespaces to follow; ["*"] follows every namespace that has an MLRun API (cluster-wide informers). */
   namespaces: readonly string[];
   deploymentName?: string;
   containerName?: string;
@@ -124,7 +127,8 @@ class Feed<V> {
     return this.informer.get(name, namespace)?.view;
   }
 
-  list(namespace: string): V[] {
+  /** Objects of one namespace, or of all (undefined). */
+  list(namespace: string | undefined): V[] {
     return this.informer.list(namespace).map((o) => o.view);
   }
 
@@ -288,6 +292,8 @@ export class InstallWatcher {
   private stopped = false;
   private started = false;
   private statusValue: DiscoveryStatus;
+  private clusterWide: { deployment: Feed<DeploymentView>; pods: Feed<PodView> } | undefined;
+  private installsChanged = false;
 
   constructor(private readonly opts: DiscoveryOptions) {
     this.kubeConfig = opts.kubeConfig;
@@ -316,36 +322,85 @@ export class InstallWatcher {
   start(): void {
     if (this.started) return;
     this.started = true;
-    for (const namespace of new Set(this.opts.namespaces)) {
-      const container = this.containerName;
-      const deployment = new Feed<DeploymentView>(this, {
-        what: `Deployment ${namespace}/${this.deploymentName}`,
-        path: `/apis/apps/v1/namespaces/${namespace}/deployments`,
-        fieldSelector: `metadata.name=${this.deploymentName}`,
-        list: () => this.apps.listNamespacedDeployment({ namespace, fieldSelector: `metadata.name=${this.deploymentName}` }),
-        view: (raw) => deploymentView(raw, container),
-      });
-      const pods = new Feed<PodView>(this, {
-        what: `Pods ${namespace} (${this.podSelector})`,
-        path: `/api/v1/namespaces/${namespace}/pods`,
-        labelSelector: this.podSelector,
-        list: () => this.core.listNamespacedPod({ namespace, labelSelector: this.podSelector }),
-        view: (raw) => podView(raw, container),
-      });
-      this.namespaces.push({ namespace, deployment, pods, configMaps: new Map(), histories: new Map(), dropped: [] });
-      deployment.start();
-      pods.start();
+    const wanted = new Set(this.opts.namespaces);
+    if (wanted.has(ALL_NAMESPACES)) {
+      // One Deployment and one Pod informer for the cluster; namespaces appear as their MLRun APIs do.
+      this.clusterWide = { deployment: this.deploymentFeed(undefined), pods: this.podFeed(undefined) };
+      this.clusterWide.deployment.start();
+      this.clusterWide.pods.start();
+    } else {
+      for (const namespace of wanted) {
+        const ns = this.namespaceFeeds(namespace, this.deploymentFeed(namespace), this.podFeed(namespace));
+        ns.deployment.start();
+        ns.pods.start();
+      }
     }
     this.statusChanged();
   }
 
   stop(): void {
     this.stopped = true;
-    for (const ns of this.namespaces) {
-      ns.deployment.stop();
-      ns.pods.stop();
+    for (const f of this.allFeeds()) f.stop();
+  }
+
+  private namespaceFeeds(namespace: string, deployment: Feed<DeploymentView>, pods: Feed<PodView>): NamespaceFeeds {
+    const ns: NamespaceFeeds = { namespace, deployment, pods, configMaps: new Map(), histories: new Map(), dropped: [] };
+    this.namespaces.push(ns);
+    return ns;
+  }
+
+  private deploymentFeed(namespace: string | undefined): Feed<DeploymentView> {
+    const fieldSelector = `metadata.name=${this.deploymentName}`;
+    const container = this.containerName;
+    return new Feed<DeploymentView>(this, {
+      what: `Deployment ${namespace ?? '*'}/${this.deploymentName}`,
+      path: namespace === undefined ? '/apis/apps/v1/deployments' : `/apis/apps/v1/namespaces/${namespace}/deployments`,
+      fieldSelector,
+      list: () =>
+        namespace === undefined
+          ? this.apps.listDeploymentForAllNamespaces({ fieldSelector })
+          : this.apps.listNamespacedDeployment({ namespace, fieldSelector }),
+      view: (raw) => deploymentView(raw, container),
+    });
+  }
+
+  private podFeed(namespace: string | undefined): Feed<PodView> {
+    const labelSelector = this.podSelector;
+    const container = this.containerName;
+    return new Feed<PodView>(this, {
+      what: `Pods ${namespace ?? '*'} (${labelSelector})`,
+      path: namespace === undefined ? '/api/v1/pods' : `/api/v1/namespaces/${namespace}/pods`,
+      labelSelector,
+      list: () =>
+        namespace === undefined
+          ? this.core.listPodForAllNamespaces({ labelSelector })
+          : this.core.listNamespacedPod({ namespace, labelSelector }),
+      view: (raw) => podView(raw, container),
+    });
+  }
+
+  /** Cluster-wide: follow the namespaces that have a chief Deployment or chief Pod; drop the ones that lost them. */
+  private syncClusterNamespaces(): void {
+    const cw = this.clusterWide;
+    if (!cw || !cw.deployment.listed || !cw.pods.listed) return;
+    const present = new Set<string>();
+    for (const d of cw.deployment.list(undefined)) present.add(d.namespace);
+    for (const p of cw.pods.list(undefined)) present.add(p.namespace);
+    for (let i = this.namespaces.length - 1; i >= 0; i--) {
+      const ns = this.namespaces[i]!;
+      if (present.has(ns.namespace)) continue;
       for (const f of ns.configMaps.values()) f.stop();
+      this.namespaces.splice(i, 1);
+      this.keys.delete(ns.namespace);
+      if (this.installs.has(ns.namespace)) {
+        const next = new Map(this.installs);
+        next.delete(ns.namespace);
+        this.installs = next;
+        this.installsChanged = true;
+      }
     }
+    const known = new Set(this.namespaces.map((n) => n.namespace));
+    for (const namespace of [...present].sort()) if (!known.has(namespace)) this.namespaceFeeds(namespace, cw.deployment, cw.pods);
   }
 
   /** The installs as last computed (namespaces without an MLRun API, or not synced yet, are absent). */
@@ -405,16 +460,19 @@ export class InstallWatcher {
   // --- computing ----------------------------------------------------------------------------------------------
 
   private allFeeds(): Feed<unknown>[] {
-    const out: Feed<unknown>[] = [];
+    const out = new Set<Feed<unknown>>();
+    if (this.clusterWide) out.add(this.clusterWide.deployment as Feed<unknown>).add(this.clusterWide.pods as Feed<unknown>);
     for (const ns of this.namespaces) {
-      out.push(ns.deployment as Feed<unknown>, ns.pods as Feed<unknown>);
-      for (const f of ns.configMaps.values()) out.push(f as Feed<unknown>);
+      out.add(ns.deployment as Feed<unknown>).add(ns.pods as Feed<unknown>);
+      for (const f of ns.configMaps.values()) out.add(f as Feed<unknown>);
     }
-    return out;
+    return [...out];
   }
 
   private recompute(): void {
-    let changed = false;
+    this.installsChanged = false;
+    this.syncClusterNamespaces();
+    let changed = this.installsChanged;
     const nowMs = this.clock();
     for (const ns of this.namespaces) {
       const install = this.computeNamespace(ns, nowMs);

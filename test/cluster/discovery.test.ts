@@ -3,7 +3,7 @@
  * a new chief Pod is Ready, Secrets not followed, two installs, and Forbidden / API server restarts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { InstallWatcher, type DiscoveryStatus } from '../../src/cluster/watch.js';
 import type { MlrunInstall } from '../../src/cluster/types.js';
 import { envtestSkipReason, startControlPlane, until, type ControlPlane } from '../helpers/envtest.js';
@@ -237,6 +237,21 @@ describe.skipIf(skip !== undefined)('discovery against a real API server', () =>
     expect(errorsSoFar).toBe(1);
     const states = statuses.map((s) => s.state);
     expect(states.filter((s, k) => k > 0 && s === states[k - 1] && statuses[k]!.synced === statuses[k - 1]!.synced)).toEqual([]);
+    w.stop();
+  });
+
+  it('cluster-wide ("*"): every namespace with an MLRun API, one install each; a namespace that loses it drops out', async () => {
+    const { w } = watch(['*']);
+    const all = await until('installs of the earlier tests', () => {
+      const ns = [...w.current().keys()];
+      return ['mlrun', 'default-tenant', 'upgrade', 'cm-edit', 'secret-ref', 'rbac'].every((n) => ns.includes(n)) ? w.current() : undefined;
+    });
+    expect(all.get('default-tenant')?.serverVersion).toBe('1.8.0');
+    expect(all.get('upgrade')?.serverVersion).toBe('1.10.0');
+    expect(all.get('cm-edit')?.env.MLRUN_IMAGES_REGISTRY?.value).toBe('registry.example.invalid/');
+    await cp.admin().makeApiClient(AppsV1Api).deleteNamespacedDeployment({ name: 'mlrun-api-chief', namespace: 'secret-ref' });
+    await until('secret-ref dropped', () => !w.current().has('secret-ref'));
+    expect(w.current().has('default-tenant')).toBe(true);
     w.stop();
   });
 
