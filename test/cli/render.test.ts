@@ -197,14 +197,25 @@ describe('render and the webhook cannot disagree', () => {
     }
   });
 
-  it('until the config changes: a new MLRun version resolves the recorded source afresh', () => {
-    const dep = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n${podSpec('    ')}\n`;
+  it('after a config change: tagged images keep the rendered tag, an image render left alone may now change', () => {
+    const dep = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n${podSpec('    ')}\n        - {name: py, image: "python:3.9"}\n`;
     const template = parseYaml(renderText(dep, runtime).output).spec.template;
-    const newer = testRuntime({ mlrun: { version: '1.10.0', imagesRegistry: 'datanode-registry.example/' } });
+    expect(template.spec.containers.map((c: { image: string }) => c.image)).toEqual([RESOLVED, 'python:3.9']);
+    const newer = testRuntime({ mlrun: { version: '1.10.0', imagesRegistry: 'datanode-registry.example/', vendorImagesRegistry: 'vendor.example/' } });
     const result = admit(podCreateReview({ apiVersion: 'v1', kind: 'Pod', ...template }), newer);
-    expect(result.status === 200 && result.summary.outcome).toBe('unchanged'); // already tagged: MLRun's rules leave it
-    const again = renderText(`apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n${podSpec('    ')}\n`, newer);
-    expect(parseYaml(again.output).spec.template.spec.containers[0].image).toBe('datanode-registry.example/mlrun/mlrun:1.10.0');
+    expect(result.status).toBe(200);
+    if (result.status !== 200) return;
+    // MLRun never re-tags a tagged image: the rendered 1.9.2 stays; the vendor registry now applies to python:3.9.
+    expect(result.summary.decisions.map((d) => [d.original, d.image])).toEqual([
+      [RESOLVED, RESOLVED],
+      ['python:3.9', 'vendor.example/python:3.9'],
+    ]);
+    // Rendering again with the new config is what moves Git to the new version.
+    const again = renderText(dep, newer);
+    expect(parseYaml(again.output).spec.template.spec.containers.map((c: { image: string }) => c.image)).toEqual([
+      'datanode-registry.example/mlrun/mlrun:1.10.0',
+      'vendor.example/python:3.9',
+    ]);
   });
 });
 
