@@ -52,14 +52,14 @@ describe('linear time: steps ≤ 2 · program size · (input length + 1)', () =>
     expect(compileInstrumentedMatcher(`a{${MAX_PROGRAM_SIZE}}`)).toMatchObject({
       ok: false,
       kind: 'unsupported',
-      reason: /more than 2000 matcher instructions/,
+      reason: new RegExp(`more than ${MAX_PROGRAM_SIZE} matcher instructions`),
     });
     expect(compileInstrumentedMatcher('(?:(?:a{40}){40}){40}')).toMatchObject({ ok: false, kind: 'unsupported' });
     expect(compileInstrumentedMatcher(`a{${MAX_PROGRAM_SIZE - 1}}`)).toMatchObject({ ok: true });
     // Python's own limit comes first: OverflowError, not our cap.
     expect(compileInstrumentedMatcher('a{4294967295}')).toMatchObject({ ok: false, kind: 'OverflowError' });
     // Case-insensitive ranges are lowered code point by code point at load, as sre does: capped.
-    expect(compileInstrumentedMatcher('(?i)[\\x00-\\uffff]{1000}')).toMatchObject({ ok: true, programSize: 1001 });
+    expect(compileInstrumentedMatcher('(?i)[\\x00-\\uffff]{900}')).toMatchObject({ ok: true, programSize: 901 });
     const manyRanges = '(?i)' + Array.from({ length: 17 }, (_, i) => `[\\x00-\\u${(0xffff - i).toString(16)}]`).join('');
     expect(compileInstrumentedMatcher(manyRanges)).toMatchObject({ ok: false, kind: 'unsupported', reason: /code points in total/ });
     // An empty item repeats to nothing and costs nothing, however large the count.
