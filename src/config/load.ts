@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { TSchema } from '@sinclair/typebox';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import { parseDocument } from 'yaml';
-import { rulesForVersion } from '../mlrun/rules.js';
+import { rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import { buildRuntime, type ConfigProblem, type Runtime } from './runtime.js';
 import {
+  COMPAT_PATTERN,
   ConfigSchema,
   IMAGES_TAG_PATTERN,
   QUALIFIED_NAME_PATTERN,
@@ -161,6 +162,9 @@ const KNOWN_PATTERNS: Record<string, string> = {
   [VERSION_PATTERN]:
     'must be an MLRun version such as 1.9.2, 1.10.0-rc18, 1.10.0+a1b2c3d4 or 0.0.0+unstable (semver from 0.10.0 ' +
     'on, or a development build)',
+  [COMPAT_PATTERN]:
+    'must be empty or an MLRun version label such as 1.9.2, v1.9.2, 1.9, 1.10.0rc18 or 1.10.0-rc18 (0.10.0 or ' +
+    'later, no surrounding spaces)',
   [QUALIFIED_NAME_PATTERN]:
     'must be a Kubernetes label/annotation key such as example.com/name (optional DNS prefix and "/", then ' +
     'at most 63 letters, digits, "-", "_" or "." starting and ending alphanumeric)',
@@ -193,9 +197,9 @@ function reasonFor(error: ValueError, key: string): string {
     case ValueErrorType.StringPattern: {
       const pattern = String(schema['pattern']);
       if (pattern === REGISTRY_PATTERN) return `${registryProblem(String(error.value))}, got ${got}`;
-      if (pattern === VERSION_PATTERN) {
+      if (pattern === VERSION_PATTERN || pattern === COMPAT_PATTERN) {
         // The rules say why (older than 0.10.0, not semver); the pattern is their exact shape.
-        const rules = rulesForVersion(String(error.value));
+        const rules = (pattern === VERSION_PATTERN ? rulesForVersion : rulesForCompat)(String(error.value));
         return `${KNOWN_PATTERNS[pattern]!}${rules.ok ? '' : ` (${rules.reason})`}, got ${got}`;
       }
       const known = KNOWN_PATTERNS[pattern];

@@ -25,6 +25,21 @@ const SUPPORTED_SEMVER =
   `|0\\.(1[1-9]|[2-9][0-9]|[1-9][0-9]{2,})\\.${NUM}${PRE}?${BUILD}?` + // 0.11 - 0.99 ...
   `|0\\.10\\.([1-9][0-9]*${PRE}?|0)${BUILD}?`; // 0.10.0 and later, not its pre-releases
 export const VERSION_PATTERN = `^(${SUPPORTED_SEMVER}|0\\.0\\.0[-+][0-9A-Za-z.+-]*|unstable)$`;
+
+/** Case-insensitive spelling of a word for patterns that must run in JavaScript without flags (no inline (?i)). */
+const anyCase = (word: string) => [...word].map((c) => `[${c.toLowerCase()}${c.toUpperCase()}]`).join('');
+const PEP440_KIND = `(${['alpha', 'a', 'beta', 'b', 'c', 'rc', 'preview', 'pre'].map(anyCase).join('|')})`;
+/** X.Y.Z whose pre-releases are at least 0.10.0 (so not 0.10.0 itself). */
+const PRE_RELEASE_CORE = `([1-9][0-9]*\\.${NUM}\\.${NUM}|0\\.(1[1-9]|[2-9][0-9]|[1-9][0-9]{2,})\\.${NUM}|0\\.10\\.[1-9][0-9]*)`;
+/**
+ * mlrun.compat: a version label as people and tools write one (src/mlrun/rules.ts rulesForCompat): what
+ * VERSION_PATTERN takes, with an optional "v" (git tags), a minor alone (1.9) or a PyPI pre-release (1.10.0rc18,
+ * 1.10.0.rc18, 1.10.0-RC.18), each at least 0.10.0. No surrounding whitespace (Go and JavaScript disagree on what
+ * whitespace is). Empty: follow mlrun.version.
+ */
+export const COMPAT_PATTERN =
+  `^(|unstable|[vV]?(${SUPPORTED_SEMVER}|0\\.0\\.0[-+][0-9A-Za-z.+-]*|[1-9][0-9]*\\.${NUM}|0\\.[1-9][0-9]+` +
+  `|${PRE_RELEASE_CORE}[-._]?${PEP440_KIND}[-._]?[0-9]+))$`;
 const MlrunVersion = Type.String({
   minLength: 1,
   maxLength: 128,
@@ -60,6 +75,7 @@ export const MlrunSection = Type.Object(
     compat: Type.Optional(
       Type.String({
         maxLength: 128,
+        pattern: COMPAT_PATTERN,
         default: '',
         description:
           'Follow the image rules of this MLRun version instead of those of mlrun.version (e.g. 1.4.1). Empty: use mlrun.version.',

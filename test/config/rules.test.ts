@@ -3,10 +3,12 @@
  * OCI reference grammar (a scheme, whitespace, "//", an upper-case path), tags outside the tag grammar. The same
  * patterns go into values.schema.json (test/chart/config-agreement.test.ts checks helm agrees).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, validateConfig } from '../../src/config/load.js';
+import { rulesForCompat, rulesForVersion } from '../../src/mlrun/rules.js';
 import type { ConfigProblem } from '../../src/config/runtime.js';
-import { IMAGES_TAG_PATTERN, QUALIFIED_NAME_PATTERN, REGISTRY_PATTERN, VERSION_PATTERN } from '../../src/config/schema.js';
+import { COMPAT_PATTERN, IMAGES_TAG_PATTERN, QUALIFIED_NAME_PATTERN, REGISTRY_PATTERN, VERSION_PATTERN } from '../../src/config/schema.js';
 
 function problemsOf(r: { ok: boolean; problems?: ConfigProblem[] }): ConfigProblem[] {
   expect(r.ok).toBe(false);
@@ -113,7 +115,7 @@ describe('MLRUN_* env overrides follow the same rules (merged before validation)
 });
 
 describe('the patterns also run in Go (values.schema.json is checked by helm with RE2)', () => {
-  it.each([REGISTRY_PATTERN, IMAGES_TAG_PATTERN, VERSION_PATTERN, QUALIFIED_NAME_PATTERN])('%s has no lookaround, backreference or lazy trick', (p) => {
+  it.each([REGISTRY_PATTERN, IMAGES_TAG_PATTERN, VERSION_PATTERN, COMPAT_PATTERN, QUALIFIED_NAME_PATTERN])('%s has no lookaround, backreference or lazy trick', (p) => {
     expect(p).not.toMatch(/\(\?[=!<]/); // lookarounds
     expect(p).not.toMatch(/\\[1-9]/); // backreferences
     expect(p).not.toMatch(/\\[pPbB]/); // Unicode classes / word boundaries differ between engines
@@ -144,5 +146,66 @@ describe('mlrun.version: the schema pattern is exactly what the rules accept', (
     expect(problems[0]!.key).toBe('mlrun.version');
     expect(problems[0]!.reason).toMatch(/^must be an MLRun version such as 1\.9\.2/);
     expect(problems[0]!.reason).toMatch(reason);
+  });
+});
+
+describe('mlrun.compat: the schema pattern accepts only labels the rules take', () => {
+  const OK = ['', '1.9.2', 'v1.9.2', 'V1.4.1', '1.9', '0.10', '1.10.0rc18', '1.10.0.rc18', '1.10.0-RC.18', '1.10.0c18', '1.10.0-rc18', '0.0.0+unstable', 'unstable', '0.11.0a1', '1.6.0-beta3', '2.0'];
+  const BAD = [' 1.9.2', '1.9.2 ', 'nope', 'v', 'vunstable', '1', '0.9', '0.9.0', '0.10.0rc1', '01.9', '1.09', '1.10.0rc', '1.10.0-rc18\n', '\u00a01.9.2'];
+  it.each(OK)('accepts %j', (compat) => {
+    const r = validateConfig({ mlrun: { compat } });
+    expect(r.ok ? [] : r.problems).toEqual([]);
+  });
+  it.each(BAD)('refuses %j under mlrun.compat', (compat) => {
+    const problems = problemsOf(validateConfig({ mlrun: { compat } }));
+    expect(problems.map((p) => p.key)).toEqual(['mlrun.compat']);
+    expect(problems[0]!.reason).toMatch(/^must be empty or an MLRun version label such as 1\.9\.2/);
+  });
+});
+
+describe('the version patterns are the rules\' own acceptance, spelled for RE2', () => {
+  // Strings over the characters that matter, biased towards version shapes.
+  const part = fc.oneof(fc.constantFrom('0', '1', '9', '10', '11', '01', '123'), fc.stringMatching(/^[0-9]{1,3}$/));
+  const label = fc.oneof(
+    fc
+      .tuple(fc.constantFrom('', 'v', 'V'), part, part, fc.option(part), fc.constantFrom('', '-rc1', 'rc18', '.RC.2', '-0', '-01', '-a.b', 'a1', '+b1', '-rc1+b', 'c3', '-'))
+      .map(([v, a, b, c, tail]) => `${v}${a}.${b}${c === null ? '' : `.${c}`}${tail}`),
+    fc.array(fc.constantFrom(...'0123456789.+-vVrcaubnstle'.split('')), { maxLength: 12 }).map((a) => a.join('')),
+    fc.constantFrom('unstable', '0.0.0+unstable', '0.0.0-', '0.0.0+'),
+  );
+
+  it('mlrun.version: the pattern matches exactly the ASCII versions rulesForVersion takes', () => {
+    const re = new RegExp(VERSION_PATTERN);
+    fc.assert(
+      fc.property(label, (s) => {
+        expect(re.test(s), s).toBe(rulesForVersion(s).ok);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('mlrun.compat: every label the pattern matches is one rulesForCompat takes (never a refusal after the schema)', () => {
+    const re = new RegExp(COMPAT_PATTERN);
+    let matched = 0;
+    fc.assert(
+      fc.property(label, (s) => {
+        if (s === '' || !re.test(s)) return;
+        matched++;
+        expect(rulesForCompat(s).ok, s).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(matched).toBeGreaterThan(300);
+  });
+
+  it('mlrun.compat: the labels rulesForCompat takes without whitespace match the pattern', () => {
+    const re = new RegExp(COMPAT_PATTERN);
+    fc.assert(
+      fc.property(label, (s) => {
+        if (s !== s.trim() || !rulesForCompat(s).ok) return;
+        expect(re.test(s), s).toBe(true);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
