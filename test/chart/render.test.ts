@@ -9,6 +9,7 @@ import path from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadConfigText } from '../../src/config/load.js';
 import { ConfigSchema } from '../../src/config/schema.js';
 import {
   CHART,
@@ -161,10 +162,12 @@ describe('every case', () => {
     expect(Object.keys(annotations).filter((k) => k.startsWith('checksum/'))).toEqual([]);
   });
 
-  it.each(Object.keys(cases) as CaseName[])('%s: the rendered config file is valid for the server (ConfigSchema)', (name) => {
+  it.each(Object.keys(cases) as CaseName[])('%s: the rendered config file is valid for the server (ConfigSchema and the loader)', (name) => {
     const config = configOf(rendered[name]);
     expect(Object.keys(config).sort()).toEqual(['log', 'mlrun', 'webhook']);
     expect([...Value.Errors(ConfigSchema, config)].map((e) => `${e.path}: ${e.message}`)).toEqual([]);
+    const loaded = loadConfigText(at(serverConfigMap(rendered[name]), 'data', 'config.yaml') as string, 'ConfigMap', {});
+    expect(loaded.ok ? [] : loaded.problems).toEqual([]);
   });
 
   it.each(Object.keys(cases) as CaseName[])('%s: the webhook points at the Service port that targets the https container port', (name) => {
