@@ -114,7 +114,7 @@ function admissionTarget(request: Obj): { kinds: readonly ContainerKind[]; sub: 
   if (isPods && sub === '' && request.operation === 'CREATE') kinds = CONTAINER_KINDS;
   else if (isPods && sub === 'ephemeralcontainers' && request.operation === 'UPDATE') kinds = ['ephemeralContainers'];
   else {
-    const what = `${describe(resource.resource)}${sub ? '/' + describe(sub) : ''} ${describe(request.operation)}`;
+    const what = `resource ${describe(resource.resource)}${sub ? `, subresource ${describe(sub)}` : ''}, operation ${describe(request.operation)}`;
     return { skip: `not a Pod CREATE or pods/ephemeralcontainers UPDATE (${what})` };
   }
   // The resource names the endpoint; the kind says what the object is. Only a core/v1 Pod is read as one.
