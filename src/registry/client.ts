@@ -17,7 +17,7 @@ import { BusyError, Limiter } from './limiter.js';
 import { MANIFEST_ACCEPT, registryApiHost, targetFor, type RegistryTarget } from './target.js';
 import { AuthFailure, basicAuth, getToken, type TokenSourceOptions } from './token.js';
 import { createTransport, TransportError, type HttpResponse, type Transport } from './transport.js';
-import { parseWwwAuthenticate, type Challenge } from './www-authenticate.js';
+import { parseWwwAuthenticate } from './www-authenticate.js';
 
 export type ImageState = 'present' | 'missing' | 'unknown';
 
@@ -95,6 +95,7 @@ export interface RegistryClient {
 const CACHE_KEY_MAX = 600;
 /** Registries whose auth scheme is remembered, and tokens kept. */
 const AUTH_HINTS_MAX = 256;
+const AUTH_HINT_TTL_MS = 3600_000;
 const TOKENS_MAX = 1024;
 /** host[:port] or [ipv6][:port], as a registry is written in an image name. */
 const REGISTRY_HOST_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
@@ -102,64 +103,170 @@ const DIGEST_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,256}$/;
 
 type AuthHint = { scheme: 'basic' } | { scheme: 'bearer'; realm: string; service: string | undefined };
 
+interface AuthorizedRequest {
+  kind: 'manifest' | 'ping';
+  t: Pick<RegistryTarget, 'registry' | 'apiHost'>;
+  url: URL;
+  method: 'GET' | 'HEAD';
+  headers: Record<string, string>;
+  scope: string | undefined;
+  cred: RegistryCredential | undefined;
+}
+
 interface Outcome extends CheckResult {
   /** Not worth caching even briefly: depends on this process's load or the caller (busy, aborted). */
   transient?: boolean;
 }
 
 export function createRegistryClient(options: RegistryClientOptions = {}): RegistryClient {
-  const o = {
-    timeoutMs: options.timeoutMs ?? 5000,
-    presentTtlMs: options.presentTtlMs ?? 5 * 60_000,
-    missingTtlMs: options.missingTtlMs ?? 30_000,
-    unknownTtlMs: options.unknownTtlMs ?? 5_000,
-    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
-    maxRedirects: options.maxRedirects ?? 3,
-    maxCredentialAttempts: options.maxCredentialAttempts ?? 3,
-    userAgent: options.userAgent ?? 'mlrun-image-webhook',
-    now: options.now ?? Date.now,
-  };
-  const concurrency = options.concurrency ?? 8;
-  const ca = options.ca ?? (options.caFile === undefined ? undefined : readCa(options.caFile));
-  const transport: Transport = createTransport({ ca, maxSockets: concurrency });
-  const limiter = new Limiter(concurrency, options.maxQueue ?? 64);
-  const insecure = new Set(options.insecureRegistries ?? []);
-  const results = new TtlLru<CheckResult>(options.cacheEntries ?? 2000, CACHE_KEY_MAX, o.now);
-  const inflight = new Map<string, Promise<Outcome>>();
-  const authHints = new TtlLru<AuthHint>(AUTH_HINTS_MAX, CACHE_KEY_MAX, o.now);
-  const tokens = new TtlLru<string>(TOKENS_MAX, 4 * CACHE_KEY_MAX, o.now);
+  return new Client(options);
+}
 
-  const isInsecure = (hostPort: string): boolean => insecure.has(hostPort);
-  const baseUrl = (t: Pick<RegistryTarget, 'registry' | 'apiHost'>): string =>
-    `${isInsecure(t.registry) || isInsecure(t.apiHost) ? 'http' : 'https'}://${t.apiHost}`;
+class Client implements RegistryClient {
+  private readonly o: Required<Omit<RegistryClientOptions, 'caFile' | 'ca' | 'insecureRegistries' | 'keyring' | 'onRequest'>>;
+  private readonly transport: Transport;
+  private readonly limiter: Limiter;
+  private readonly insecure: Set<string>;
+  private readonly results: TtlLru<CheckResult>;
+  private readonly inflight = new Map<string, Promise<Outcome>>();
+  private readonly authHints: TtlLru<AuthHint>;
+  private readonly tokens: TtlLru<string>;
+
+  constructor(private readonly options: RegistryClientOptions) {
+    this.o = {
+      timeoutMs: options.timeoutMs ?? 5000,
+      concurrency: options.concurrency ?? 8,
+      maxQueue: options.maxQueue ?? 64,
+      presentTtlMs: options.presentTtlMs ?? 5 * 60_000,
+      missingTtlMs: options.missingTtlMs ?? 30_000,
+      unknownTtlMs: options.unknownTtlMs ?? 5_000,
+      cacheEntries: options.cacheEntries ?? 2000,
+      maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+      maxRedirects: options.maxRedirects ?? 3,
+      maxCredentialAttempts: options.maxCredentialAttempts ?? 3,
+      userAgent: options.userAgent ?? 'mlrun-image-webhook',
+      now: options.now ?? Date.now,
+    };
+    const ca = options.ca ?? (options.caFile === undefined ? undefined : readCa(options.caFile));
+    this.transport = createTransport({ ca, maxSockets: this.o.concurrency });
+    this.limiter = new Limiter(this.o.concurrency, this.o.maxQueue);
+    this.insecure = new Set(options.insecureRegistries ?? []);
+    this.results = new TtlLru<CheckResult>(this.o.cacheEntries, CACHE_KEY_MAX, this.o.now);
+    this.authHints = new TtlLru<AuthHint>(AUTH_HINTS_MAX, CACHE_KEY_MAX, this.o.now);
+    this.tokens = new TtlLru<string>(TOKENS_MAX, 4 * CACHE_KEY_MAX, this.o.now);
+  }
+
+  async check(image: string, { signal }: { signal?: AbortSignal } = {}): Promise<CheckResult> {
+    const target = targetFor(image);
+    if (!target.ok) return { state: 'unknown', reason: target.reason };
+    const t = target.target;
+    const key = `${t.apiHost}/${t.repository}@${t.reference}`;
+    const hit = this.results.get(key);
+    if (hit) return { ...hit };
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      // Not tied to the caller's signal: a second caller may be waiting on the same request, and a finished
+      // lookup still fills the cache for the next admission.
+      const p = this.lookup(t).then((r) => {
+        this.cacheResult(key, r);
+        return r;
+      });
+      this.inflight.set(key, p);
+      void p.finally(() => this.inflight.delete(key));
+      pending = p;
+    }
+    return publicResult(await untilAborted(pending, signal));
+  }
+
+  async ping(registry: string, { signal }: { signal?: AbortSignal } = {}): Promise<PingResult> {
+    if (registry.length > 300 || !REGISTRY_HOST_RE.test(registry)) return { reachable: false, reason: 'invalid registry host' };
+    return untilAborted(this.pingNow(registry), signal, { reachable: false, reason: 'aborted' });
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  private isInsecure(hostPort: string): boolean {
+    return this.insecure.has(hostPort);
+  }
+
+  private baseUrl(t: Pick<RegistryTarget, 'registry' | 'apiHost'>): string {
+    return `${this.isInsecure(t.registry) || this.isInsecure(t.apiHost) ? 'http' : 'https'}://${t.apiHost}`;
+  }
+
+  /** Tries the matching credentials in turn (like the kubelet): the next one only when one was refused. */
+  private async lookup(t: RegistryTarget): Promise<Outcome> {
+    const keyring = this.options.keyring;
+    const creds = keyring ? lookupCredentials(keyring, t.name).slice(0, this.o.maxCredentialAttempts) : [];
+    const attempts: Array<RegistryCredential | undefined> = creds.length > 0 ? creds : [undefined];
+    let last: Outcome = { state: 'unknown', reason: 'unauthorized' };
+    for (const cred of attempts) {
+      try {
+        const scope = `repository:${t.repository}:pull`;
+        last = classify(await this.authorized('manifest', t, t.manifestPath, 'HEAD', { Accept: MANIFEST_ACCEPT }, scope, cred));
+      } catch (err) {
+        last = failureOutcome(err);
+      }
+      if (!(last.state === 'unknown' && last.reason?.startsWith('unauthorized'))) break;
+    }
+    return last;
+  }
+
+  private cacheResult(key: string, r: Outcome): void {
+    if (r.transient) return;
+    const ttl = r.state === 'present' ? this.o.presentTtlMs : r.state === 'missing' ? this.o.missingTtlMs : this.o.unknownTtlMs;
+    this.results.set(key, publicResult(r), ttl);
+  }
+
+  private async pingNow(registry: string): Promise<PingResult> {
+    const t = { registry, apiHost: registryApiHost(registry) };
+    try {
+      const res = await this.call('ping', registry, new URL('/v2/', this.baseUrl(t)), 'GET', {});
+      const challenges = parseWwwAuthenticate(headerValue(res.headers['www-authenticate']));
+      const auth = res.status === 401 && challenges.ok ? (challenges.challenges[0]?.scheme ?? 'unknown') : 'none';
+      const result: PingResult = { reachable: true, status: res.status, auth };
+      if (res.status !== 401) return res.status === 200 ? result : { ...result, reason: `HTTP ${res.status}` };
+      this.rememberChallenge(t.apiHost, res.headers['www-authenticate']);
+      const cred = this.options.keyring ? lookupCredentials(this.options.keyring, registry)[0] : undefined;
+      if (!cred) return result;
+      // With credentials: can we get in? (Bearer: a token without scope, as `docker login` asks for.)
+      const again = await this.authorized('ping', t, '/v2/', 'GET', {}, undefined, cred);
+      if (again.status === 200) return { ...result, authenticated: true };
+      return { ...result, authenticated: false, reason: `HTTP ${again.status} with credentials` };
+    } catch (err) {
+      const reason = err instanceof AuthFailure || err instanceof TransportError ? err.reason : 'internal error';
+      return { reachable: !(err instanceof TransportError), reason };
+    }
+  }
 
   /** One HTTP exchange under the global limit and the per-request deadline. Throws TransportError. */
-  async function call(
+  private async call(
     kind: RequestEvent['kind'],
     registry: string,
     url: URL,
     method: 'GET' | 'HEAD',
     headers: Record<string, string>,
   ): Promise<HttpResponse> {
-    const signal = AbortSignal.timeout(o.timeoutMs);
+    const signal = AbortSignal.timeout(this.o.timeoutMs);
     const started = performance.now();
     const report = (status: number | undefined, outcome: string): void =>
-      options.onRequest?.({ registry, kind, status, outcome, durationMs: performance.now() - started });
+      this.options.onRequest?.({ registry, kind, status, outcome, durationMs: performance.now() - started });
     let release: () => void;
     try {
-      release = await limiter.acquire(signal);
+      release = await this.limiter.acquire(signal);
     } catch (err) {
       const reason = err instanceof BusyError ? 'busy' : 'timeout (waiting for a request slot)';
       report(undefined, reason);
       throw new TransportError(reason);
     }
     try {
-      const res = await transport.request({
+      const res = await this.transport.request({
         url,
         method,
-        headers: { 'User-Agent': o.userAgent, ...headers },
+        headers: { 'User-Agent': this.o.userAgent, ...headers },
         signal,
-        maxBodyBytes: o.maxBodyBytes,
+        maxBodyBytes: this.o.maxBodyBytes,
       });
       report(res.status, 'ok');
       return res;
@@ -172,31 +279,32 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     }
   }
 
-  const tokenSource = (registry: string): TokenSourceOptions => ({
-    get: (url, headers) => call('token', registry, url, 'GET', headers),
-    isInsecure,
-    cache: tokens,
-    maxRedirects: o.maxRedirects,
-    maxBodyBytes: o.maxBodyBytes,
-  });
+  private tokenSource(registry: string): TokenSourceOptions {
+    return {
+      get: (url, headers) => this.call('token', registry, url, 'GET', headers),
+      isInsecure: (hostPort) => this.isInsecure(hostPort),
+      cache: this.tokens,
+      maxRedirects: this.o.maxRedirects,
+      maxBodyBytes: this.o.maxBodyBytes,
+    };
+  }
 
-  function rememberChallenge(apiHost: string, header: string | string[] | undefined): AuthHint | undefined {
-    const value = Array.isArray(header) ? header.join(', ') : header;
-    if (value === undefined) return undefined;
-    const parsed = parseWwwAuthenticate(value);
+  private rememberChallenge(apiHost: string, header: string | string[] | undefined): AuthHint | undefined {
+    if (header === undefined) return undefined;
+    const parsed = parseWwwAuthenticate(headerValue(header));
     if (!parsed.ok) return undefined;
     const bearer = parsed.challenges.find((c) => c.scheme === 'bearer' && c.params.has('realm'));
     const hint: AuthHint | undefined = bearer
       ? { scheme: 'bearer', realm: bearer.params.get('realm')!, service: bearer.params.get('service') }
-      : parsed.challenges.some((c: Challenge) => c.scheme === 'basic')
+      : parsed.challenges.some((c) => c.scheme === 'basic')
         ? { scheme: 'basic' }
         : undefined;
-    if (hint) authHints.set(apiHost, hint, 3600_000);
+    if (hint) this.authHints.set(apiHost, hint, AUTH_HINT_TTL_MS);
     return hint;
   }
 
-  /** Sends `method url` with the auth the registry wants; one retry after a 401 that taught us something. */
-  async function authorized(
+  /** Sends `method path` with the auth the registry wants; one retry after a 401 that taught us something. */
+  private async authorized(
     kind: 'manifest' | 'ping',
     t: Pick<RegistryTarget, 'registry' | 'apiHost'>,
     path: string,
@@ -205,106 +313,45 @@ export function createRegistryClient(options: RegistryClientOptions = {}): Regis
     scope: string | undefined,
     cred: RegistryCredential | undefined,
   ): Promise<HttpResponse> {
-    const url = new URL(path, baseUrl(t));
-    const registryInsecure = isInsecure(t.registry) || isInsecure(t.apiHost);
-    const attempt = async (hint: AuthHint | undefined, force: boolean): Promise<{ res: HttpResponse; sent: 'none' | 'basic' | 'cached' | 'fresh' }> => {
-      let authorization: string | undefined;
-      let sent: 'none' | 'basic' | 'cached' | 'fresh' = 'none';
-      if (hint?.scheme === 'bearer') {
-        const got = await getToken(tokenSource(t.registry), hint, registryInsecure, scope, cred, force);
-        authorization = `Bearer ${got.token}`;
-        sent = got.fresh ? 'fresh' : 'cached';
-      } else if (hint?.scheme === 'basic' && cred) {
-        authorization = basicAuth(cred);
-        sent = 'basic';
-      }
-      const res = await call(kind, t.registry, url, method, authorization ? { ...headers, Authorization: authorization } : headers);
-      return { res, sent };
-    };
-    const first = await attempt(authHints.get(t.apiHost), false);
+    const req: AuthorizedRequest = { kind, t, url: new URL(path, this.baseUrl(t)), method, headers, scope, cred };
+    const first = await this.sendWith(req, this.authHints.get(t.apiHost), false);
     if (first.res.status !== 401) return first.res;
-    const hint = rememberChallenge(t.apiHost, first.res.headers['www-authenticate']);
+    const hint = this.rememberChallenge(t.apiHost, first.res.headers['www-authenticate']);
     if (!hint) return first.res;
     if (hint.scheme === 'basic' && (!cred || first.sent === 'basic')) return first.res;
     // A token just fetched and refused is final; a cached one may have expired or been revoked early: refresh once.
     if (hint.scheme === 'bearer' && first.sent === 'fresh') return first.res;
-    return (await attempt(hint, true)).res;
+    return (await this.sendWith(req, hint, true)).res;
   }
 
-  async function lookup(t: RegistryTarget): Promise<Outcome> {
-    const creds = options.keyring ? lookupCredentials(options.keyring, t.name).slice(0, o.maxCredentialAttempts) : [];
-    const attempts: Array<RegistryCredential | undefined> = creds.length > 0 ? creds : [undefined];
-    let last: Outcome = { state: 'unknown', reason: 'unauthorized' };
-    for (const cred of attempts) {
-      try {
-        const res = await authorized('manifest', t, t.manifestPath, 'HEAD', { Accept: MANIFEST_ACCEPT }, `repository:${t.repository}:pull`, cred);
-        last = classify(res);
-      } catch (err) {
-        if (err instanceof AuthFailure) last = { state: 'unknown', reason: err.reason };
-        else if (err instanceof TransportError) last = { state: 'unknown', reason: err.reason, transient: err.reason === 'busy' || err.reason.startsWith('timeout (waiting') };
-        else last = { state: 'unknown', reason: 'internal error', transient: true };
-      }
-      // Like the kubelet: the next matching credential only when this one was refused.
-      if (!(last.state === 'unknown' && last.reason?.startsWith('unauthorized'))) break;
+  private async sendWith(
+    { kind, t, url, method, headers, scope, cred }: AuthorizedRequest,
+    hint: AuthHint | undefined,
+    forceToken: boolean,
+  ): Promise<{ res: HttpResponse; sent: 'none' | 'basic' | 'cached' | 'fresh' }> {
+    let authorization: string | undefined;
+    let sent: 'none' | 'basic' | 'cached' | 'fresh' = 'none';
+    if (hint?.scheme === 'bearer') {
+      const registryInsecure = this.isInsecure(t.registry) || this.isInsecure(t.apiHost);
+      const got = await getToken(this.tokenSource(t.registry), hint, registryInsecure, scope, cred, forceToken);
+      authorization = `Bearer ${got.token}`;
+      sent = got.fresh ? 'fresh' : 'cached';
+    } else if (hint?.scheme === 'basic' && cred) {
+      authorization = basicAuth(cred);
+      sent = 'basic';
     }
-    return last;
+    const res = await this.call(kind, t.registry, url, method, authorization ? { ...headers, Authorization: authorization } : headers);
+    return { res, sent };
   }
+}
 
-  function cacheResult(key: string, r: Outcome): void {
-    if (r.transient) return;
-    const ttl = r.state === 'present' ? o.presentTtlMs : r.state === 'missing' ? o.missingTtlMs : o.unknownTtlMs;
-    results.set(key, publicResult(r), ttl);
+function failureOutcome(err: unknown): Outcome {
+  if (err instanceof AuthFailure) return { state: 'unknown', reason: err.reason };
+  if (err instanceof TransportError) {
+    // busy / no slot in time say something about this process, not the registry: never cached.
+    return { state: 'unknown', reason: err.reason, transient: err.reason === 'busy' || err.reason.startsWith('timeout (waiting') };
   }
-
-  return {
-    async check(image, { signal } = {}) {
-      const target = targetFor(image);
-      if (!target.ok) return { state: 'unknown', reason: target.reason };
-      const t = target.target;
-      const key = `${t.apiHost}/${t.repository}@${t.reference}`;
-      const hit = results.get(key);
-      if (hit) return { ...hit };
-      let pending = inflight.get(key);
-      if (!pending) {
-        // Not tied to the caller's signal: a second caller may be waiting on the same request, and a finished
-        // lookup still fills the cache for the next admission.
-        pending = lookup(t).then((r) => {
-          cacheResult(key, r);
-          return r;
-        });
-        const p = pending;
-        inflight.set(key, p);
-        void p.finally(() => inflight.delete(key));
-      }
-      return publicResult(await untilAborted(pending, signal));
-    },
-
-    async ping(registry, { signal } = {}) {
-      if (registry.length > 300 || !REGISTRY_HOST_RE.test(registry)) return { reachable: false, reason: 'invalid registry host' };
-      const t = { registry, apiHost: registryApiHost(registry) };
-      const run = async (): Promise<PingResult> => {
-        try {
-          const url = new URL('/v2/', baseUrl(t));
-          const res = await call('ping', registry, url, 'GET', {});
-          const challenges = parseWwwAuthenticate(headerValue(res.headers['www-authenticate']));
-          const auth = res.status === 401 && challenges.ok ? (challenges.challenges[0]?.scheme ?? 'unknown') : 'none';
-          const result: PingResult = { reachable: true, status: res.status, auth };
-          if (res.status !== 401) return res.status === 200 ? result : { ...result, reason: `HTTP ${res.status}` };
-          rememberChallenge(t.apiHost, res.headers['www-authenticate']);
-          const cred = options.keyring ? lookupCredentials(options.keyring, registry)[0] : undefined;
-          if (!cred) return result;
-          const again = await authorized('ping', t, '/v2/', 'GET', {}, undefined, cred);
-          return { ...result, authenticated: again.status === 200, ...(again.status === 200 ? {} : { reason: `HTTP ${again.status} with credentials` }) };
-        } catch (err) {
-          const reason = err instanceof AuthFailure || err instanceof TransportError ? err.reason : 'internal error';
-          return { reachable: !(err instanceof TransportError), reason };
-        }
-      };
-      return untilAborted(run(), signal, { reachable: false, reason: 'aborted' });
-    },
-
-    close: () => transport.close(),
-  };
+  return { state: 'unknown', reason: 'internal error', transient: true };
 }
 
 function readCa(file: string): Buffer {
