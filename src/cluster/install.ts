@@ -8,7 +8,7 @@
  * With no Ready chief Pod, the Deployment's template and the current ConfigMaps are what the next Pod will run.
  */
 import { parseReference } from '../image/reference.js';
-import { imageEnv, type ConfigMapLookup } from './env.js';
+import { imageEnv, type ConfigMapLookup, type ImageEnv } from './env.js';
 import {
   IMAGE_KEYS,
   type ConfigMapHistory,
@@ -141,45 +141,44 @@ export function computeInstall(
   nowMs: number,
   names: { deployment: string; container: string },
 ): MlrunInstall | undefined {
-  const ns = s.namespace;
-  const current: ConfigMapLookup = (name) => {
+  const pod = followedPod(s.pods);
+  const base = { namespace: s.namespace, observedAt: new Date(nowMs).toISOString() };
+  if (pod) return { ...base, ...followPod(s, pod, names) };
+  if (s.deployment) return { ...base, ...followDeployment(s, s.deployment, names) };
+  return undefined;
+}
+
+type Followed = Omit<MlrunInstall, 'namespace' | 'observedAt'>;
+
+function currentLookup(s: NamespaceSnapshot): ConfigMapLookup {
+  return (name) => {
     const h = s.configMaps.get(name)?.history;
     return h?.[h.length - 1]?.data;
   };
-  const pod = followedPod(s.pods);
-  const deploymentOwner = `Deployment ${ns}/${s.deployment?.name ?? names.deployment}`;
-  if (!pod && !s.deployment) return undefined;
+}
 
-  const base = { namespace: ns, observedAt: new Date(nowMs).toISOString(), pending: [] as PendingChange[] };
-  if (!pod) {
-    const c = s.deployment!.container;
-    if (!c) {
-      return {
-        ...base,
-        serverVersion: undefined,
-        serverVersionSource: deploymentOwner,
-        followed: deploymentOwner,
-        env: {},
-        notFollowed: [],
-        problems: [`${deploymentOwner} has no container ${names.container}`],
-        configMapsAsFound: false,
-      };
-    }
-    const env = imageEnv(c, current, { namespace: ns, owner: deploymentOwner });
-    const v = serverVersionOf(c.image, deploymentOwner);
-    return {
-      ...base,
-      serverVersion: v.version,
-      serverVersionSource: v.source,
-      followed: deploymentOwner,
-      env: env.env,
-      notFollowed: env.notFollowed,
-      problems: [...(v.problem ? [v.problem] : []), ...env.problems],
-      configMapsAsFound: false,
-    };
+/** No Ready chief Pod: the Deployment's template with the current ConfigMaps is what the next Pod will run. */
+function followDeployment(s: NamespaceSnapshot, d: DeploymentView, names: { container: string }): Followed {
+  const owner = `Deployment ${s.namespace}/${d.name}`;
+  const none = { followed: owner, pending: [], configMapsAsFound: false };
+  if (!d.container) {
+    return { ...none, serverVersion: undefined, serverVersionSource: owner, env: {}, notFollowed: [], problems: [`${owner} has no container ${names.container}`] };
   }
+  const env = imageEnv(d.container, currentLookup(s), { namespace: s.namespace, owner });
+  const v = serverVersionOf(d.container.image, owner);
+  return {
+    ...none,
+    serverVersion: v.version,
+    serverVersionSource: v.source,
+    env: env.env,
+    notFollowed: env.notFollowed,
+    problems: [...(v.problem ? [v.problem] : []), ...env.problems],
+  };
+}
 
-  // A Ready Pod: its spec, each ConfigMap as its container read it.
+/** A Ready chief Pod: its spec, each ConfigMap as its container read it; what a restart would change is pending. */
+function followPod(s: NamespaceSnapshot, pod: PodView, names: { deployment: string }): Followed {
+  const ns = s.namespace;
   const owner = `Pod ${ns}/${pod.name}`;
   const container = pod.container!;
   let asFound = false;
@@ -199,31 +198,16 @@ export function computeInstall(
 
   // What the next chief Pod would run: the Deployment's template (else this Pod's spec) with current ConfigMaps.
   const nextContainer = s.deployment?.container ?? container;
-  const nextOwner = s.deployment?.container ? deploymentOwner : owner;
-  const next = imageEnv(nextContainer, current, { namespace: ns, owner: nextOwner, podName: s.deployment ? undefined : pod.name });
+  const nextOwner = s.deployment?.container ? `Deployment ${ns}/${s.deployment.name ?? names.deployment}` : owner;
+  const next = imageEnv(nextContainer, currentLookup(s), { namespace: ns, owner: nextOwner, podName: s.deployment?.container ? undefined : pod.name });
   for (const p of next.problems) if (!problems.includes(p)) problems.push(`a restarted MLRun API Pod would not start: ${p}`);
   const sinceMs = changedSince.length > 0 ? Math.min(...changedSince) : undefined;
-  const pending: PendingChange[] = [];
-  const nextVersion = serverVersionOf(nextContainer.image, nextOwner);
-  if (nextVersion.version !== version.version) {
-    pending.push({ key: 'serverVersion', current: version.version, next: nextVersion.version, source: nextVersion.source, sinceMs: undefined });
-  }
-  for (const key of IMAGE_KEYS) {
-    const a: EnvValue | undefined = now.env[key];
-    const b: EnvValue | undefined = next.env[key];
-    if (a?.value === b?.value) continue;
-    const unknown = next.notFollowed.find((n) => n.key === key);
-    if (!a && !b && unknown && now.notFollowed.some((n) => n.key === key)) continue;
-    pending.push({
-      key,
-      current: a?.value,
-      next: b?.value,
-      source: b?.source ?? (unknown ? `${unknown.source}, not followed: ${unknown.reason}` : `unset in ${nextOwner}`),
-      sinceMs,
-    });
-  }
+  const pending = pendingChanges(
+    { version: version.version, env: now },
+    { version: serverVersionOf(nextContainer.image, nextOwner), env: next, owner: nextOwner },
+    sinceMs,
+  );
   return {
-    ...base,
     serverVersion: version.version,
     serverVersionSource: version.source,
     followed: owner,
@@ -233,4 +217,30 @@ export function computeInstall(
     problems,
     configMapsAsFound: asFound,
   };
+}
+
+function pendingChanges(
+  now: { version: string | undefined; env: ImageEnv },
+  next: { version: { version?: string; source: string }; env: ImageEnv; owner: string },
+  sinceMs: number | undefined,
+): PendingChange[] {
+  const pending: PendingChange[] = [];
+  if (next.version.version !== now.version) {
+    pending.push({ key: 'serverVersion', current: now.version, next: next.version.version, source: next.version.source, sinceMs: undefined });
+  }
+  for (const key of IMAGE_KEYS) {
+    const a: EnvValue | undefined = now.env.env[key];
+    const b: EnvValue | undefined = next.env.env[key];
+    if (a?.value === b?.value) continue;
+    const unknown = next.env.notFollowed.find((n) => n.key === key);
+    if (!a && !b && unknown && now.env.notFollowed.some((n) => n.key === key)) continue;
+    pending.push({
+      key,
+      current: a?.value,
+      next: b?.value,
+      source: b?.source ?? (unknown ? `${unknown.source}, not followed: ${unknown.reason}` : `unset in ${next.owner}`),
+      sinceMs,
+    });
+  }
+  return pending;
 }

@@ -93,6 +93,13 @@ describe.skipIf(skip !== undefined)('discover against a real API server', () => 
     expect(r.out).toContain('refused mlrun.imagesTag (ConfigMap bad-tag/mlrun-common-env key MLRUN_IMAGES_TAG): MLRun reads this variable with json.loads and would get a number 1.6');
   });
 
+  it('--namespace "*": every namespace that has an MLRun API', async () => {
+    const r = await discover(['--kubeconfig', cp.kubeconfigPath, '--namespace', '*', '--json']);
+    expect(r.code).toBe(0);
+    const { installs } = JSON.parse(r.out) as { installs: { namespace: string }[] };
+    expect(installs.map((i) => i.namespace)).toEqual(['bad-tag', 'mlrun', 'plain']);
+  });
+
   it('no install found: exit 1', async () => {
     const r = await discover(['--kubeconfig', cp.kubeconfigPath, '--namespace', 'empty']);
     expect(r).toEqual({ code: 1, out: 'namespace empty: no MLRun API found\n', err: '' });
