@@ -57,12 +57,11 @@ export function validateConfig(raw: unknown): ValidateResult {
 
 function validateAndBuild(raw: unknown): { ok: true; runtime: Runtime } | { ok: false; problems: ConfigProblem[] } {
   if (raw === null || raw === undefined) return { ok: false, problems: [EMPTY_DOCUMENT] };
-  const input = raw;
-  if (!isPlainObject(input)) {
-    return { ok: false, problems: [{ key: '(root)', reason: `must be a mapping with keys ${allowedKeys(ConfigSchema)}, got ${describeValue(input)}` }] };
+  if (!isPlainObject(raw)) {
+    return { ok: false, problems: [{ key: '(root)', reason: `must be a mapping with keys ${allowedKeys(ConfigSchema)}, got ${describeValue(raw)}` }] };
   }
   // Value.Default mutates and may share default objects: work on a private copy.
-  const copy = Value.Clone(input);
+  const copy = Value.Clone(raw);
   dropEmptySections(copy);
   const listProblems = replaceListSections(ConfigSchema, copy, '');
   const withDefaults: unknown = Value.Default(ConfigSchema, copy);
@@ -211,10 +210,6 @@ function reasonFor(error: ValueError, key: string): string {
   }
 }
 
-/**
- * Names the first broken registry rule an operator can act on (the schema only says "does not match"). Called only
- * for a value that failed REGISTRY_PATTERN; at most 255 characters (maxLength is checked first).
- */
 /** The registry mistakes worth naming, in order (a scheme also contains "//"): undefined when not this one. */
 const REGISTRY_MISTAKES: ((value: string) => string | undefined)[] = [
   (v) => {
@@ -230,6 +225,10 @@ const REGISTRY_MISTAKES: ((value: string) => string | undefined)[] = [
   },
 ];
 
+/**
+ * Names the first registry mistake an operator can act on (the schema only says "does not match"). Called only for
+ * a value that failed REGISTRY_PATTERN as its first error, so at most 255 characters (maxLength comes first).
+ */
 function registryProblem(value: string): string {
   for (const mistake of REGISTRY_MISTAKES) {
     const specific = mistake(value);
