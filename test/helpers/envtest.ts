@@ -28,6 +28,8 @@ export function envtestSkipReason(): string | undefined {
 export interface ControlPlane {
   dir: string;
   server: string;
+  /** etcd's client URL (its v3 JSON gateway answers under /v3/). */
+  etcdUrl: string;
   /** Admin kubeconfig file (system:masters). */
   kubeconfigPath: string;
   admin(): KubeConfig;
@@ -125,7 +127,8 @@ function stopProcess(p: ChildProcess | undefined, graceMs = 15_000): Promise<voi
   });
 }
 
-export async function startControlPlane(): Promise<ControlPlane> {
+/** @param opts.apiServerArgs extra kube-apiserver flags (e.g. --watch-cache=false to serve watches from etcd) */
+export async function startControlPlane(opts: { apiServerArgs?: string[] } = {}): Promise<ControlPlane> {
   const assets = ASSETS!;
   const dir = mkdtempSync(join(tmpdir(), 'envtest-'));
   let etcd: ChildProcess | undefined;
@@ -183,6 +186,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
       '--endpoint-reconciler-type', 'none',
       // No controller-manager creates the "default" ServiceAccount, which this plugin would require for every Pod.
       '--disable-admission-plugins', 'ServiceAccount',
+      ...(opts.apiServerArgs ?? []),
     ];
     const startApi = async () => {
       const log = openSync(join(dir, 'apiserver.log'), 'a');
@@ -199,6 +203,7 @@ export async function startControlPlane(): Promise<ControlPlane> {
     return {
       dir,
       server,
+      etcdUrl: `http://127.0.0.1:${etcdPort}`,
       kubeconfigPath,
       admin() {
         const kc = new KubeConfig();
