@@ -11,7 +11,7 @@
  * a changed document is re-emitted by the `yaml` Document API, which keeps comments and key order. JSON in, JSON out.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { Document, isMap, parseAllDocuments, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { Document, isAlias, isMap, parseAllDocuments, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { admit } from '../admission/admit.js';
 import { podCreateReview } from '../admission/review.js';
 import type { ImageDecision } from '../admission/types.js';
@@ -120,7 +120,12 @@ export function renderText(text: string, runtime: Runtime, options: { namespace?
 function renderJson(text: string, value: unknown, runtime: Runtime, options: { namespace?: string }): RenderResult {
   const doc = new Document(value);
   const reports: ObjectReport[] = [];
-  const changed = renderDocument(doc, value, runtime, options, reports);
+  let changed: boolean;
+  try {
+    changed = renderDocument(doc, value, runtime, options, reports);
+  } catch (e) {
+    return { output: text, reports: [{ object: describeObject(value, options.namespace), status: 'failed', decisions: [], notes: [(e as Error).message] }], failed: true };
+  }
   const failed = reports.some((r) => r.status === 'failed');
   const output = changed ? `${JSON.stringify(doc.toJS({ maxAliasCount: -1 }), null, 2)}\n` : text;
   return { output, reports, failed };
@@ -152,7 +157,17 @@ function renderYaml(text: string, runtime: Runtime, options: { namespace?: strin
       pieces.push(source);
       return;
     }
-    if (!renderDocument(doc, value, runtime, options, reports)) {
+    let changed: boolean;
+    const before = reports.length;
+    try {
+      changed = renderDocument(doc, value, runtime, options, reports);
+    } catch (e) {
+      // Could not write the answer into this document (a YAML alias on the way, say): it goes out as it came.
+      reports.splice(before, reports.length - before, { object: describeObject(value, options.namespace), status: 'failed', decisions: [], notes: [(e as Error).message] });
+      pieces.push(source);
+      return;
+    }
+    if (!changed) {
       pieces.push(source);
       return;
     }
@@ -272,15 +287,28 @@ function applyPatch(doc: Document, at: Path, patch: unknown): void {
   for (const op of patch as { op: string; path: string; value: unknown }[]) {
     const image = /^\/spec\/(containers|initContainers|ephemeralContainers)\/(\d+)\/image$/.exec(op.path);
     if (op.op === 'replace' && image) {
-      doc.setIn([...at, 'spec', image[1]!, Number(image[2]), 'image'], op.value);
+      setIn(doc, [...at, 'spec', image[1]!, Number(image[2]), 'image'], op.value);
     } else if (op.op === 'add' && (op.path === '/metadata' || op.path.startsWith('/metadata/'))) {
       const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
       if (keys.length === 1) insertMetadata(doc, at, op.value);
-      else doc.setIn([...at, ...keys], doc.createNode(op.value));
+      else setIn(doc, [...at, ...keys], doc.createNode(op.value));
     } else {
       throw new Error(`unexpected admission patch op ${op.op} ${op.path}`);
     }
   }
+}
+
+/**
+ * doc.setIn, refusing to write through a YAML alias: the anchored node is shared with other places (perhaps other
+ * pod templates with other client versions), so one template's answer must not land in all of them.
+ */
+function setIn(doc: Document, path: Path, value: unknown): void {
+  for (let i = 0; i < path.length; i++) {
+    if (isAlias(doc.getIn(path.slice(0, i + 1), true))) {
+      throw new Error(`${path.slice(0, i + 1).join('.')} is a YAML alias; expand aliases first (e.g. yq 'explode(.)')`);
+    }
+  }
+  doc.setIn(path, value);
 }
 
 /** A template without metadata gets it in front of its spec, where a reader looks for it. */

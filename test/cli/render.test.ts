@@ -252,6 +252,15 @@ describe('render: report mode, opt-out, warnings, failures', () => {
     expect(r.output).toContain(RESOLVED); // the other document is still rendered
   });
 
+  it('a pod template reached through a YAML alias fails its document, which goes out unchanged', () => {
+    const aliased = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: &c\n    - {name: main, image: mlrun/mlrun}\n  initContainers: *c\n';
+    const r = renderText(`${aliased}---\n${dep}`, runtime);
+    expect(r.failed).toBe(true);
+    expect(r.output.startsWith(`${aliased}---\n`)).toBe(true);
+    expect(r.output).toContain(RESOLVED); // the next document is still rendered
+    expect(r.reports[0]).toMatchObject({ object: 'Pod p', status: 'failed', notes: [expect.stringMatching(/spec\.initContainers is a YAML alias/)] });
+  });
+
   it('a stream that is not YAML is written back unchanged, exit 1', async () => {
     const text = `${dep}---\nkey: [1, 2\n`;
     const r = await run(['render', '-f', write('broken.yaml', text)]);
