@@ -1,0 +1,70 @@
+/** The record annotation's reader and writer on their own: sizes are exact, trimming keeps this pass's entries first. */
+import { describe, expect, it } from 'vitest';
+import { ADMISSION_LIMITS as L } from '../../src/admission/limits.js';
+import { otherAnnotationsBytes, readRecord, writeRecord, type RecordMap } from '../../src/admission/record.js';
+import type { ImageDecision } from '../../src/admission/types.js';
+
+const decision = (name: string, reason = 'tag from server version 1.9.2'): ImageDecision => ({
+  kind: 'containers', name, index: 0, original: 'mlrun/mlrun', image: 'mlrun/mlrun:1.9.2', changed: true, reasonCode: 'tag', reasons: [reason],
+});
+const earlier = (entries: Record<string, unknown>): RecordMap => Object.assign(Object.create(null) as RecordMap, entries);
+
+describe('writeRecord', () => {
+  it('writes the whole record, earlier entries kept and this pass winning, when it fits', () => {
+    const w = writeRecord(earlier({ 'containers/old': { from: 'a', to: 'b', reason: 'r' }, 'containers/c': { from: 'x', to: 'y' } }), [decision('c')], 10_000);
+    expect(w.kind).toBe('full');
+    if (w.kind === 'full') {
+      expect(JSON.parse(w.value)).toEqual({
+        'containers/old': { from: 'a', to: 'b', reason: 'r' },
+        'containers/c': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2', reason: 'tag from server version 1.9.2' },
+      });
+    }
+  });
+
+  it('uses every byte of room: a record of exactly `room` bytes is written, one byte less trims it', () => {
+    const full = writeRecord(earlier({}), [decision('c', 'é'.repeat(50))], 1e6);
+    if (full.kind !== 'full') throw new Error('expected full');
+    const bytes = Buffer.byteLength(full.value);
+    expect(writeRecord(earlier({}), [decision('c', 'é'.repeat(50))], bytes).kind).toBe('full');
+    const trimmed = writeRecord(earlier({}), [decision('c', 'é'.repeat(50))], bytes - 1);
+    expect(trimmed).toMatchObject({ kind: 'trimmed', entries: 1, of: 1 });
+  });
+
+  it("keeps this pass's entries before earlier ones, drops earlier entries not of its shape, and never exceeds room", () => {
+    const old = earlier({ 'containers/a': { from: 'p', to: 'q' }, junk: 7, 'containers/b': { from: 'r', to: 's' } });
+    const ours = [decision('x'), decision('y')];
+    const slimOurs = JSON.stringify({ 'containers/x': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2' }, 'containers/y': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2' } });
+    const w = writeRecord(old, ours, slimOurs.length + 5);
+    expect(w.kind).toBe('trimmed');
+    if (w.kind === 'trimmed') {
+      expect(Object.keys(JSON.parse(w.value))).toEqual(['containers/x', 'containers/y']);
+      expect(Buffer.byteLength(w.value)).toBeLessThanOrEqual(slimOurs.length + 5);
+      expect(w.of).toBe(5);
+    }
+    expect(writeRecord(old, ours, 10)).toEqual({ kind: 'omitted', room: 10 });
+    expect(writeRecord(old, ours, -50)).toMatchObject({ kind: 'omitted' });
+  });
+});
+
+describe('readRecord', () => {
+  it.each([
+    [undefined, false, 0],
+    ['', false, 0],
+    ['not json', false, 0],
+    ['[1,2]', false, 0],
+    [JSON.stringify({ 'containers/c': { from: 'a', to: 'b' } }), false, 1],
+    [`{"a":${'['.repeat(9)}${']'.repeat(9)}}`, false, 0], // deeper than any record of ours
+    ['x'.repeat(L.maxRecordBytes + 1), true, 0],
+  ])('%j → tooLarge %s, %i entries', (value, tooLarge, entries) => {
+    const r = readRecord(value);
+    expect(r.tooLarge).toBe(tooLarge);
+    expect(Object.keys(r.record)).toHaveLength(entries);
+  });
+});
+
+describe('otherAnnotationsBytes', () => {
+  it('counts UTF-8 bytes of keys and values, except the record key', () => {
+    expect(otherAnnotationsBytes({ 'a/b': 'é', r: 'xxxxxxxx', n: 5 }, 'r')).toBe(3 + 2 + 1);
+    expect(otherAnnotationsBytes(undefined, 'r')).toBe(0);
+  });
+});
