@@ -9,12 +9,12 @@
  * - Character tests follow `re/_compiler.py` exactly: under IGNORECASE a literal compares
  *   `lower(ch)` (plus `re._casefix` equivalences), a set containing a cased member tests
  *   `lower(ch)` against its lowered members (categories included), non-BMP set members keep
- *   sre's quirks (see compileSet); `\d \w \s \b` are Unicode unless the ASCII flag is in force.
+ *   sre's quirks (see Builder.set); `\d \w \s \b` are Unicode unless the ASCII flag is in force.
  * - Lookarounds become per-position truth tables, each computed on first use by one pass over the
  *   whole input: a lookbehind body runs forward from every position and marks where it ends
  *   (fixed width, so it started exactly `width` earlier); a lookahead body is compiled reversed
  *   and runs backward from every position, marking where it begins. Each pass is itself linear.
- * - Refused (kind 'unsupported'): backreferences (no linear algorithm exists) and programs larger
+ * - Refused (kind 'unsupported'): backreferences (no linear algorithm can match them) and programs larger
  *   than MAX_PROGRAM_SIZE instructions (counted repeats are expanded, so this caps the per-
  *   character cost). Captures are not tracked: nothing needs them.
  */
@@ -162,7 +162,7 @@ function mergeRanges(pairs: [number, number][]): number[] {
   return out;
 }
 
-/** Code points (sorted, deduplicated) → merged ranges. */
+/** Code points → one-point ranges (deduplicated; mergeRanges sorts and merges). */
 function pointsToRanges(points: Iterable<number>): [number, number][] {
   return [...new Set(points)].map((c) => [c, c] as [number, number]);
 }
