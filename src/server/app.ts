@@ -42,6 +42,7 @@ import { createServer as createNetServer, type AddressInfo, type Socket } from '
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
@@ -49,6 +50,11 @@ import Fastify, {
 } from 'fastify';
 import { admitAfterInternalError, admit as defaultAdmit } from '../admission/admit.js';
 import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
+// TODO(W2B): import AdmitContext from ../admission/types.js once it lands; until then the WAVE2.md shape.
+interface AdmitContext {
+  production?: boolean;
+  registry?: { state(image: string): { state: 'present' | 'missing' | 'unknown'; digest?: string } };
+}
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type AdmissionOutcome, type Metrics } from '../telemetry/metrics.js';
@@ -56,6 +62,13 @@ import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } fr
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
 
 export const MUTATE_PATH = '/mutate';
+/** The production webhook entry's path (ADR 0008): same admission, with the production policy applied. */
+export const PRODUCTION_PATH = '/mutate/production';
+const ADMISSION_PATHS = new Set([MUTATE_PATH, PRODUCTION_PATH]);
+/** A namespace name is a DNS label: longer strings are not namespaces and select no install. */
+export const NAMESPACE_MAX = 63;
+/** Default per-admission budget for registry look-ups (issue 12: 300 ms, at most a quarter of timeoutSeconds). */
+export const DEFAULT_LOOKUP_BUDGET_MS = 300;
 /** etcd caps an object at 1.5 MiB and a review carries object and oldObject (UPDATE): 3 MiB covers any real review. */
 export const BODY_LIMIT = 3 * 1024 * 1024;
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
@@ -80,12 +93,25 @@ export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   eventLogIntervalMs: 60_000,
 });
 
-/** Where the runtime comes from: the ConfigWatcher in production, anything with current() in tests. */
+/**
+ * Where the runtime comes from: the RuntimeSet in production (the install of the Pod's namespace, else the default
+ * install, else the static config), anything with current() in tests.
+ */
 export interface RuntimeSource {
-  current(): Runtime;
+  current(namespace?: string): Runtime;
 }
 
-export type AdmitFunction = (body: unknown, runtime: Runtime) => AdmissionResult;
+/**
+ * What the server needs of the registry side (the MirrorService): a synchronous cache view for admit(), and a
+ * look-up of the images admit() could not decide from the cache. lookup() must never throw; the server still
+ * guards against it and never waits longer than the budget.
+ */
+export interface RegistryLookups {
+  state(image: string): { state: 'present' | 'missing' | 'unknown'; digest?: string };
+  lookup(images: string[], budgetMs: number): Promise<void>;
+}
+
+export type AdmitFunction = (body: unknown, runtime: Runtime, context?: AdmitContext) => AdmissionResult;
 
 export interface StartServerOptions {
   config: RuntimeSource;
@@ -115,6 +141,13 @@ export interface StartServerOptions {
   admit?: AdmitFunction;
   /** Connection limits; default DEFAULT_LIMITS. Tests make them small. bodyLimit is fixed to BODY_LIMIT. */
   limits?: Partial<Omit<ConnectionLimits, 'bodyLimit'>>;
+  /** Registry knowledge for mirror checks and digest pinning; absent: admit() gets no registry and never asks. */
+  registry?: RegistryLookups;
+  /**
+   * The most the registry may add to one admission (ms), shared by all its images; a function so that a config
+   * reload takes effect. Default DEFAULT_LOOKUP_BUDGET_MS.
+   */
+  budgetMs?: number | (() => number);
 }
 
 export interface RunningServer {
@@ -223,17 +256,51 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     (request as Stamped)[START] = performance.now();
     done();
   };
-  app.post(MUTATE_PATH, { onRequest: stamp }, (request, reply) => {
+  const registry = options.registry;
+  // admit() sees only the synchronous cache view; look-ups are the server's business (admission does no I/O).
+  const registryView = registry ? { state: (image: string) => registry.state(image) } : undefined;
+  const budgetOf = options.budgetMs;
+  const lookupBudgetMs = (): number => {
+    const v = typeof budgetOf === 'function' ? budgetOf() : (budgetOf ?? DEFAULT_LOOKUP_BUDGET_MS);
+    return Number.isFinite(v) && v > 0 ? v : 0;
+  };
+
+  const admissionHandler = (production: boolean) => (request: AnyRequest, reply: AnyReply) => {
     // Answered already (408: the body came too late): nothing left to decide.
     if (reply.sent) return reply;
-    let runtime: Runtime;
+    const started = performance.now();
+    const body = request.body;
+    const context: AdmitContext = { production };
+    if (registryView) context.registry = registryView;
+    let runtime: Runtime | undefined;
     let result: AdmissionResult;
     try {
-      runtime = options.config.current();
-      result = admitFn(request.body, runtime);
+      runtime = options.config.current(requestNamespace(body));
+      result = admitFn(body, runtime, context);
     } catch (err) {
-      result = safetyNet(request.body, err, logger);
+      result = safetyNet(body, err, logger);
     }
+    const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
+    if (!lookups) return answer(request, reply, result, undefined);
+    // One budget per admission, counted from the start of the decision: the registry adds at most that much.
+    const budget = lookupBudgetMs() - (performance.now() - started);
+    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false });
+    const first = result;
+    return waitAtMost(registry!, lookups, budget).then((waited) => {
+      if (reply.sent) return reply;
+      let second: AdmissionResult;
+      try {
+        second = admitFn(body, runtime!, context);
+      } catch (err) {
+        // The first answer was good: keep it rather than the safety net's unchanged Pod.
+        logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
+        second = first;
+      }
+      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first });
+    });
+  };
+
+  function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined) {
     if (result.status === 200) reply.code(200).send(result.body);
     else reply.code(400).send({ error: 'Bad Request', message: result.error });
     // After the answer is handed over: the duration includes serialising it, and a failure here cannot change it.
@@ -241,7 +308,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     try {
       if (result.status === 200) {
         metrics.recordAdmission(result.summary.outcome, seconds, result.summary);
-        logAdmission(logger, result.summary, seconds);
+        logAdmission(logger, result.summary, seconds, lookup);
       } else {
         metrics.recordAdmission('bad_request', seconds);
         logger.warn({ status: 400, reason: result.error, duration_ms: ms(seconds) }, 'admission request refused');
@@ -250,14 +317,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       logger.error({ err: errorFields(err) }, 'recording an admission failed');
     }
     return reply;
-  });
-  // Anything but POST on /mutate: 405 with Allow, so a misconfigured caller learns what is wrong (HEAD follows GET).
-  app.route({
-    method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
-    url: MUTATE_PATH,
-    handler: (_request, reply) =>
-      reply.code(405).header('allow', 'POST').send({ error: 'Method Not Allowed', message: `use POST ${MUTATE_PATH}` }),
-  });
+  }
+
+  app.post(MUTATE_PATH, { onRequest: stamp }, admissionHandler(false));
+  app.post(PRODUCTION_PATH, { onRequest: stamp }, admissionHandler(true));
+  // Anything but POST on the admission paths: 405 with Allow, so a misconfigured caller learns what is wrong
+  // (HEAD follows GET).
+  for (const url of ADMISSION_PATHS) {
+    app.route({
+      method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+      url,
+      handler: (_request, reply) =>
+        reply.code(405).header('allow', 'POST').send({ error: 'Method Not Allowed', message: `use POST ${url}` }),
+    });
+  }
 
   const health = Fastify({ logger: false, keepAliveTimeout: 5_000, requestTimeout: REQUEST_TIMEOUT_MS });
   installErrorHandlers(health, logger);
@@ -437,7 +510,7 @@ function installErrorHandlers<S extends RawServerBase>(
     // fastify marks body-parsing failures "connection: close"; HTTP/2 has no such header (Node warns and drops it).
     if (request.raw.httpVersionMajor === 2) reply.removeHeader('connection');
     reply.code(status).send({ error: statusText(status), message });
-    if (metrics && request.routeOptions.url === MUTATE_PATH && request.method === 'POST') {
+    if (metrics && ADMISSION_PATHS.has(request.routeOptions.url ?? '') && request.method === 'POST') {
       const seconds = elapsedSeconds(request);
       metrics.recordAdmission(status >= 500 ? 'error' : 'bad_request', seconds);
       logger.warn({ status, reason: message, duration_ms: ms(seconds) }, 'admission request refused');
@@ -470,7 +543,7 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
  * One line per admission: who, what changed and why, how long. Never the Pod, never env values. `warn` when MLRun
  * would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was hit; else `info`.
  */
-export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number): void {
+export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
   const level = s.outcome === 'error' || raises || s.limits.length > 0 ? 'warn' : 'info';
@@ -512,8 +585,66 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
   if (s.detail) line.detail = clip(s.detail);
   if (s.clientVersion) line.clientVersion = clip(s.clientVersion);
   if (s.clientPythonVersion) line.clientPythonVersion = clip(s.clientPythonVersion);
+  if (lookup) line.registryLookup = lookup;
   logger[level](line, 'admission');
 }
+
+/** The registry look-up of one admission, for its log line. */
+export interface LookupNote {
+  /** Images admit() asked about. */
+  images: number;
+  /** Time waited for the registry (ms), never more than the budget. */
+  ms: number;
+  /** admit() ran again with the warmer cache (false: the budget was spent before the look-up could start). */
+  secondPass: boolean;
+}
+
+/** summary.lookups when admit() left images to ask the registry about, else undefined. */
+function lookupsOf(summary: AdmissionSummary): string[] | undefined {
+  const lookups = (summary as { lookups?: unknown }).lookups;
+  return Array.isArray(lookups) && lookups.length > 0 ? (lookups as string[]) : undefined;
+}
+
+/**
+ * Waits for registry.lookup() at most `budgetMs`, and never fails: a look-up that throws, rejects or never
+ * settles ends the wait like a timeout does. Resolves with the time waited (ms).
+ */
+export function waitAtMost(registry: Pick<RegistryLookups, 'lookup'>, images: string[], budgetMs: number): Promise<number> {
+  const start = performance.now();
+  const waited = () => ms((performance.now() - start) / 1000);
+  let pending: Promise<unknown>;
+  try {
+    pending = Promise.resolve(registry.lookup(images, budgetMs));
+  } catch {
+    return Promise.resolve(waited());
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, budgetMs);
+  });
+  return Promise.race([pending.then(noop, noop), timeout]).then(() => {
+    clearTimeout(timer);
+    return waited();
+  });
+}
+
+function noop(): void {}
+
+/**
+ * request.namespace of an AdmissionReview, when it is a string that can be a namespace name; anything else
+ * selects no install (the default install or the static config then serve). Read defensively: admit() reports
+ * what is wrong with the body, this only picks the runtime.
+ */
+export function requestNamespace(body: unknown): string | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const request = (body as { request?: unknown }).request;
+  if (typeof request !== 'object' || request === null) return undefined;
+  const namespace = (request as { namespace?: unknown }).namespace;
+  return typeof namespace === 'string' && namespace.length > 0 && namespace.length <= NAMESPACE_MAX ? namespace : undefined;
+}
+
+type AnyRequest = FastifyRequest<any, any, any>;
+type AnyReply = FastifyReply<any, any, any, any>;
 
 const START = Symbol('admissionStart');
 type Stamped = { [START]?: number };
