@@ -56,7 +56,7 @@ beforeAll(() => {
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(repo, 'node_modules'));
   config = path.join(repo, 'site-config.yaml');
   writeFileSync(config, 'mlrun:\n  version: "1.10.0"\n  imagesRegistry: registry.site.example:5000/\n');
-});
+}, 900_000); // first run: two helm downloads and a full build on a slow shared machine
 
 async function run(bin: string, args: string[], env: NodeJS.ProcessEnv = {}, input?: string) {
   try {
