@@ -96,7 +96,9 @@ function qualifiedNamePrefixProblems(config: Config): ConfigProblem[] {
  * the file (Value.Default only fills undefined).
  */
 function dropEmptySections(config: Record<string, unknown>): void {
-  for (const section of ['mlrun', 'webhook', 'log']) if (config[section] === null) delete config[section];
+  for (const section of ['mlrun', 'webhook', 'log', 'discovery', 'mirror', 'policy']) if (config[section] === null) delete config[section];
+  const discovery = config['discovery'];
+  if (isPlainObject(discovery) && discovery['overrides'] === null) delete discovery['overrides'];
   const webhook = config['webhook'];
   if (isPlainObject(webhook) && webhook['corrections'] === null) delete webhook['corrections'];
 }

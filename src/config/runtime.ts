@@ -2,13 +2,21 @@
  * Turns a validated Config into what the admission path needs: a compiled resolver and the webhook options.
  * Built once per config (load or reload), never per request. Pure.
  */
-import { compileResolver, type Resolver } from '../mlrun/engine.js';
+import { compileResolver, type MlrunSettings, type Resolver, type ResolverOptions } from '../mlrun/engine.js';
+import { compilePythonMatcher } from '../mlrun/pyregex.js';
 import { rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import type { Config } from './schema.js';
 
 export interface Runtime {
   config: Config;
   resolver: Resolver;
+  /** What the production policy needs, compiled once per config (src/mlrun/policy.ts PinContext). */
+  policy: {
+    /** policy.allow, compiled with the linear-time Python matcher (re.match). */
+    allow: readonly { source: string; match: (image: string) => boolean }[];
+    /** The same settings without registries: the image a user writes for a pinned version. */
+    unprefixed: Resolver;
+  };
   /** Notes worth logging at load time (e.g. "newer than the newest known rules"). */
   notes: string[];
 }
@@ -36,21 +44,20 @@ export function buildRuntime(config: Config): RuntimeResult {
   if (config.mlrun.vendorImagesRegistry && !rules.vendorRegistry) {
     notes.push(`mlrun.vendorImagesRegistry is ignored: ${rules.label} have no vendor registry (MLRun >= 1.7)`);
   }
-  const resolver = compileResolver(
-    {
-      imagesTag: config.mlrun.imagesTag,
-      imagesRegistry: config.mlrun.imagesRegistry,
-      vendorImagesRegistry: config.mlrun.vendorImagesRegistry,
-      imagesToEnrichRegistry: patterns,
-      serverVersion: config.mlrun.version,
-    },
-    {
-      rules,
-      kfpPythonSuffix: config.mlrun.kfpPythonSuffix,
-      corrections: config.webhook.corrections,
-      guardAlreadyPrefixed: true,
-    },
-  );
+  const settings: MlrunSettings = {
+    imagesTag: config.mlrun.imagesTag,
+    imagesRegistry: config.mlrun.imagesRegistry,
+    vendorImagesRegistry: config.mlrun.vendorImagesRegistry,
+    imagesToEnrichRegistry: patterns,
+    serverVersion: config.mlrun.version,
+  };
+  const options: ResolverOptions = {
+    rules,
+    kfpPythonSuffix: config.mlrun.kfpPythonSuffix,
+    corrections: config.webhook.corrections,
+    guardAlreadyPrefixed: true,
+  };
+  const resolver = compileResolver(settings, options);
   if (resolver.configError) {
     const what = resolver.configError.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression';
     problems.push({
@@ -59,5 +66,27 @@ export function buildRuntime(config: Config): RuntimeResult {
     });
     return { ok: false, problems };
   }
-  return { ok: true, runtime: { config, resolver, notes } };
+  problems.push(...overridePatternProblems(config, options));
+  const allow: Runtime['policy']['allow'][number][] = [];
+  config.policy.allow.forEach((source, i) => {
+    const compiled = compilePythonMatcher(source);
+    if (compiled.ok) allow.push({ source, match: compiled.match });
+    else problems.push({ key: `policy.allow[${i}]`, reason: `${compiled.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression'}: ${compiled.reason}` });
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  const unprefixed = compileResolver({ ...settings, imagesRegistry: '', vendorImagesRegistry: '' }, options);
+  return { ok: true, runtime: { config, resolver, policy: { allow, unprefixed }, notes } };
+}
+
+/** discovery.overrides.imagesToEnrichRegistry replaces what discovery finds: refuse it now, not at the first sync. */
+function overridePatternProblems(config: Config, options: ResolverOptions): ConfigProblem[] {
+  const patterns = config.discovery.overrides.imagesToEnrichRegistry;
+  if (patterns === null) return [];
+  const probe = compileResolver(
+    { imagesTag: '', imagesRegistry: '', vendorImagesRegistry: '', imagesToEnrichRegistry: patterns, serverVersion: config.mlrun.version },
+    options,
+  );
+  if (!probe.configError) return [];
+  const what = probe.configError.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression';
+  return [{ key: 'discovery.overrides.imagesToEnrichRegistry', reason: `${what}: ${probe.configError.reason}` }];
 }

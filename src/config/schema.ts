@@ -208,12 +208,195 @@ export const LogSection = Type.Object(
   { additionalProperties: false, default: {}, description: 'Logging.' },
 );
 
+/** A Kubernetes namespace name (RFC 1123 label). */
+export const NAMESPACE_PATTERN = '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$';
+const NamespaceName = Type.String({ minLength: 1, maxLength: 63, pattern: NAMESPACE_PATTERN });
+/** A registry as written in image names, host[:port], for lists of registries the webhook may contact. */
+export const REGISTRY_HOST_PATTERN = `^${HOST}(:[0-9]{1,5})?$`;
+const RegistryHost = Type.String({ minLength: 1, maxLength: 255, pattern: REGISTRY_HOST_PATTERN });
+const Seconds = (min: number, max: number, dflt: number, description: string) =>
+  Type.Optional(Type.Integer({ minimum: min, maximum: max, default: dflt, description }));
+
+/** The discovered keys an operator may pin to a value that deliberately differs from the MLRun install's. */
+export const DiscoveryOverrides = Type.Object(
+  {
+    imagesTag: Type.Optional(Type.Union([Type.String({ maxLength: 128, pattern: IMAGES_TAG_PATTERN }), Type.Null()], { default: null })),
+    imagesRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], { default: null })),
+    vendorImagesRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], { default: null })),
+    imagesToEnrichRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { default: null })),
+  },
+  {
+    additionalProperties: false,
+    default: {},
+    description:
+      'Values that beat what discovery finds in the MLRun install (same meaning as the mlrun.* keys); null: follow MLRun.',
+  },
+);
+
+export const DEFAULT_DISCOVERY_POD_SELECTOR =
+  'app.kubernetes.io/name=mlrun,app.kubernetes.io/component=api,app.kubernetes.io/sub-component=chief';
+
+export const DiscoverySection = Type.Object(
+  {
+    enabled: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "Follow the cluster's MLRun install(s) through the Kubernetes API: the server version (the MLRun API image tag) " +
+          'and the MLRUN_IMAGES_* settings of the MLRun API container.',
+      }),
+    ),
+    namespaces: Type.Optional(
+      Type.Array(Type.Union([NamespaceName, Type.Literal('*')]), {
+        default: ['mlrun'],
+        minItems: 1,
+        maxItems: 256,
+        uniqueItems: true,
+        description: 'Namespaces where MLRun APIs run. ["*"]: every namespace (the chart then needs a ClusterRole).',
+      }),
+    ),
+    defaultNamespace: Type.Optional(
+      Type.String({
+        maxLength: 63,
+        pattern: '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)?$',
+        default: 'mlrun',
+        description:
+          'The install used for Pods of namespaces that have no MLRun API of their own. "": those Pods use the static config.',
+      }),
+    ),
+    deployment: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 253, pattern: '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$', default: 'mlrun-api-chief', description: 'Deployment of the MLRun API chief.' }),
+    ),
+    container: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 63, pattern: NAMESPACE_PATTERN, default: 'mlrun-api', description: 'The MLRun API container in that Deployment.' }),
+    ),
+    podSelector: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 1024, default: DEFAULT_DISCOVERY_POD_SELECTOR, description: 'Label selector of the chief Pods.' }),
+    ),
+    syncTimeoutSeconds: Seconds(0, 600, 30, 'At start, readiness waits this long for the first sync, then goes ready on the static config.'),
+    overrides: Type.Optional(DiscoveryOverrides),
+  },
+  { additionalProperties: false, default: {}, description: 'Follow the MLRun install(s) of the cluster.' },
+);
+
+export const MirrorSection = Type.Object(
+  {
+    enabled: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Check the registries the webhook rewrites images to (mlrun.imagesRegistry, mlrun.vendorImagesRegistry) for ' +
+          'the images it writes: warn (and count) rewrites to images the mirror lacks, and check the MLRun catalogue in the background.',
+      }),
+    ),
+    missing: Type.Optional(
+      Type.Union([Type.Literal('rewrite'), Type.Literal('keep-original')], {
+        default: 'rewrite',
+        description:
+          'rewrite: MLRun-exact, rewrite and warn when the mirror is known to lack the image. keep-original: leave the ' +
+          'original image then (for sites that are not fully air-gapped).',
+      }),
+    ),
+    budgetMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 7500,
+        default: 300,
+        description:
+          'Time one admission may wait for registry answers, for all its images together (at most a quarter of the ' +
+          "webhook's timeoutSeconds). 0: only what is already known is used.",
+      }),
+    ),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 30000, default: 5000, description: 'Per registry request.' })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64, default: 8, description: 'Registry requests in flight at once.' })),
+    intervalSeconds: Seconds(30, 86400, 600, 'Background coverage check period (with jitter).'),
+    presentTtlSeconds: Seconds(0, 86400, 600, 'How long "present" is believed.'),
+    missingTtlSeconds: Seconds(0, 3600, 60, 'How long "missing" is believed before asking again.'),
+    cacheEntries: Type.Optional(Type.Integer({ minimum: 16, maximum: 100000, default: 4096, description: 'Registry answers kept at most.' })),
+    pythonVersions: Type.Optional(
+      Type.Array(Type.String({ pattern: '^3\\.[0-9]{1,2}$' }), {
+        default: [],
+        maxItems: 16,
+        description: 'Client python versions whose image variants the background check covers; []: those the MLRun release publishes.',
+      }),
+    ),
+    insecureRegistries: Type.Optional(
+      Type.Array(RegistryHost, { default: [], maxItems: 64, uniqueItems: true, description: 'Registries (host[:port]) reached over plain HTTP.' }),
+    ),
+    caFile: Type.Optional(Type.String({ maxLength: 4096, default: '', description: 'PEM CA bundle trusted for registry TLS, besides the system roots.' })),
+    pullSecretFiles: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), {
+        default: [],
+        maxItems: 32,
+        description: '.dockerconfigjson files (mounted image pull Secrets) with registry credentials.',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Air-gap readiness: know what the data-node registry holds.' },
+);
+
+export const PIN_TAGS = ['off', 'warn', 'deny', 'rewrite'] as const;
+
+export const PolicySection = Type.Object(
+  {
+    namespaces: Type.Optional(
+      Type.Array(NamespaceName, {
+        default: [],
+        maxItems: 1024,
+        uniqueItems: true,
+        description: 'Production namespaces by name, besides those the chart selects by namespace label.',
+      }),
+    ),
+    mlrunVersion: Type.Optional(
+      Type.String({
+        maxLength: 128,
+        pattern: `^$|${VERSION_PATTERN}`,
+        default: '',
+        description: 'The MLRun version MLRun images are pinned to in production namespaces. "": no version pin.',
+      }),
+    ),
+    pinTags: Type.Optional(
+      Type.Union(
+        PIN_TAGS.map((l) => Type.Literal(l)),
+        {
+          default: 'off',
+          description:
+            'Images with no tag or a moving tag (latest), and MLRun images off mlrunVersion: off, warn (admit with a ' +
+            'warning), deny (refuse the Pod, naming the image to use), rewrite (MLRun images get the pinned tag; the rest are denied).',
+        },
+      ),
+    ),
+    pinDigests: Type.Optional(
+      Type.Union([Type.Literal('off'), Type.Literal('resolve')], {
+        default: 'off',
+        description:
+          'resolve: add the digest (repo:tag@sha256:...) asked from the registry, only for images whose registry is ' +
+          'the images/vendor registry or listed in digestRegistries.',
+      }),
+    ),
+    digestRegistries: Type.Optional(
+      Type.Array(RegistryHost, { default: [], maxItems: 64, uniqueItems: true, description: 'More registries (host[:port]) digests may be asked from.' }),
+    ),
+    allow: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 1024 }), {
+        default: [],
+        maxItems: 256,
+        description: 'Python regular expressions (re.match, from the start) of images exempt from the policy.',
+      }),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: "Production image policy: MLRun's advice to pin images, enforced per namespace." },
+);
+
 /** The config file the server reads (the chart renders it into a ConfigMap). */
 export const ConfigSchema = Type.Object(
   {
     mlrun: Type.Optional(MlrunSection),
     webhook: Type.Optional(WebhookSection),
     log: Type.Optional(LogSection),
+    discovery: Type.Optional(DiscoverySection),
+    mirror: Type.Optional(MirrorSection),
+    policy: Type.Optional(PolicySection),
   },
   { additionalProperties: false, $id: 'mlrun-image-webhook-config' },
 );
@@ -238,4 +421,42 @@ export interface Config {
     corrections: { tagImagesWithRegistryPort: boolean; exactMlrunPattern: boolean };
   };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' };
+  discovery: {
+    enabled: boolean;
+    namespaces: string[];
+    defaultNamespace: string;
+    deployment: string;
+    container: string;
+    podSelector: string;
+    syncTimeoutSeconds: number;
+    overrides: {
+      imagesTag: string | null;
+      imagesRegistry: string | null;
+      vendorImagesRegistry: string | null;
+      imagesToEnrichRegistry: string | null;
+    };
+  };
+  mirror: {
+    enabled: boolean;
+    missing: 'rewrite' | 'keep-original';
+    budgetMs: number;
+    timeoutMs: number;
+    concurrency: number;
+    intervalSeconds: number;
+    presentTtlSeconds: number;
+    missingTtlSeconds: number;
+    cacheEntries: number;
+    pythonVersions: string[];
+    insecureRegistries: string[];
+    caFile: string;
+    pullSecretFiles: string[];
+  };
+  policy: {
+    namespaces: string[];
+    mlrunVersion: string;
+    pinTags: (typeof PIN_TAGS)[number];
+    pinDigests: 'off' | 'resolve';
+    digestRegistries: string[];
+    allow: string[];
+  };
 }

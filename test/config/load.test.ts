@@ -128,7 +128,7 @@ describe('validateConfig: every key refused with its dotted key and a readable r
     ['webhook section', { webhook: [] }, 'webhook', /must be a mapping .*got a list/],
     ['log section', { log: 3 }, 'log', /must be a mapping/],
     ['corrections a list', { webhook: { corrections: [true] } }, 'webhook.corrections', /must be a mapping .*got a list/],
-    ['root a list', [1], '(root)', /must be a mapping with keys mlrun, webhook, log, got a list/],
+    ['root a list', [1], '(root)', /must be a mapping with keys mlrun, webhook, log, discovery, mirror, policy, got a list/],
     ['root a string', 'hello', '(root)', /got the string "hello"/],
   ];
   it.each(cases)('%s', (_name, input, key, reason) => {
@@ -149,7 +149,7 @@ describe('validateConfig: every key refused with its dotted key and a readable r
 describe('validateConfig: unknown keys', () => {
   it('at the top level', () => {
     const [p] = problemsOf(validateConfig({ foo: 1 }));
-    expect(p).toEqual({ key: 'foo', reason: 'unknown key (allowed: mlrun, webhook, log)' });
+    expect(p).toEqual({ key: 'foo', reason: 'unknown key (allowed: mlrun, webhook, log, discovery, mirror, policy)' });
   });
 
   it('in a section, listing what is allowed', () => {
