@@ -251,10 +251,11 @@ export function h2load({ url, bodyFile, protocol, connections, streams, seconds,
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const limit = killAfterMs ?? ((seconds ?? 30) * 1000 + 30_000);
+    const t0 = Date.now();
     const timer = setTimeout(() => child.kill('SIGKILL'), limit);
-    child.on('exit', () => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(parseH2load(out, logFile));
+      resolve({ ...parseH2load(out, logFile), exit: signal ?? code, ms: Date.now() - t0 });
     });
   });
 }
