@@ -147,35 +147,40 @@ function renderYaml(text: string, runtime: Runtime, options: { namespace?: strin
     // Each document owns the source from the end of the previous one to its own end (comments, "---"), so the
     // untouched pieces put back together are the input, byte for byte.
     const end = i === docs.length - 1 ? text.length : doc.range[2];
-    const source = text.slice(start, end);
+    pieces.push(renderYamlDocument(doc, text.slice(start, end), i, runtime, options, reports));
     start = end;
-    let value: unknown;
-    try {
-      value = doc.toJS();
-    } catch (e) {
-      reports.push({ object: `document ${i + 1}`, status: 'failed', decisions: [], notes: [(e as Error).message] });
-      pieces.push(source);
-      return;
-    }
-    let changed: boolean;
-    const before = reports.length;
-    try {
-      changed = renderDocument(doc, value, runtime, options, reports);
-    } catch (e) {
-      // Could not write the answer into this document (a YAML alias on the way, say): it goes out as it came.
-      reports.splice(before, reports.length - before, { object: describeObject(value, options.namespace), status: 'failed', decisions: [], notes: [(e as Error).message] });
-      pieces.push(source);
-      return;
-    }
-    if (!changed) {
-      pieces.push(source);
-      return;
-    }
-    // The Document API re-emits the document with its comments, its "---" and its key order; lineWidth 0 keeps long
-    // strings on one line, and sequences keep the indentation style the source used.
-    pieces.push(doc.toString({ lineWidth: 0, flowCollectionPadding: false, indentSeq: indentsSequences(source) }));
   });
   return { output: pieces.join(''), reports, failed: reports.some((r) => r.status === 'failed') };
+}
+
+/** One document of a YAML stream: its new text, or `source` itself when nothing changed or it failed. */
+function renderYamlDocument(
+  doc: Document,
+  source: string,
+  index: number,
+  runtime: Runtime,
+  options: { namespace?: string },
+  reports: ObjectReport[],
+): string {
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (e) {
+    reports.push({ object: `document ${index + 1}`, status: 'failed', decisions: [], notes: [(e as Error).message] });
+    return source;
+  }
+  const before = reports.length;
+  try {
+    if (!renderDocument(doc, value, runtime, options, reports)) return source;
+  } catch (e) {
+    // Could not write the answer into this document (a YAML alias on the way, say): it goes out as it came.
+    const failed: ObjectReport = { object: describeObject(value, options.namespace), status: 'failed', decisions: [], notes: [(e as Error).message] };
+    reports.splice(before, reports.length - before, failed);
+    return source;
+  }
+  // The Document API re-emits the document with its comments, its "---" and its key order; lineWidth 0 keeps long
+  // strings on one line, and sequences keep the indentation style the source used.
+  return doc.toString({ lineWidth: 0, flowCollectionPadding: false, indentSeq: indentsSequences(source) });
 }
 
 /** Block sequences written under their key without indentation ("key:\n- a", kubectl and most charts) or indented. */
