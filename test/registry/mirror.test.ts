@@ -222,6 +222,29 @@ describe.skipIf(!bin)('MirrorService against a real registry', () => {
 });
 
 describe('MirrorService, registries that do not answer or are not configured', () => {
+  it.skipIf(!bin)('a registry that goes down: the last known answer is kept until it expires, never turned into missing', async () => {
+    let now = 5_000_000;
+    const own = await startRegistry();
+    let stopped = false;
+    const image = `${own.host}/mlrun/mlrun:1.9.2`;
+    const s = service({ registries: [`${own.host}/`], insecureRegistries: [own.host], now: () => now, presentTtlMs: 600_000, intervalMs: 600_000, jitter: 0, roundDeadlineMs: 60_000, catalogue: () => [image] });
+    try {
+      const { digest } = await pushImage(own, 'mlrun/mlrun', '1.9.2');
+      expect(await s.runRound()).toMatchObject({ present: 1 });
+      await own.stop();
+      stopped = true;
+      const down = await s.runRound();
+      expect(down).toMatchObject({ present: 0, missing: 0, unknown: 1, unknownImages: [{ image, reason: 'connection refused' }] });
+      expect(s.state(image)).toEqual({ state: 'present', digest });
+      now += 660_001;
+      expect(s.state(image)).toEqual({ state: 'unknown' });
+    } finally {
+      s.close();
+      // The harness's stop() is not idempotent for a registry stopped by a signal (kill ESRCH).
+      if (!stopped) await own.stop();
+    }
+  });
+
   it('lookup returns within its budget against a registry that never answers; the answer is unknown', async () => {
     const silent = await silentServer();
     const s = service({ registries: [`${silent.host}/`], insecureRegistries: [silent.host], timeoutMs: 60_000 });
