@@ -51,6 +51,61 @@ export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
 export const TLS_REFUSAL_REASONS = ['expired', 'not_yet_valid', 'invalid'] as const;
 export type TlsRefusalReason = (typeof TLS_REFUSAL_REASONS)[number];
 
+/** Where the runtime of a followed namespace comes from (mlrun_install_info{source}). */
+export const INSTALL_SOURCES = ['discovered', 'static', 'default-install'] as const;
+export type InstallSource = (typeof INSTALL_SOURCES)[number];
+
+/** Discovery states (src/cluster/watch.ts DiscoveryState), the label set of discovery_state. */
+export const DISCOVERY_STATES = ['starting', 'ok', 'forbidden', 'unreachable', 'failing'] as const;
+export type DiscoveryStateLabel = (typeof DISCOVERY_STATES)[number];
+
+export const MIRROR_STATES = ['present', 'missing', 'unknown'] as const;
+export type MirrorStateLabel = (typeof MIRROR_STATES)[number];
+
+export const REGISTRY_REQUEST_KINDS = ['manifest', 'token', 'ping'] as const;
+export type RegistryRequestKind = (typeof REGISTRY_REQUEST_KINDS)[number];
+
+/**
+ * registry_requests_total{status}: the HTTP status code when the registry answered, else one of these (the
+ * transport's reasons folded into a closed set).
+ */
+export const REGISTRY_FAILURE_STATUSES = ['timeout', 'busy', 'refused', 'reset', 'dns', 'unreachable', 'tls', 'aborted', 'invalid_response', 'error'] as const;
+
+/** Distinct registry label values kept; later registries are counted as "other" (the label stays bounded). */
+export const REGISTRY_LABELS_MAX = 32;
+
+/** The production policy's decisions (policy_decisions_total{policy,action}): which actions each policy takes. */
+export const POLICY_ACTIONS = {
+  'pin-tags': ['none', 'warn', 'deny', 'rewrite'],
+  'pin-digests': ['resolved', 'unresolved'],
+} as const;
+export type PolicyName = keyof typeof POLICY_ACTIONS;
+
+/** A discovered or configured install as install_info shows it. */
+export interface InstallInfo {
+  namespace: string;
+  version: string;
+  source: InstallSource;
+}
+
+/** What the discovery gauges read at each scrape (a view of InstallWatcher.status()). */
+export interface DiscoveryView {
+  state: DiscoveryStateLabel;
+  /** Lists and watch (re)connections that succeeded, and errors, since the start (monotonic). */
+  counts: { lists: number; watches: number; errors: number };
+  /** ISO 8601. */
+  lastSyncAt: string | undefined;
+}
+
+/** One registry HTTP exchange (src/registry's RequestEvent). */
+export interface RegistryRequest {
+  registry: string;
+  kind: RegistryRequestKind;
+  status: number | undefined;
+  outcome: string;
+  durationMs: number;
+}
+
 /** Sub-millisecond (small Pods) to one second (far beyond any sane admission). */
 export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
@@ -71,6 +126,17 @@ export interface Metrics {
   readonly tlsRefusals: Counter<'reason'>;
   readonly tlsCertificateValid: Gauge;
   readonly admissionLimits: Counter<'limit'>;
+  readonly mlrunInstallInfo: Gauge<'namespace' | 'version' | 'source'>;
+  readonly discoverySyncs: Counter<'result'>;
+  readonly discoveryState: Gauge<'state'>;
+  readonly discoveryRefusals: Counter;
+  readonly discoveryPendingChanges: Gauge;
+  readonly discoveryLastSync: Gauge;
+  readonly mirrorImages: Gauge<'state'>;
+  readonly registryRequests: Counter<'registry' | 'kind' | 'status'>;
+  readonly registryRequestDuration: Histogram<'kind'>;
+  readonly policyDecisions: Counter<'policy' | 'action'>;
+  readonly mirrorDecisions: Counter<'state'>;
   /** One admission answered (any status). summary is absent for bad requests and internal errors. */
   recordAdmission(outcome: AdmissionOutcome, durationSeconds: number, summary?: AdmissionSummary): void;
   /** A config (re)load: success updates the timestamp and the rules info. */
@@ -83,6 +149,15 @@ export interface Metrics {
   setCertificateValidity(notBefore: Date, notAfter: Date): void;
   recordTlsRefusal(reason: TlsRefusalReason): void;
   recordConnectionEvent(event: ConnectionEvent, count?: number): void;
+  /** The installs serving now, one series each (replaces the previous set). */
+  setInstalls(installs: readonly InstallInfo[]): void;
+  /** Discovery's status is read from `view` at each scrape; undefined: discovery off (the series stay at 0). */
+  watchDiscovery(view: (() => DiscoveryView) | undefined): void;
+  recordDiscoveryRefusal(count?: number): void;
+  setDiscoveryPendingChanges(count: number): void;
+  /** The background coverage's counts. */
+  setMirrorImages(counts: Record<MirrorStateLabel, number>): void;
+  recordRegistryRequest(event: RegistryRequest): void;
 }
 
 export interface MetricsOptions {
@@ -179,6 +254,97 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['limit'] as const,
     registers: [registry],
   });
+  const mlrunInstallInfo = new Gauge({
+    name: `${PREFIX}mlrun_install_info`,
+    help: `Always 1: per followed namespace, the MLRun version its Pods are resolved with and where the settings come from: ${INSTALL_SOURCES.join(', ')}.`,
+    labelNames: ['namespace', 'version', 'source'] as const,
+    registers: [registry],
+  });
+  let discoveryView: (() => DiscoveryView) | undefined;
+  let syncedSeen = { ok: 0, error: 0 };
+  // Read from the watcher at scrape time: exact without a callback per event.
+  const readDiscovery = (): DiscoveryView | undefined => {
+    try {
+      return discoveryView?.();
+    } catch {
+      return undefined;
+    }
+  };
+  const discoverySyncs = new Counter({
+    name: `${PREFIX}discovery_syncs_total`,
+    help: 'Discovery lists and watch (re)connections against the Kubernetes API, by result: ok, error.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      const v = readDiscovery();
+      if (!v) return;
+      const ok = v.counts.lists + v.counts.watches;
+      if (ok > syncedSeen.ok) this.labels('ok').inc(ok - syncedSeen.ok);
+      if (v.counts.errors > syncedSeen.error) this.labels('error').inc(v.counts.errors - syncedSeen.error);
+      syncedSeen = { ok: Math.max(ok, syncedSeen.ok), error: Math.max(v.counts.errors, syncedSeen.error) };
+    },
+  });
+  const discoveryState = new Gauge({
+    name: `${PREFIX}discovery_state`,
+    help: `1 for the current discovery state, 0 for the others: ${DISCOVERY_STATES.join(', ')} (all 0: discovery off).`,
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const v = readDiscovery();
+      for (const st of DISCOVERY_STATES) this.labels(st).set(v?.state === st ? 1 : 0);
+    },
+  });
+  const discoveryRefusals = new Counter({
+    name: `${PREFIX}discovery_refusals_total`,
+    help: 'Discovered install settings refused (the key, object and reason are logged); the last good settings keep serving.',
+    registers: [registry],
+  });
+  const discoveryPendingChanges = new Gauge({
+    name: `${PREFIX}discovery_pending_changes`,
+    help: 'Changes to the MLRun API settings that MLRun has not applied yet (until its chief Pod restarts), over all installs.',
+    registers: [registry],
+  });
+  const discoveryLastSync = new Gauge({
+    name: `${PREFIX}discovery_last_sync_timestamp_seconds`,
+    help: 'Unix time of the last successful discovery list, watch (re)connection or event while synced; 0 before the first.',
+    registers: [registry],
+    collect() {
+      const at = readDiscovery()?.lastSyncAt;
+      const t = at === undefined ? NaN : Date.parse(at);
+      this.set(Number.isFinite(t) ? t / 1000 : 0);
+    },
+  });
+  const mirrorImages = new Gauge({
+    name: `${PREFIX}mirror_images`,
+    help: `Images of the background mirror check (catalogue and recently rewritten images), by state: ${MIRROR_STATES.join(', ')}.`,
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const registryRequests = new Counter({
+    name: `${PREFIX}registry_requests_total`,
+    help: `Registry HTTP requests, by registry (configured ones; past ${REGISTRY_LABELS_MAX} distinct: other), kind (${REGISTRY_REQUEST_KINDS.join(', ')}) and status (the HTTP code, or ${REGISTRY_FAILURE_STATUSES.join(', ')}).`,
+    labelNames: ['registry', 'kind', 'status'] as const,
+    registers: [registry],
+  });
+  const registryRequestDuration = new Histogram({
+    name: `${PREFIX}registry_request_duration_seconds`,
+    help: `Registry HTTP request latency, by kind: ${REGISTRY_REQUEST_KINDS.join(', ')}.`,
+    labelNames: ['kind'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const policyDecisions = new Counter({
+    name: `${PREFIX}policy_decisions_total`,
+    help: `Production policy decisions, by policy and action: pin-tags (${POLICY_ACTIONS['pin-tags'].join(', ')}), pin-digests (${POLICY_ACTIONS['pin-digests'].join(', ')}).`,
+    labelNames: ['policy', 'action'] as const,
+    registers: [registry],
+  });
+  const mirrorDecisions = new Counter({
+    name: `${PREFIX}mirror_decisions_total`,
+    help: `Images rewritten to a mirror registry at admission, by what the webhook knew of the mirror: ${MIRROR_STATES.join(', ')}.`,
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
   let validity: { notBefore: number; notAfter: number } | undefined;
   const tlsCertificateValid = new Gauge({
     name: `${PREFIX}tls_certificate_valid`,
@@ -215,6 +381,33 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     c.inc(0);
     limitChildren.set(l, c);
   }
+  discoveryRefusals.inc(0);
+  discoveryPendingChanges.set(0);
+  for (const r of ['ok', 'error']) discoverySyncs.labels(r).inc(0);
+  for (const st of MIRROR_STATES) mirrorImages.labels(st).set(0);
+  const mirrorChildren = new Map<string, ReturnType<typeof mirrorDecisions.labels>>();
+  for (const st of MIRROR_STATES) {
+    const c = mirrorDecisions.labels(st);
+    c.inc(0);
+    mirrorChildren.set(st, c);
+  }
+  const policyChildren = new Map<string, ReturnType<typeof policyDecisions.labels>>();
+  for (const policy of Object.keys(POLICY_ACTIONS) as PolicyName[]) {
+    for (const action of POLICY_ACTIONS[policy]) {
+      const c = policyDecisions.labels(policy, action);
+      c.inc(0);
+      policyChildren.set(`${policy}/${action}`, c);
+    }
+  }
+  for (const k of REGISTRY_REQUEST_KINDS) registryRequestDuration.zero({ kind: k });
+  const registryLabels = new Set<string>();
+  const registryLabel = (name: string): string => {
+    if (registryLabels.has(name)) return name;
+    if (registryLabels.size >= REGISTRY_LABELS_MAX || name.length > 300) return 'other';
+    registryLabels.add(name);
+    return name;
+  };
+
   // Reasons are a small closed set (action combinations): children are cached, never unbounded.
   const childCache = <C>(make: (reason: string) => C) => {
     const children = new Map<string, C>();
@@ -259,6 +452,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     tlsRefusals,
     tlsCertificateValid,
     admissionLimits,
+    mlrunInstallInfo,
+    discoverySyncs,
+    discoveryState,
+    discoveryRefusals,
+    discoveryPendingChanges,
+    discoveryLastSync,
+    mirrorImages,
+    registryRequests,
+    registryRequestDuration,
+    policyDecisions,
+    mirrorDecisions,
     recordAdmission(outcome, durationSeconds, summary) {
       (outcomeChildren.get(outcome) ?? admissionRequests.labels(outcome)).inc();
       admissionDuration.observe(durationSeconds);
@@ -269,6 +473,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (child) for (const reason in summary.changedByReason) child(reason).inc(summary.changedByReason[reason]);
       if (summary.imageWarnings > 0) imageWarnings.inc(summary.imageWarnings);
       for (const limit of summary.limits) limitChildren.get(limit)?.inc();
+      const counts = admissionCounts(summary);
+      for (const [state, n] of counts.mirror) mirrorChildren.get(state)?.inc(n);
+      for (const [key, n] of counts.policy) policyChildren.get(key)?.inc(n);
     },
     recordConfigReload(ok, runtime) {
       configReloads.labels(ok ? 'success' : 'failure').inc();
@@ -291,5 +498,68 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     recordConnectionEvent(event, count = 1) {
       eventChildren.get(event)?.inc(count);
     },
+    setInstalls(installs) {
+      mlrunInstallInfo.reset();
+      for (const i of installs) mlrunInstallInfo.labels(i.namespace, i.version, i.source).set(1);
+    },
+    watchDiscovery(view) {
+      discoveryView = view;
+    },
+    recordDiscoveryRefusal(count = 1) {
+      discoveryRefusals.inc(count);
+    },
+    setDiscoveryPendingChanges(count) {
+      discoveryPendingChanges.set(count);
+    },
+    setMirrorImages(counts) {
+      for (const st of MIRROR_STATES) mirrorImages.labels(st).set(counts[st] ?? 0);
+    },
+    recordRegistryRequest(event) {
+      const kind = (REGISTRY_REQUEST_KINDS as readonly string[]).includes(event.kind) ? event.kind : 'manifest';
+      registryRequests.labels(registryLabel(event.registry), kind, registryStatusLabel(event.status, event.outcome)).inc();
+      if (Number.isFinite(event.durationMs) && event.durationMs >= 0) registryRequestDuration.labels(kind).observe(event.durationMs / 1000);
+    },
   };
+}
+
+/** An HTTP status as a label (three digits), or the transport's reason folded into REGISTRY_FAILURE_STATUSES. */
+export function registryStatusLabel(status: number | undefined, outcome: string): string {
+  if (status !== undefined && Number.isInteger(status) && status >= 100 && status <= 599) return String(status);
+  const o = outcome.toLowerCase();
+  if (o.startsWith('timeout')) return 'timeout';
+  if (o === 'busy') return 'busy';
+  if (o.includes('refused')) return 'refused';
+  if (o.includes('reset') || o.includes('closed')) return 'reset';
+  if (o.startsWith('dns')) return 'dns';
+  if (o.includes('unreachable')) return 'unreachable';
+  if (o.startsWith('tls')) return 'tls';
+  if (o === 'aborted') return 'aborted';
+  if (o.startsWith('invalid http')) return 'invalid_response';
+  return 'error';
+}
+
+/**
+ * Mirror states and policy decisions of one admission, from the summary's optional fields (admission fills them
+ * when the mirror check or the production policy ran). Unknown values are ignored, so labels stay a closed set.
+ */
+function admissionCounts(summary: AdmissionSummary): { mirror: Map<string, number>; policy: Map<string, number> } {
+  const mirror = new Map<string, number>();
+  const policy = new Map<string, number>();
+  const s = summary as { mirrorCounts?: unknown; policy?: unknown };
+  if (s.mirrorCounts && typeof s.mirrorCounts === 'object') {
+    for (const st of MIRROR_STATES) {
+      const n = (s.mirrorCounts as Record<string, unknown>)[st];
+      if (typeof n === 'number' && n > 0) mirror.set(st, n);
+    }
+  }
+  if (Array.isArray(s.policy)) {
+    for (const entry of s.policy as { policy?: unknown; action?: unknown }[]) {
+      const action = typeof entry?.action === 'string' ? entry.action : undefined;
+      if (!action) continue;
+      const name = typeof entry.policy === 'string' ? entry.policy : action === 'resolved' || action === 'unresolved' ? 'pin-digests' : 'pin-tags';
+      const key = `${name}/${action}`;
+      policy.set(key, (policy.get(key) ?? 0) + 1);
+    }
+  }
+  return { mirror, policy };
 }

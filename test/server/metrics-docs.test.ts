@@ -82,6 +82,10 @@ async function exercisedRegistry(): Promise<Map<string, Family>> {
     if (r.status !== 200) throw new Error('admission failed');
     metrics.recordAdmission(r.summary.outcome, 0.001, r.summary);
   }
+  // Discovery and registry series carry labels only once something happened; what serve.ts records for them.
+  metrics.setInstalls([{ namespace: 'mlrun', version: '1.9.2', source: 'discovered' }]);
+  metrics.watchDiscovery(() => ({ state: 'ok', counts: { lists: 3, watches: 3, errors: 1 }, lastSyncAt: new Date().toISOString() }));
+  metrics.recordRegistryRequest({ registry: 'datanode-registry.example', kind: 'manifest', status: 200, outcome: 'ok', durationMs: 3 });
   return parseExposition(await metrics.registry.metrics());
 }
 
