@@ -44,7 +44,11 @@ requireH2load();
 // ---------------------------------------------------------------------------------------------------------------
 // What runs
 
-/** Target name → protocols it serves and how it starts. Add one here (and in server-targets.mjs for a new kind). */
+/**
+ * Target name → protocols it serves and how it starts. Add one here (and in server-targets.mjs for a new kind). A
+ * webhook variant takes extra environment, e.g. a feature switched off:
+ *   'webhook-no-x': { protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), env: { X: 'off' }, logs: true, profiled: true },
+ */
 const TARGETS = {
   'bare-https': { protocols: ['http/1.1'], script: 'bare-https' },
   'bare-h2': { protocols: ['h2'], script: 'bare-h2' },
@@ -118,7 +122,7 @@ async function start(name, spec) {
       dist: spec.webhook,
       configFile,
       certs,
-      env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...(extra ? { NODE_OPTIONS: `--enable-source-maps ${extra}` } : {}) },
+      env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...spec.env, ...(extra ? { NODE_OPTIONS: `--enable-source-maps ${extra}` } : {}) },
       nodeFlags,
       logFd,
       cwd: profDir ?? work,
