@@ -146,24 +146,17 @@ function takeRepeatable(argv: string[]): { repeated: Record<Repeatable, string[]
   return { repeated, rest };
 }
 
-/**
- * The config's mirror section (src/config/schema.ts, when it has one) as flag defaults. Read defensively, so this
- * command works with a config schema with or without that section.
- */
+/** The config's mirror section as flag defaults (a flag given replaces its default). */
 function mirrorDefaults(config: Config): Defaults {
-  const d: Defaults = { pullSecretFiles: [], insecureRegistries: [], caFile: '', pythonVersions: [], timeoutMs: 5000, concurrency: 8 };
-  const mirror: unknown = 'mirror' in config ? (config as { mirror?: unknown }).mirror : undefined;
-  if (typeof mirror !== 'object' || mirror === null) return d;
-  const m = mirror as Record<string, unknown>;
-  const strings = (v: unknown): string[] | undefined => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined);
-  const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
-  d.pullSecretFiles = strings(m.pullSecretFiles) ?? d.pullSecretFiles;
-  d.insecureRegistries = strings(m.insecureRegistries) ?? d.insecureRegistries;
-  d.pythonVersions = strings(m.pythonVersions) ?? d.pythonVersions;
-  d.caFile = typeof m.caFile === 'string' ? m.caFile : d.caFile;
-  d.timeoutMs = int(m.timeoutMs) ?? d.timeoutMs;
-  d.concurrency = int(m.concurrency) ?? d.concurrency;
-  return d;
+  const m = config.mirror;
+  return {
+    pullSecretFiles: m.pullSecretFiles,
+    insecureRegistries: m.insecureRegistries,
+    caFile: m.caFile,
+    pythonVersions: m.pythonVersions,
+    timeoutMs: m.timeoutMs,
+    concurrency: m.concurrency,
+  };
 }
 
 /** Catalogue entries that have a mirror name, then the --image list; each image once. */

@@ -97,6 +97,22 @@ describe.skipIf(!bin)('check-mirror against a real registry', () => {
     expect(doc.results.every((r) => /^sha256:[0-9a-f]{64}$/.test(r.digest ?? ''))).toBe(true);
   });
 
+  it("the config's mirror section gives the defaults (insecure registries, python versions); a flag replaces them", async () => {
+    const file = join(dir, 'with-mirror.yaml');
+    writeFileSync(
+      file,
+      `mlrun:\n  version: "1.9.2"\n  imagesRegistry: "${reg.host}/"\n  vendorImagesRegistry: "${reg.host}/vendor/"\n` +
+        `mirror:\n  insecureRegistries: ["${reg.host}"]\n  pythonVersions: ["3.9"]\n`,
+    );
+    const r = await run(runCheckMirror, ['--config', file]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${mirrors.length} present, 0 missing, 0 unknown`);
+    // --insecure-registry replaces the config's list: the registry is then asked over HTTPS, which it does not speak.
+    const replaced = await run(runCheckMirror, ['--config', file, '--insecure-registry', 'other.example:5000']);
+    expect(replaced.code).toBe(1);
+    expect(replaced.out).toMatch(/^UNKNOWN: /m);
+  });
+
   it('--image adds images; one missing fails the check', async () => {
     const r = await check('--image', `${reg.host}/team/tool:2.0`);
     expect(r.code).toBe(1);
