@@ -141,7 +141,7 @@ export function parseRegistryPrefix(configured: string): RegistryPrefix | undefi
 export class MirrorService {
   private readonly client: RegistryClient;
   private readonly prefixes: RegistryPrefix[];
-  private readonly known: TtlLru<MirrorState>;
+  private readonly known: TtlLru<MirrorState & { until: number }>;
   private readonly recent = new Map<string, true>();
   private readonly presentTtlMs: number;
   private readonly missingTtlMs: number;
@@ -168,7 +168,7 @@ export class MirrorService {
     const concurrency = options.concurrency ?? 8;
     // A round leaves half the request slots to the hot path, so admissions are not told "busy" during a round.
     this.roundWorkers = Math.max(1, Math.floor(concurrency / 2));
-    this.known = new TtlLru<MirrorState>(options.cacheEntries ?? 4096, IMAGE_MAX_LENGTH, this.now);
+    this.known = new TtlLru<MirrorState & { until: number }>(options.cacheEntries ?? 4096, IMAGE_MAX_LENGTH, this.now);
     this.client = createRegistryClient({
       timeoutMs: options.timeoutMs ?? 5000,
       concurrency,
@@ -186,7 +186,8 @@ export class MirrorService {
   /** What is known about an image, from memory only. Unknown: never asked, expired, or not on a configured registry. */
   state(image: string): MirrorState {
     const hit = this.known.get(image);
-    return hit ? { ...hit } : { state: 'unknown' };
+    if (!hit) return { state: 'unknown' };
+    return hit.digest === undefined ? { state: hit.state } : { state: hit.state, digest: hit.digest };
   }
 
   /** Whether the service may ask about this image at all (its registry and path prefix are configured). */
@@ -312,7 +313,11 @@ export class MirrorService {
     if (r.state === 'unknown') return;
     let ttl = r.state === 'present' ? this.presentTtlMs : this.missingTtlMs;
     if (background && ttl > 0) ttl = Math.max(ttl, this.intervalMs * (1 + this.jitter) + this.roundDeadlineMs);
-    this.known.set(image, r.digest === undefined ? { state: r.state } : { state: r.state, digest: r.digest }, ttl);
+    // The same answer reached by a hot-path look-up sharing a round's request does not shorten the round's term.
+    const now = this.now();
+    const prev = this.known.get(image);
+    if (prev && prev.state === r.state && prev.digest === r.digest) ttl = Math.max(ttl, prev.until - now);
+    this.known.set(image, { state: r.state, ...(r.digest === undefined ? {} : { digest: r.digest }), until: now + ttl }, ttl);
   }
 
   private roundImages(): { images: string[]; catalogueError?: string } {

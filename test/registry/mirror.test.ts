@@ -2,6 +2,7 @@
  * MirrorService against Debian's docker-registry (plain HTTP, as data-node registries often are), a server that
  * accepts connections and never answers, and a server listed nowhere that counts connections.
  */
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestEvent } from '../../src/registry/client.js';
@@ -259,6 +260,40 @@ describe('MirrorService, registries that do not answer or are not configured', (
     } finally {
       s.close();
       await silent.close();
+    }
+  });
+
+  it('an answer that arrives after the budget is kept for the next admission', async () => {
+    // A registry that holds every manifest request until the test lets it answer.
+    const held: http.ServerResponse[] = [];
+    let heldOne: () => void;
+    const firstHeld = new Promise<void>((r) => (heldOne = r));
+    const server = http.createServer((req, res) => {
+      if (req.method === 'HEAD' && req.url?.includes('/manifests/')) {
+        held.push(res);
+        heldOne();
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const s = service({ registries: [`${host}/`], insecureRegistries: [host], timeoutMs: 60_000 });
+    try {
+      const image = `${host}/mlrun/mlrun:1.9.2`;
+      await s.lookup([image], 100);
+      await firstHeld;
+      expect(s.state(image)).toEqual({ state: 'unknown' });
+      const answered = new Promise<void>((r) => held[0]!.once('finish', () => r()));
+      held[0]!.writeHead(200, { 'Docker-Content-Digest': digest, 'Content-Type': 'application/vnd.oci.image.index.v1+json' }).end();
+      await answered;
+      for (let i = 0; i < 200 && s.state(image).state === 'unknown'; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(s.state(image)).toEqual({ state: 'present', digest });
+    } finally {
+      s.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 
