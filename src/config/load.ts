@@ -55,7 +55,8 @@ export function validateConfig(raw: unknown): ValidateResult {
   return r.ok ? { ok: true, config: r.runtime.config } : r;
 }
 
-function validateAndBuild(raw: unknown): { ok: true; runtime: Runtime } | { ok: false; problems: ConfigProblem[] } {
+/** validateConfig, keeping the compiled runtime (the discovered installs go through exactly this). */
+export function validateAndBuild(raw: unknown): { ok: true; runtime: Runtime } | { ok: false; problems: ConfigProblem[] } {
   if (raw === null || raw === undefined) return { ok: false, problems: [EMPTY_DOCUMENT] };
   if (!isPlainObject(raw)) {
     return { ok: false, problems: [{ key: '(root)', reason: `must be a mapping with keys ${allowedKeys(ConfigSchema)}, got ${describeValue(raw)}` }] };
