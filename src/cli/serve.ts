@@ -6,14 +6,20 @@
  * 0 after a graceful shutdown; 2 for bad options or a bad initial config; 1 when the server cannot start for
  * another reason (unusable certificate, port taken) or the shutdown had to be forced.
  */
+import { KubeConfig } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
+import { InstallWatcher, type DiscoveryStatus } from '../cluster/watch.js';
 import type { LoadResult } from '../config/load.js';
+import { RuntimeSet, type InstallEvent } from '../config/runtime-set.js';
 import type { Runtime } from '../config/runtime.js';
+import type { Config } from '../config/schema.js';
 import { ConfigWatcher, type ReloadResult } from '../config/watch.js';
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS, startServer, type RunningServer } from '../server/app.js';
+import { createMirrorService, readKeyringFiles, type MirrorService, type RoundResult } from '../registry/mirror.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, startServer, type RegistryLookups, type RunningServer } from '../server/app.js';
 import { createLogger, errorFields, setLogLevel, type Logger } from '../telemetry/logger.js';
-import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { createMetrics, type InstallInfo, type Metrics, type RegistryRequestKind } from '../telemetry/metrics.js';
 import { parseArgs, UsageError } from './args.js';
+import { catalogueFor } from './catalogue.js';
 
 export const SERVE_USAGE = `Usage: mlrun-image-webhook serve [options]
 
@@ -31,9 +37,11 @@ Options:
                        without both: a development CA and certificate for localhost are generated in the temp dir
   --drain-delay SECS   on SIGTERM, report not-ready and keep serving this long before closing, so the Service
                        stops routing here first (default 5, at most 20; SIGINT does not wait)
+  --kubeconfig FILE    for discovery (config discovery.enabled): the Kubernetes API credentials; default
+                       $KUBECONFIG, ~/.kube/config, else the Pod's service account (in-cluster)
   -h, --help           show this help`;
 
-const VALUE_OPTIONS = ['config', 'port', 'health-port', 'host', 'tls-cert', 'tls-key', 'drain-delay'] as const;
+const VALUE_OPTIONS = ['config', 'port', 'health-port', 'host', 'tls-cert', 'tls-key', 'drain-delay', 'kubeconfig'] as const;
 
 /** Hard limit from the first signal to exit; below Kubernetes' default terminationGracePeriodSeconds (30 s). */
 export const SHUTDOWN_DEADLINE_MS = DEFAULT_SHUTDOWN_TIMEOUT_MS;
@@ -45,6 +53,8 @@ export interface ServeOptions {
   host: string | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   drainDelayMs: number;
+  /** Only when given: the default loading order otherwise. */
+  kubeconfig?: string;
 }
 
 /** Parses serve's arguments; throws UsageError with a message fit for the user. */
@@ -71,6 +81,8 @@ export function parseServeArgs(argv: string[]): ServeOptions {
   const port = parsePort('port', v.get('port'), 8443);
   const healthPort = parsePort('health-port', v.get('health-port'), 8080);
   if (port !== 0 && port === healthPort) throw new UsageError('--port and --health-port must differ');
+  const kubeconfig = v.get('kubeconfig');
+  if (kubeconfig === '') throw new UsageError('--kubeconfig needs a file name');
   return {
     configFile,
     port,
@@ -78,6 +90,7 @@ export function parseServeArgs(argv: string[]): ServeOptions {
     host,
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
     drainDelayMs,
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
   };
 }
 
@@ -98,6 +111,8 @@ export interface ServeHooks {
   stderr?: { write(text: string): unknown };
   /** Where SIGTERM, SIGINT and SIGHUP come from; default process. Tests emit on their own emitter. */
   signals?: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
+  /** Discovery's restart backoff (tests make it short). */
+  discoveryBackoff?: { initialMs?: number; maxMs?: number };
 }
 
 export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<number> {
@@ -115,10 +130,15 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
 
   const logger = createLogger({ destination: hooks.logDestination });
   const metrics = createMetrics();
+  // Set once the initial config is in: reloads before that cannot happen (the watcher starts with start()).
+  let composition: Composition | undefined;
   const watcher = new ConfigWatcher({
     file: options.configFile,
     env: process.env,
-    onReload: (result) => onConfigReload(result, options.configFile, logger, metrics),
+    onReload: (result) => {
+      onConfigReload(result, options.configFile, logger, metrics);
+      if (result.ok) composition?.reload(result.runtime);
+    },
     onWarning: (message) => logger.warn({ file: options.configFile }, message),
   });
 
@@ -133,10 +153,21 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
   setLogLevel(logger, initial.runtime.config.log.level);
   logConfig(logger, 'config loaded', initial.runtime, initial.source);
 
+  try {
+    composition = new Composition(initial.runtime, { logger, metrics, kubeconfig: options.kubeconfig, backoff: hooks.discoveryBackoff });
+  } catch (err) {
+    const e = errorFields(err);
+    stderr.write(`error: ${e.message}\n`);
+    logger.fatal({ err: e }, 'cannot start discovery; not starting');
+    watcher.stop();
+    return 2;
+  }
+  const parts = composition;
+
   let server: RunningServer;
   try {
     server = await startServer({
-      config: watcher,
+      config: parts.runtimes,
       logger,
       metrics,
       host: options.host,
@@ -145,14 +176,19 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
       tls: options.tls,
       // The graceful close gives up a little before the hard deadline, so it can still log and exit cleanly.
       shutdownTimeoutMs: Math.max(1_000, SHUTDOWN_DEADLINE_MS - options.drainDelayMs - 2_000),
+      registry: () => parts.mirror.lookups(),
+      budgetMs: () => parts.runtimes.staticRuntime.config.mirror.budgetMs,
+      readinessGate: () => parts.discovery.readinessProblem(),
     });
   } catch (err) {
     const e = errorFields(err);
     stderr.write(`error: cannot start the server: ${e.message}\n`);
     logger.fatal({ err: e }, 'cannot start the server');
+    parts.stop();
     watcher.stop();
     return 1;
   }
+  parts.mirror.start();
   hooks.onListening?.(server);
 
   const code = await new Promise<number>((resolve) => {
@@ -210,8 +246,352 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
     signalSource.on('SIGINT', onSignal);
     signalSource.on('SIGHUP', onHangup);
   });
+  parts.stop();
   watcher.stop();
   return code;
+}
+
+interface CompositionDeps {
+  logger: Logger;
+  metrics: Metrics;
+  kubeconfig: string | undefined;
+  backoff: { initialMs?: number; maxMs?: number } | undefined;
+}
+
+/**
+ * The parts that follow the cluster and the registries around the static config: the RuntimeSet the server asks
+ * per request, discovery feeding it, and the mirror service. A config reload rebuilds what depends on it.
+ */
+class Composition {
+  readonly runtimes: RuntimeSet;
+  readonly discovery: DiscoveryLink;
+  readonly mirror: MirrorLink;
+
+  constructor(initial: Runtime, private readonly deps: CompositionDeps) {
+    this.runtimes = new RuntimeSet(initial);
+    this.mirror = new MirrorLink(deps, this.runtimes);
+    this.discovery = new DiscoveryLink(deps, this.runtimes, () => this.installsChanged());
+    this.discovery.apply(initial.config, true);
+    this.mirror.apply();
+    this.updateInstallMetrics();
+  }
+
+  /** A new static config: every install is rebuilt on it, discovery and mirror follow their sections. */
+  reload(runtime: Runtime): void {
+    logInstallEvents(this.deps.logger, this.deps.metrics, this.runtimes.setStatic(runtime));
+    this.discovery.apply(runtime.config, false);
+    this.installsChanged();
+  }
+
+  stop(): void {
+    this.discovery.stop();
+    this.mirror.stop();
+  }
+
+  private installsChanged(): void {
+    this.updateInstallMetrics();
+    this.mirror.apply();
+  }
+
+  private updateInstallMetrics(): void {
+    const { metrics } = this.deps;
+    const config = this.runtimes.staticRuntime.config;
+    if (!config.discovery.enabled) {
+      metrics.setInstalls([]);
+      metrics.setDiscoveryPendingChanges(0);
+      return;
+    }
+    metrics.setInstalls(installInfo(this.runtimes, config));
+    metrics.setDiscoveryPendingChanges(this.runtimes.pendingChanges());
+  }
+}
+
+/** install_info: each followed namespace (configured or discovered), its version and where its settings come from. */
+export function installInfo(runtimes: RuntimeSet, config: Config): InstallInfo[] {
+  const own = new Map<string, string | undefined>();
+  for (const st of runtimes.states()) own.set(st.namespace, st.version);
+  const namespaces = new Set<string>([...config.discovery.namespaces.filter((n) => n !== '*'), ...own.keys()]);
+  const out: InstallInfo[] = [];
+  for (const namespace of [...namespaces].sort()) {
+    const runtime = runtimes.forNamespace(namespace);
+    const version = runtime.config.mlrun.version;
+    if (own.get(namespace) !== undefined) out.push({ namespace, version, source: 'discovered' });
+    else out.push({ namespace, version, source: runtime === runtimes.staticRuntime ? 'static' : 'default-install' });
+  }
+  return out;
+}
+
+/** One line per adopted, refused, removed or pending change; refusals are counted. */
+function logInstallEvents(logger: Logger, metrics: Metrics, events: readonly InstallEvent[]): void {
+  for (const e of events) {
+    const fields = { namespace: e.namespace, source: e.source, changes: e.changes.length > 0 ? e.changes : undefined };
+    switch (e.kind) {
+      case 'adopted':
+        logger.info({ ...fields, notes: e.notes && e.notes.length > 0 ? e.notes : undefined }, 'MLRun install adopted: Pods of this namespace now resolve with these settings');
+        break;
+      case 'refused':
+        metrics.recordDiscoveryRefusal();
+        logger.error({ ...fields, problems: e.problems }, 'MLRun install refused; the last good settings keep serving');
+        break;
+      case 'removed':
+        logger.info(fields, 'MLRun install gone: Pods of this namespace resolve with the default install or the static config');
+        break;
+      case 'pending':
+        logger.warn(fields, 'MLRun install change pending: MLRun applies it when its API Pod restarts; until then Pods keep the current settings');
+        break;
+    }
+  }
+}
+
+/**
+ * Discovery: an InstallWatcher over the configured namespaces feeding the RuntimeSet. Readiness waits for its
+ * first sync at start, at most discovery.syncTimeoutSeconds; from then on it never depends on discovery.
+ */
+class DiscoveryLink {
+  private watcher: InstallWatcher | undefined;
+  private settingsKey: string | undefined;
+  private kubeConfig: KubeConfig | undefined;
+  /** The start-up wait: pending until the first sync or the timeout, then done for good. */
+  private gate: { reason: string; timer: NodeJS.Timeout } | undefined;
+  private lastLogged: string | undefined;
+
+  constructor(
+    private readonly deps: CompositionDeps,
+    private readonly runtimes: RuntimeSet,
+    private readonly changed: () => void,
+  ) {}
+
+  /** Starts, restarts (watched objects changed) or stops the watcher for `config`. Throws on an unusable kubeconfig. */
+  apply(config: Config, atStart: boolean): void {
+    const d = config.discovery;
+    const key = d.enabled ? JSON.stringify([d.namespaces, d.deployment, d.container, d.podSelector]) : undefined;
+    if (key === this.settingsKey) return;
+    const { logger, metrics } = this.deps;
+    this.stopWatcher();
+    this.settingsKey = key;
+    if (!d.enabled) {
+      if (!atStart) {
+        // Forget what was discovered: with discovery off only the static config applies.
+        this.runtimes.update(new Map());
+        logger.info('discovery switched off: every Pod resolves with the static config');
+      }
+      metrics.watchDiscovery(undefined);
+      return;
+    }
+    this.kubeConfig ??= loadKubeConfig(this.deps.kubeconfig);
+    const watcher = new InstallWatcher({
+      kubeConfig: this.kubeConfig,
+      namespaces: d.namespaces,
+      deploymentName: d.deployment,
+      containerName: d.container,
+      podSelector: d.podSelector,
+      ...(this.deps.backoff ? { backoff: this.deps.backoff } : {}),
+      onChange: (installs) => {
+        if (this.watcher !== watcher) return;
+        logInstallEvents(logger, metrics, this.runtimes.update(installs));
+        this.changed();
+      },
+      onStatus: (status) => {
+        if (this.watcher === watcher) this.statusChanged(status);
+      },
+    });
+    this.watcher = watcher;
+    metrics.watchDiscovery(() => {
+      const st = watcher.status();
+      return { state: st.state, counts: st.counts, lastSyncAt: st.lastSyncAt };
+    });
+    logger.info(
+      { namespaces: d.namespaces, deployment: d.deployment, container: d.container, podSelector: d.podSelector, cluster: this.kubeConfig.getCurrentCluster()?.server },
+      atStart ? 'discovery starting' : 'discovery restarting with new settings',
+    );
+    if (atStart) {
+      const seconds = d.syncTimeoutSeconds;
+      const timer = setTimeout(() => {
+        if (!this.gate) return;
+        this.gate = undefined;
+        const st = this.watcher?.status();
+        logger.warn(
+          { timeoutSeconds: seconds, state: st?.state, lastError: st?.lastError },
+          `discovery did not sync within ${seconds} s: ready on the static config; discovered settings are adopted when the sync succeeds`,
+        );
+      }, seconds * 1000);
+      timer.unref();
+      this.gate = { reason: `waiting for the first discovery sync (at most ${seconds} s)`, timer };
+    }
+    watcher.start();
+  }
+
+  /** Why not ready yet (start-up only), or undefined. */
+  readinessProblem(): string | undefined {
+    return this.gate?.reason;
+  }
+
+  stop(): void {
+    this.stopWatcher();
+    this.deps.metrics.watchDiscovery(undefined);
+  }
+
+  private stopWatcher(): void {
+    if (this.gate) clearTimeout(this.gate.timer);
+    this.gate = undefined;
+    this.watcher?.stop();
+    this.watcher = undefined;
+    this.lastLogged = undefined;
+  }
+
+  /** One line per state change (the watcher reports only changes), and the end of the start-up wait. */
+  private statusChanged(status: DiscoveryStatus): void {
+    const { logger } = this.deps;
+    if (status.synced && this.gate) {
+      clearTimeout(this.gate.timer);
+      this.gate = undefined;
+      logger.info({ installs: this.runtimes.states().map((s) => ({ namespace: s.namespace, version: s.version })) }, 'discovery synced: ready');
+    }
+    const what = status.synced ? 'synced' : status.state;
+    if (what === this.lastLogged || what === 'starting') return;
+    const first = this.lastLogged === undefined;
+    this.lastLogged = what;
+    if (status.state === 'ok') {
+      if (!first) logger.info({ state: status.state, synced: status.synced }, 'discovery recovered');
+      return;
+    }
+    logger.warn(
+      { state: status.state, since: status.since, lastError: status.lastError },
+      `discovery ${status.state}: admissions use the last good settings`,
+    );
+  }
+}
+
+function loadKubeConfig(file: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (file !== undefined) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`cannot load the kubeconfig${file ? ` ${file}` : ''}: ${errorFields(err).message}`);
+  }
+  if (!kc.getCurrentCluster()) throw new Error(`the kubeconfig${file ? ` ${file}` : ''} has no current cluster`);
+  return kc;
+}
+
+/**
+ * The mirror service for the configured registries (the images and vendor registries of the static config and of
+ * every discovered install, and policy.digestRegistries). Rebuilt when they or the mirror section change.
+ */
+class MirrorLink {
+  private service: MirrorService | undefined;
+  private key: string | undefined;
+  private started = false;
+  private lastMissing: string | undefined;
+
+  constructor(
+    private readonly deps: CompositionDeps,
+    private readonly runtimes: RuntimeSet,
+  ) {}
+
+  /** What the server asks; undefined while the mirror is off. */
+  lookups(): RegistryLookups | undefined {
+    return this.service;
+  }
+
+  start(): void {
+    this.started = true;
+    this.service?.start();
+  }
+
+  stop(): void {
+    this.started = false;
+    this.service?.close();
+  }
+
+  apply(): void {
+    const config = this.runtimes.staticRuntime.config;
+    const m = config.mirror;
+    const registries = m.enabled ? this.registries(config) : [];
+    const key = m.enabled ? JSON.stringify([m, registries]) : undefined;
+    if (key === this.key) return;
+    this.key = key;
+    const { logger, metrics } = this.deps;
+    this.service?.close();
+    this.service = undefined;
+    this.lastMissing = undefined;
+    metrics.setMirrorImages({ present: 0, missing: 0, unknown: 0 });
+    if (!m.enabled) return;
+    const keyring = readKeyringFiles(m.pullSecretFiles);
+    if (keyring.problems.length > 0) logger.warn({ problems: keyring.problems }, 'mirror: some pull secret files are not used');
+    const created = createMirrorService({
+      registries,
+      insecureRegistries: m.insecureRegistries,
+      ...(m.caFile ? { caFile: m.caFile } : {}),
+      keyring: keyring.keyring,
+      timeoutMs: m.timeoutMs,
+      concurrency: m.concurrency,
+      presentTtlMs: m.presentTtlSeconds * 1000,
+      missingTtlMs: m.missingTtlSeconds * 1000,
+      cacheEntries: m.cacheEntries,
+      intervalMs: m.intervalSeconds * 1000,
+      catalogue: () => this.catalogue(),
+      onRound: (round) => this.round(round),
+      onRequest: (e) => metrics.recordRegistryRequest({ ...e, kind: e.kind as RegistryRequestKind }),
+    });
+    if (!created.ok) {
+      logger.error({ problems: created.problems }, 'mirror checks off: the mirror settings cannot be used');
+      return;
+    }
+    this.service = created.service;
+    logger.info({ registries, intervalSeconds: m.intervalSeconds, budgetMs: m.budgetMs, missing: m.missing }, 'mirror checks on');
+    if (this.started) this.service.start();
+  }
+
+  /** Every registry Pods may be rewritten to, and the digest registries; nothing a Pod author chooses. */
+  private registries(config: Config): string[] {
+    const out = new Set<string>();
+    const add = (r: string) => {
+      if (r !== '') out.add(r);
+    };
+    for (const rt of this.runtimesInUse()) {
+      add(rt.config.mlrun.imagesRegistry);
+      add(rt.config.mlrun.vendorImagesRegistry);
+    }
+    for (const r of config.policy.digestRegistries) add(r);
+    return [...out].sort();
+  }
+
+  /** The static runtime and each discovered namespace's, without repeats. */
+  private runtimesInUse(): Runtime[] {
+    const out = new Set<Runtime>([this.runtimes.staticRuntime]);
+    for (const st of this.runtimes.states()) out.add(this.runtimes.forNamespace(st.namespace));
+    return [...out];
+  }
+
+  /** Mirror names of the catalogue of every MLRun version (and settings) in use. */
+  private catalogue(): string[] {
+    const images = new Set<string>();
+    const failures: string[] = [];
+    const pythons = this.runtimes.staticRuntime.config.mirror.pythonVersions;
+    for (const rt of this.runtimesInUse()) {
+      const c = catalogueFor(rt, pythons);
+      if (!c.ok) {
+        failures.push(`${rt.config.mlrun.version}: ${c.reason}`);
+        continue;
+      }
+      for (const e of c.entries) if (e.mirror) images.add(e.mirror);
+    }
+    if (images.size === 0 && failures.length > 0) throw new Error(failures.join('; '));
+    return [...images];
+  }
+
+  /** Metrics each round; a log line only when the set of missing images changes. */
+  private round(r: RoundResult): void {
+    const { logger, metrics } = this.deps;
+    metrics.setMirrorImages({ present: r.present, missing: r.missing, unknown: r.unknown });
+    const missing = `${r.missing}:${r.missingImages.join(',')}`;
+    if (missing === this.lastMissing) return;
+    this.lastMissing = missing;
+    const fields = { present: r.present, missing: r.missing, unknown: r.unknown, catalogueError: r.catalogueError };
+    if (r.missing > 0) logger.warn({ ...fields, images: r.missingImages }, 'mirror: images missing from the mirror registry (Pods rewritten to them would not pull)');
+    else logger.info(fields, 'mirror: no image known to be missing');
+  }
 }
 
 function onConfigReload(result: ReloadResult, source: string | undefined, logger: Logger, metrics: Metrics): void {

@@ -109,6 +109,8 @@ export interface RuntimeSource {
 export interface RegistryLookups {
   state(image: string): { state: 'present' | 'missing' | 'unknown'; digest?: string };
   lookup(images: string[], budgetMs: number): Promise<void>;
+  /** An image a returned patch wrote into a Pod (the background check covers recent ones). */
+  noteRewritten?(image: string): void;
 }
 
 export type AdmitFunction = (body: unknown, runtime: Runtime, context?: AdmitContext) => AdmissionResult;
@@ -141,8 +143,16 @@ export interface StartServerOptions {
   admit?: AdmitFunction;
   /** Connection limits; default DEFAULT_LIMITS. Tests make them small. bodyLimit is fixed to BODY_LIMIT. */
   limits?: Partial<Omit<ConnectionLimits, 'bodyLimit'>>;
-  /** Registry knowledge for mirror checks and digest pinning; absent: admit() gets no registry and never asks. */
-  registry?: RegistryLookups;
+  /**
+   * Registry knowledge for mirror checks and digest pinning; absent (or the function returns undefined, e.g. the
+   * mirror is switched off by a config reload): admit() gets no registry and nothing is looked up.
+   */
+  registry?: RegistryLookups | (() => RegistryLookups | undefined);
+  /**
+   * Readiness beyond the server's own: a reason not to be ready yet (e.g. waiting for the first discovery sync),
+   * or undefined. Checked on every /readyz.
+   */
+  readinessGate?: () => string | undefined;
   /**
    * The most the registry may add to one admission (ms), shared by all its images; a function so that a config
    * reload takes effect. Default DEFAULT_LOOKUP_BUDGET_MS.
@@ -256,9 +266,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     (request as Stamped)[START] = performance.now();
     done();
   };
-  const registry = options.registry;
-  // admit() sees only the synchronous cache view; look-ups are the server's business (admission does no I/O).
-  const registryView = registry ? { state: (image: string) => registry.state(image) } : undefined;
+  const registryOption = options.registry;
+  const registryOf: () => RegistryLookups | undefined =
+    typeof registryOption === 'function' ? registryOption : () => registryOption;
   const budgetOf = options.budgetMs;
   const lookupBudgetMs = (): number => {
     const v = typeof budgetOf === 'function' ? budgetOf() : (budgetOf ?? DEFAULT_LOOKUP_BUDGET_MS);
@@ -270,21 +280,31 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     if (reply.sent) return reply;
     const started = performance.now();
     const body = request.body;
-    const context: AdmitContext = { production };
-    if (registryView) context.registry = registryView;
+    let registry: RegistryLookups | undefined;
     let runtime: Runtime | undefined;
+    let context: AdmitContext | undefined;
     let result: AdmissionResult;
     try {
-      runtime = options.config.current(requestNamespace(body));
+      registry = registryOf();
+      const namespace = requestNamespace(body);
+      runtime = options.config.current(namespace);
+      // Production: the production webhook entry's path, or a namespace the config lists (policy.namespaces).
+      const listed = namespace !== undefined && (runtime.config.policy?.namespaces ?? []).includes(namespace);
+      context = { production: production || listed };
+      // admit() sees only the synchronous cache view; look-ups are the server's business (admission does no I/O).
+      if (registry) {
+        const r = registry;
+        context.registry = { state: (image: string) => r.state(image) };
+      }
       result = admitFn(body, runtime, context);
     } catch (err) {
       result = safetyNet(body, err, logger);
     }
     const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
-    if (!lookups) return answer(request, reply, result, undefined);
+    if (!lookups) return answer(request, reply, result, undefined, registry);
     // One budget per admission, counted from the start of the decision: the registry adds at most that much.
     const budget = lookupBudgetMs() - (performance.now() - started);
-    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false });
+    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
     const first = result;
     return waitAtMost(registry!, lookups, budget).then((waited) => {
       if (reply.sent) return reply;
@@ -296,11 +316,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
         second = first;
       }
-      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first });
+      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
     });
   };
 
-  function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined) {
+  function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined, registry: RegistryLookups | undefined) {
     if (result.status === 200) reply.code(200).send(result.body);
     else reply.code(400).send({ error: 'Bad Request', message: result.error });
     // After the answer is handed over: the duration includes serialising it, and a failure here cannot change it.
@@ -309,6 +329,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (result.status === 200) {
         metrics.recordAdmission(result.summary.outcome, seconds, result.summary);
         logAdmission(logger, result.summary, seconds, lookup);
+        if (registry?.noteRewritten && result.summary.outcome === 'mutated') {
+          for (const d of result.summary.decisions) if (d.changed) registry.noteRewritten(d.image);
+        }
       } else {
         metrics.recordAdmission('bad_request', seconds);
         logger.warn({ status: 400, reason: result.error, duration_ms: ms(seconds) }, 'admission request refused');
@@ -347,6 +370,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   function readinessProblem(): string | undefined {
     if (notReadyReason) return notReadyReason;
+    const gate = options.readinessGate?.();
+    if (gate) return gate;
     // Serving a certificate every handshake rejects: stay out of the endpoints until a valid pair is in place.
     const certificate = tls.validityProblem();
     if (certificate) return `serving certificate unusable: ${certificate}`;

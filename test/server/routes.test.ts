@@ -54,7 +54,7 @@ describe('routes', () => {
     const seen: (boolean | undefined)[] = [];
     const recording: AdmitFunction = (body, rt, context) => {
       seen.push(context?.production);
-      return admit(body, rt, context as never);
+      return (admit as AdmitFunction)(body, rt, context);
     };
     const { server, ca } = await start({ admit: recording });
     for (const [p, send] of [['/mutate/production', h2Request], ['/mutate', h1Request], ['/mutate/production', h1Request]] as const) {
