@@ -1,0 +1,101 @@
+/**
+ * `serve` with the mirror check on, end to end against a real docker-registry: the background round over the
+ * catalogue (metrics, one log line when the missing set changes), registry requests counted, admissions told what
+ * the mirror holds, and a config reload that points the webhook at another registry rebuilding the service.
+ */
+import { EventEmitter } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { podCreateReview } from '../../src/admission/review.js';
+import { runServe } from '../../src/cli/serve.js';
+import type { RunningServer } from '../../src/server/app.js';
+import { until } from '../helpers/envtest.js';
+import { pushImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type RunningRegistry } from '../helpers/registry-server.js';
+import { decodePatch, h1Request, httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+const skip = registryBinary() === undefined;
+if (skip) console.log(`test/serve/mirror.test.ts skipped: ${REGISTRY_SKIP_REASON}`);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function config(registry: RunningRegistry, others: RunningRegistry[] = []): string {
+  return [
+    'mlrun:',
+    '  version: 1.9.2',
+    `  imagesRegistry: ${registry.host}/`,
+    'mirror:',
+    '  enabled: true',
+    `  insecureRegistries: [${[registry, ...others].map((r) => JSON.stringify(r.host)).join(', ')}]`,
+    '  budgetMs: 2000',
+    '',
+  ].join('\n');
+}
+
+describe.skipIf(skip)('serve with the mirror check against a real registry', () => {
+  let a: RunningRegistry;
+  let b: RunningRegistry;
+  beforeAll(async () => {
+    a = await startRegistry();
+    b = await startRegistry();
+    await pushImage(a, 'mlrun/mlrun', '1.9.2');
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+  });
+
+  it('counts the catalogue round, logs the missing images once, and follows a reload to another registry', async () => {
+    const files = await servingFiles('serve-mirror');
+    cleanups.push(files.cleanup);
+    const file = path.join(files.dir, 'config.yaml');
+    await writeFile(file, config(a, [b]));
+    const signals = new EventEmitter();
+    const logs = logCapture();
+    let server: RunningServer | undefined;
+    const running = runServe(
+      ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
+      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
+    );
+    cleanups.push(async () => {
+      signals.emit('SIGTERM', 'SIGTERM');
+      await running;
+    });
+    const s = await until('listening', () => server);
+    const metrics = async () => (await httpGet(`${s.healthUrl}/metrics`)).body;
+
+    // The first round runs at start over the catalogue of 1.9.2 under registry a: one image pushed, the rest missing.
+    const missingLine = await until('missing images logged', () => logs.lines.find((l) => l.msg.startsWith('mirror: images missing')));
+    expect(missingLine.present).toBeGreaterThanOrEqual(1);
+    expect(missingLine.missing).toBeGreaterThan(0);
+    expect(missingLine.images).not.toContain(`${a.host}/mlrun/mlrun:1.9.2`);
+    expect(missingLine.images.every((i: string) => i.startsWith(`${a.host}/`))).toBe(true);
+    let text = await metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_images{state="present"}')).toBe(missingLine.present);
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_images{state="missing"}')).toBe(missingLine.missing);
+    expect(metricValue(text, `mlrun_image_webhook_registry_requests_total{registry="${a.host}",kind="manifest",status="200"}`)).toBeGreaterThanOrEqual(1);
+    expect(metricValue(text, `mlrun_image_webhook_registry_requests_total{registry="${a.host}",kind="manifest",status="404"}`)).toBe(missingLine.missing);
+
+    // An admission rewriting to registry a: the Pod is admitted, the image is the mirror's.
+    const body = JSON.stringify(podCreateReview({ metadata: { name: 'job' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: 'u', namespace: 'mlrun' }));
+    const res = await h1Request(s.httpsUrl, { ca: files.pki.ca.cert, headers: JSON_HEADERS, body });
+    expect(res.status).toBe(200);
+    expect(decodePatch(res.json())?.find((o: any) => o.path === '/spec/containers/0/image')?.value).toBe(`${a.host}/mlrun/mlrun:1.9.2`);
+
+    // Reload to registry b: the service is rebuilt for it and its first round sees b (which holds nothing).
+    await writeAtomic(file, config(b, [a]));
+    await until('mirror rebuilt for b', () => logs.lines.some((l) => l.msg === 'mirror checks on' && l.registries?.includes(`${b.host}/`)));
+    const bLine = await until('b round logged', () => logs.lines.find((l) => l.msg.startsWith('mirror: images missing') && l.images[0]?.startsWith(`${b.host}/`)));
+    expect(bLine.present).toBe(0);
+    text = await metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_images{state="present"}')).toBe(0);
+    // One line per change of the missing set, not one per round.
+    expect(logs.lines.filter((l) => l.msg.startsWith('mirror: images missing'))).toHaveLength(2);
+    signals.emit('SIGTERM', 'SIGTERM');
+    expect(await running).toBe(0);
+  });
+});
