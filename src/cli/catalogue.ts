@@ -80,13 +80,13 @@ export function catalogueFor(runtime: Runtime, pythons: string[] = [], clients: 
 }
 
 /** The same config for another MLRun version (its default patterns, unless the config names its own). */
-function runtimeForVersion(runtime: Runtime, version: string | undefined): ReturnType<typeof buildRuntime> {
+export function runtimeForVersion(runtime: Runtime, version: string | undefined): ReturnType<typeof buildRuntime> {
   if (version === undefined || version === runtime.config.mlrun.version) return { ok: true, runtime };
   const config: Config = { ...runtime.config, mlrun: { ...runtime.config.mlrun, version, compat: '' } };
   return buildRuntime(config);
 }
 
-function list(text: string | undefined): string[] {
+export function list(text: string | undefined): string[] {
   return text === undefined ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 

@@ -4,13 +4,12 @@
  * present / missing / unknown. A pre-upgrade or CI gate: it passes only when everything is known to be present.
  */
 import { loadConfig } from '../config/load.js';
-import { buildRuntime, type Runtime } from '../config/runtime.js';
 import type { Config } from '../config/schema.js';
 import type { CatalogueEntry } from '../mlrun/catalogue.js';
 import { createRegistryClient, type CheckResult, type RegistryClient } from '../registry/client.js';
 import { checkMany, IMAGE_MAX_LENGTH, readKeyringFiles } from '../registry/mirror.js';
 import { parseArgs, UsageError } from './args.js';
-import { catalogueFor } from './catalogue.js';
+import { catalogueFor, list, runtimeForVersion } from './catalogue.js';
 import type { Io } from './resolve.js';
 
 export const CHECK_MIRROR_USAGE = `Usage:
@@ -220,17 +219,6 @@ function table(rows: readonly Row[]): string {
   const lines = [`${'STATE'.padEnd(8)} ${'IMAGE'.padEnd(width)} DIGEST / REASON`];
   for (const r of rows) lines.push(`${r.result.state.padEnd(8)} ${r.image.padEnd(width)} ${detail(r)}`);
   return `${lines.join('\n')}\n`;
-}
-
-/** The same config for another MLRun version (its default patterns, unless the config names its own). */
-function runtimeForVersion(runtime: Runtime, version: string | undefined): ReturnType<typeof buildRuntime> {
-  if (version === undefined || version === runtime.config.mlrun.version) return { ok: true, runtime };
-  const config: Config = { ...runtime.config, mlrun: { ...runtime.config.mlrun, version, compat: '' } };
-  return buildRuntime(config);
-}
-
-function list(text: string | undefined): string[] {
-  return text === undefined ? [] : text.split(',').map((s) => s.trim()).filter((s) => s !== '');
 }
 
 function usage(io: Io, message: string): number {

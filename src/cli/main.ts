@@ -21,6 +21,7 @@ Commands:
   validate-config  check a config file (or chart values) as the server would load it
   discover         read the MLRun version and image settings of the MLRun install(s) in a cluster
   catalogue        list the images an MLRun version needs and their mirror names (air-gapped copy list)
+  check-mirror     check that the mirror registry holds the catalogue (and given images); a CI/upgrade gate
   version          print the version
 
 Run "mlrun-image-webhook COMMAND --help" for a command's options.
@@ -54,6 +55,12 @@ const LAZY: Record<string, LazyCommand> = {
     load: async () => {
       const m = await import('./catalogue.js');
       return { usage: m.CATALOGUE_USAGE, run: m.runCatalogue };
+    },
+  },
+  'check-mirror': {
+    load: async () => {
+      const m = await import('./check-mirror.js');
+      return { usage: m.CHECK_MIRROR_USAGE, run: m.runCheckMirror };
     },
   },
   discover: {

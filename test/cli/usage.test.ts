@@ -16,7 +16,7 @@ async function listedCommands(): Promise<string[]> {
 describe('usage texts', () => {
   it('every command the top-level usage lists answers --help (exit 0) with its own usage', async () => {
     const commands = await listedCommands();
-    expect(commands).toEqual(['serve', 'resolve', 'mutate', 'render', 'validate-config', 'discover', 'catalogue', 'version']);
+    expect(commands).toEqual(['serve', 'resolve', 'mutate', 'render', 'validate-config', 'discover', 'catalogue', 'check-mirror', 'version']);
     for (const c of commands.filter((x) => x !== 'version')) {
       const r = await run([c, '--help']);
       expect(r.code, c).toBe(0);

@@ -218,7 +218,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   });
   const baseUrl = `${options.tls ? 'https' : 'http'}://${host}`;
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.pid !== undefined) {
+    // A child ended by a signal keeps exitCode null: check signalCode too, so a second stop() is a no-op.
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       process.kill(child.pid, 'SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
