@@ -103,7 +103,7 @@ function post(server, body, timeoutMs) {
     req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8');
-      finish(status === 200 ? (text.includes('"allowed":true') ? '200 allowed' : '200 other') : String(status));
+      finish(status === 200 ? (text.includes('"allowed":true') ? '200 allowed' : '200 other') : status ? String(status) : 'reset');
     });
     req.on('error', () => finish(status ? String(status) : 'reset'));
     req.on('close', () => finish(status ? String(status) : 'reset'));
