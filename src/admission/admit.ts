@@ -14,16 +14,25 @@ import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { parseReference } from '../image/reference.js';
 import { discoverClientVersions } from '../mlrun/discovery.js';
+import { pinAction, pinMessage, pinVerdict, type PinContext, type PinTagsMode } from '../mlrun/policy.js';
 import type { Runtime } from '../config/runtime.js';
 import type {
   AdmissionResult,
   AdmissionReviewResponse,
   AdmissionSummary,
+  AdmitContext,
   ImageDecision,
   LimitCode,
+  MirrorStateName,
+  PinDigestsAction,
+  PinTagsAction,
+  PinVerdictKind,
+  PolicyCountKey,
+  RegistryView,
 } from './types.js';
 import { ADMISSION_LIMITS as L } from './limits.js';
 import { otherAnnotationsBytes, readRecord, writeRecord, type RecordMap } from './record.js';
+import { configuredRegistries, onRegistry, type ConfiguredRegistries } from './registries.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 import { BoundedMemo } from '../util/memo.js';
 
@@ -35,7 +44,7 @@ type ContainerKind = (typeof CONTAINER_KINDS)[number];
 const MAX_WARNING = L.maxWarning;
 const MAX_WARNINGS_TOTAL = L.maxWarningsTotal;
 
-export function admit(body: unknown, runtime: Runtime): AdmissionResult {
+export function admit(body: unknown, runtime: Runtime, context: AdmitContext = {}): AdmissionResult {
   if (!isObj(body)) return { status: 400, error: 'body must be a JSON object (an AdmissionReview)' };
   if (body.kind !== 'AdmissionReview') {
     return { status: 400, error: `kind must be AdmissionReview, got ${describe(body.kind)}` };
@@ -59,7 +68,7 @@ export function admit(body: unknown, runtime: Runtime): AdmissionResult {
   const uid = request.uid;
   const summary = newSummary(request, uid);
   try {
-    return reviewPod(request, runtime, summary);
+    return reviewPod(request, runtime, summary, context);
   } catch (err) {
     // A bug or an input shape we did not foresee: admit unchanged, say so, never deny.
     summary.outcome = 'error';
@@ -102,6 +111,14 @@ function newSummary(request: Obj, uid: string): AdmissionSummary {
     clientVersion: null,
     clientPythonVersion: null,
     warnings: [],
+    production: false,
+    policyMode: 'off',
+    policy: [],
+    policyOmitted: 0,
+    policyCounts: {},
+    mirrorCounts: { present: 0, missing: 0, unknown: 0 },
+    lookups: [],
+    lookupsOmitted: 0,
   };
 }
 
@@ -140,7 +157,12 @@ function addLimit(summary: AdmissionSummary, code: LimitCode): void {
 
 /** Every decision is counted; the first ones, within the entry and character caps, are kept for the log line. */
 class Decisions {
+  /** Images this pass changes (one patch op each). */
   readonly changed: ImageDecision[] = [];
+  /** Containers the record annotation speaks of: the changed ones and those the policy or the mirror flagged. */
+  readonly noted: ImageDecision[] = [];
+  /** The policy's denials (enforce mode), one sentence per container. */
+  readonly denials: string[] = [];
   private chars = 0;
   constructor(private readonly summary: AdmissionSummary) {}
 
@@ -151,9 +173,11 @@ class Decisions {
       this.changed.push(d);
       s.changedByReason[d.reasonCode] = (s.changedByReason[d.reasonCode] ?? 0) + 1;
     }
+    if (d.changed || (d.policy && d.policy.action !== 'none') || d.mirror === 'missing' || d.digest !== undefined) this.noted.push(d);
     if (d.warning) s.imageWarnings++;
-    let size = 64 + d.name.length + d.original.length + d.image.length + (d.warning?.length ?? 0);
+    let size = 64 + d.name.length + d.original.length + d.image.length + (d.warning?.length ?? 0) + (d.policy?.message?.length ?? 0);
     for (const r of d.reasons) size += r.length;
+    for (const n of d.notes ?? []) size += n.length;
     if (s.decisions.length < L.maxDecisions && this.chars + size <= L.maxDecisionChars) {
       s.decisions.push(d);
       this.chars += size;
@@ -161,7 +185,256 @@ class Decisions {
   }
 }
 
-function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): AdmissionResult {
+/** The policy's decisions for the log line (bounded) and their complete counts (for metrics). */
+function logPolicy(
+  summary: AdmissionSummary,
+  entry: { policy: 'pin-tags'; verdict: PinVerdictKind; action: PinTagsAction; suggestion?: string } | { policy: 'pin-digests'; action: PinDigestsAction },
+  container: string,
+  image: string,
+): void {
+  const key = `${entry.policy}/${entry.action}` as PolicyCountKey;
+  summary.policyCounts[key] = (summary.policyCounts[key] ?? 0) + 1;
+  if (summary.policy.length >= L.maxPolicyEntries) {
+    summary.policyOmitted++;
+    return;
+  }
+  // Images here are within maxImageLength (longer ones are never decided on), so the list stays bounded.
+  if (entry.policy === 'pin-tags') {
+    summary.policy.push({
+      policy: 'pin-tags', container, verdict: entry.verdict, action: entry.action, image,
+      ...(entry.suggestion !== undefined ? { suggestion: truncate(entry.suggestion, L.maxImageLength) } : {}),
+    });
+  } else summary.policy.push({ policy: 'pin-digests', container, verdict: 'digest', action: entry.action, image });
+}
+
+/** Images to ask the registry about before a second pass: deduplicated and bounded. */
+class Lookups {
+  private readonly seen = new Set<string>();
+  constructor(private readonly summary: AdmissionSummary, private readonly final: boolean) {}
+  add(image: string): void {
+    if (this.final || this.seen.has(image)) return;
+    this.seen.add(image);
+    if (this.summary.lookups.length < L.maxLookups) this.summary.lookups.push(image);
+    else this.summary.lookupsOmitted++;
+  }
+}
+
+/** Everything one pass decides with, set up once per request. */
+interface Pass {
+  runtime: Runtime;
+  record: RecordMap;
+  summary: AdmissionSummary;
+  versions: { clientVersion: string | null; clientPythonVersion: string | null };
+  /** false: the Pod opted out on a production request, so the MLRun rewrite is skipped but the policy is not. */
+  resolveMlrun: boolean;
+  /** policy.pinTags on a production request (not off). */
+  pin: { mode: PinTagsMode; ctx: PinContext } | undefined;
+  /** policy.pinDigests: resolve on a production request with a registry view. */
+  digests: boolean;
+  /** mirror.enabled with a registry view. */
+  mirror: { keepOriginal: boolean } | undefined;
+  registry: RegistryView | undefined;
+  registries: ConfiguredRegistries;
+  lookups: Lookups;
+  /** One registry answer per image per pass (the mirror check and the digest ask about the same final image). */
+  states: Map<string, { state: MirrorStateName; digest?: string }>;
+}
+
+function registryState(p: Pass, image: string): { state: MirrorStateName; digest?: string } {
+  let st = p.states.get(image);
+  if (!st) {
+    let raw: unknown;
+    try {
+      raw = p.registry!.state(image);
+    } catch {
+      raw = undefined; // a cache view must not throw; if it does, knowing nothing is the safe reading
+    }
+    const r = isObj(raw) ? raw : {};
+    const state: MirrorStateName = r.state === 'present' || r.state === 'missing' ? r.state : 'unknown';
+    st = typeof r.digest === 'string' && r.digest.length <= MAX_DIGEST_LENGTH ? { state, digest: r.digest } : { state };
+    p.states.set(image, st);
+  }
+  return st;
+}
+
+/** sha512 with its algorithm is 135 characters; anything longer is not a digest. */
+const MAX_DIGEST_LENGTH = 160;
+
+/**
+ * What to do with one container's image, in four steps:
+ *  1. pin-tags (production): the verdict on the image as it arrives; a rewrite replaces it with the exact pin;
+ *  2. MLRun's resolution (skipped when a production Pod opted out), on the pinned image when there is one, so the
+ *     registry prefix is added as for any image;
+ *  3. mirror (mirror.enabled): an image rewritten to the images/vendor registry is checked against the cache;
+ *     known missing → warned, or with mirror.missing: keep-original the MLRun rewrite is undone (the pin holds);
+ *  4. pin-digests (production): a tagged image on a configured registry gets `@digest` when the cache knows it.
+ * Unknown registry answers are listed for the server's look-up; every pass's answer stands on its own.
+ */
+function decideImage(kind: ContainerKind, name: string, index: number, original: string, ephemeral: boolean, p: Pass): ImageDecision {
+  const { summary } = p;
+  const container = `${kind}/${name}`;
+  const d: ImageDecision = { kind, name, index, original, image: original, changed: false, reasonCode: 'unchanged', reasons: [] };
+  if (original.length > L.maxImageLength) {
+    // Only a preview travels on (summary, log); the image itself stays as it is in the Pod.
+    d.original = d.image = truncate(original, 64);
+    d.reasonCode = 'limit';
+    d.reasons = [`image is ${original.length} characters long, more than the ${L.maxImageLength} this webhook resolves`];
+    d.warning = `${container}: image of ${original.length} characters is longer than ${L.maxImageLength}; left unchanged`;
+    addLimit(summary, 'image-too-long');
+    if (p.pin) {
+      d.policy = { verdict: 'unchecked', action: 'none' };
+      logPolicy(summary, { policy: 'pin-tags', verdict: 'unchecked', action: 'none' }, container, d.image);
+    }
+    return d;
+  }
+  const reasons: string[] = [];
+  const notes: string[] = [];
+  const codes: string[] = [];
+
+  // 1. pin-tags
+  let input = original;
+  let allowed = false;
+  if (p.pin) {
+    const v = pinVerdict(original, p.pin.ctx);
+    let action = pinAction(v, p.pin.mode, ephemeral);
+    allowed = v.kind === 'allowed';
+    const flagged = v.kind === 'floating' || v.kind === 'off-pin' ? v : undefined;
+    const suggestion = flagged ? (flagged.suggestion.exact ? flagged.suggestion.image : flagged.suggestion.template) : undefined;
+    if (flagged && action === 'rewrite') {
+      if (flagged.suggestion.exact && flagged.suggestion.image.length <= L.maxImageLength && !referenceProblem(flagged.suggestion.image)) {
+        input = flagged.suggestion.image;
+        codes.push('pin');
+      } else action = ephemeral ? 'warn' : 'deny'; // nothing valid to write: as for an image with no exact pin
+    }
+    d.policy = { verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) };
+    if (flagged && action !== 'none') {
+      const message = truncate(pinMessage(name, original, flagged), L.maxDenyEntry);
+      d.policy.message = message;
+      reasons.push(`production policy (pinTags ${p.pin.mode}): ${message}`);
+      if (action === 'warn') notes.push(`production policy: ${message}`);
+      else if (action === 'rewrite') notes.push(`production policy: ${container} rewritten to ${input}: ${message}`);
+      // deny: the sentence goes into the denial (or, in report mode, a "would deny" warning).
+    }
+    logPolicy(summary, { policy: 'pin-tags', verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) }, container, original);
+  } else if (p.digests) {
+    for (const a of p.runtime.policy.allow) if (a.match(original)) allowed = true;
+  }
+
+  // 2. MLRun's resolution
+  let image = input;
+  let engineChanged = false;
+  if (p.resolveMlrun) {
+    const r = resolveMlrun(kind, name, original, input, p);
+    reasons.push(...r.reasons);
+    if (r.warning) d.warning = r.warning;
+    if (r.error) d.reasonCode = 'error';
+    if (r.image !== input) {
+      image = r.image;
+      engineChanged = true;
+      codes.push(...r.actions);
+    }
+  } else reasons.push('MLRun rewrite skipped: the Pod opted out (the production policy still applies)');
+
+  // 3. mirror: only images this webhook rewrote to its own mirror registries (never a host a Pod author chose).
+  if (p.mirror && image !== original && onRegistry(image, p.registries.mirror)) {
+    const st = registryState(p, image);
+    d.mirror = st.state;
+    summary.mirrorCounts[st.state]++;
+    if (st.state === 'unknown') p.lookups.add(image);
+    else if (st.state === 'missing') {
+      if (p.mirror.keepOriginal && engineChanged) {
+        const reason = `the mirror lacks ${image}; kept ${input} (mirror.missing: keep-original)`;
+        reasons.push(reason);
+        notes.push(`${container}: ${reason}`);
+        image = input;
+        engineChanged = false;
+        codes.length = codes[0] === 'pin' ? 1 : 0;
+      } else {
+        const reason = `rewritten to ${image}, which the mirror registry lacks (mirror it, or set mirror.missing: keep-original)`;
+        reasons.push(reason);
+        notes.push(`${container}: ${reason}`);
+      }
+    }
+  }
+
+  // 4. pin-digests
+  if (p.digests && !allowed) {
+    const ref = parseReference(image);
+    if (ref.valid && ref.tag !== undefined && ref.digest === undefined && onRegistry(image, p.registries.digest)) {
+      const st = registryState(p, image);
+      const pinned = st.state === 'present' && st.digest ? `${image}@${st.digest}` : undefined;
+      const check = pinned ? parseReference(pinned) : undefined;
+      if (pinned && check?.valid && check.digest === st.digest) {
+        reasons.push(`digest ${st.digest} from the registry (policy.pinDigests: resolve)`);
+        image = pinned;
+        codes.push('digest');
+        d.digest = 'resolved';
+      } else {
+        d.digest = 'unresolved';
+        if (st.state === 'unknown') p.lookups.add(image);
+        const why =
+          st.state === 'unknown' ? 'not resolved in time' : st.state === 'missing' ? 'not resolved: the registry lacks the image' : 'not resolved: the registry gave no valid digest';
+        reasons.push(`digest ${why}; the tag is kept`);
+        // A missing mirror image has its warning already.
+        if (!(st.state === 'missing' && d.mirror === 'missing')) notes.push(`${container}: digest of ${image} ${why}; the tag is kept (policy.pinDigests)`);
+      }
+      logPolicy(summary, { policy: 'pin-digests', action: d.digest }, container, image);
+    }
+  }
+
+  d.image = image;
+  d.changed = image !== original;
+  if (d.changed) d.reasonCode = codes.join('+');
+  d.reasons = reasons;
+  if (notes.length > 0) d.notes = notes;
+  return d;
+}
+
+/** MLRun's resolution of `input` (the image as it arrived, or the policy's pin), for decideImage's step 2. */
+function resolveMlrun(
+  kind: ContainerKind,
+  name: string,
+  original: string,
+  input: string,
+  p: Pass,
+): { image: string; actions: readonly string[]; reasons: readonly string[]; warning?: string; error?: true } {
+  const { resolver } = p.runtime;
+  const { clientVersion, clientPythonVersion } = p.versions;
+  // Trusted only when the recorded step is what this config makes of its source: a hand-written record
+  // cannot pin an image, and after a config change the image is resolved afresh.
+  const earlier = p.record[`${kind}/${name}`];
+  if (input === original && isObj(earlier) && earlier.to === original && typeof earlier.from === 'string' && earlier.from.length <= L.maxImageLength) {
+    const again = resolver.resolve(earlier.from, clientVersion, clientPythonVersion);
+    if (again.ok && again.image === original) {
+      return { image: input, actions: [], reasons: [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`] };
+    }
+  }
+  const r = resolver.resolve(input, clientVersion, clientPythonVersion);
+  if (!r.ok) {
+    return {
+      image: input, actions: [], reasons: [r.reason], error: true,
+      warning: `${kind}/${name}: image ${input} left unchanged: MLRun would raise ${r.error}: ${r.reason}`,
+    };
+  }
+  if (r.changed) {
+    const invalid = referenceProblem(r.image);
+    if (invalid) {
+      return {
+        image: input, actions: [], reasons: r.reasons, error: true,
+        warning: `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${input}`,
+      };
+    }
+    return { image: r.image, actions: r.actions, reasons: r.reasons };
+  }
+  const invalid = referenceProblem(input);
+  return {
+    image: input, actions: [], reasons: r.reasons,
+    ...(invalid ? { warning: `${kind}/${name}: image ${JSON.stringify(input)} is not a valid reference (${invalid}); the kubelet cannot pull it` } : {}),
+  };
+}
+
+
+function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, context: AdmitContext): AdmissionResult {
   const uid = summary.uid;
   const target = admissionTarget(request);
   if ('skip' in target) {
@@ -178,19 +451,39 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
   const metadata = isObj(pod.metadata) ? pod.metadata : {};
   const labels = isObj(metadata.labels) ? metadata.labels : {};
   const annotations = isObj(metadata.annotations) ? metadata.annotations : undefined;
-  const { optOutKey, annotationKey, mode } = runtime.config.webhook;
-  if (labels[optOutKey] === 'true' || annotations?.[optOutKey] === 'true') {
+  const { config } = runtime;
+  const { optOutKey, annotationKey, mode } = config.webhook;
+
+  // The production policy (ADR 0008): the path says so, or the namespace is listed in the config.
+  const production = context.production === true || (typeof request.namespace === 'string' && productionNamespaces(config).has(request.namespace));
+  const pinTags: PinTagsMode = production ? config.policy.pinTags : 'off';
+  const pinDigests = production && config.policy.pinDigests === 'resolve' && context.registry !== undefined;
+  const policyActive = pinTags !== 'off' || pinDigests;
+  summary.production = production;
+  summary.policyMode = policyActive ? mode : 'off';
+  const ephemeralRequest = sub === 'ephemeralcontainers';
+
+  // Any Pod author can set the opt-out, so in production it skips only the MLRun rewrite, never the policy.
+  const optedOut = labels[optOutKey] === 'true' || annotations?.[optOutKey] === 'true';
+  if (optedOut && !policyActive) {
     summary.outcome = 'skipped';
     summary.detail = `opted out (${optOutKey}=true)`;
     return respond(uid, summary, undefined, undefined);
   }
+  if (optedOut) summary.detail = `opted out (${optOutKey}=true): MLRun rewrite skipped; the production policy applies`;
 
   const count = containerCount(pod.spec);
   if (count > L.maxContainers) {
-    summary.outcome = 'skipped';
-    summary.detail = `${count} containers, more than the ${L.maxContainers} this webhook processes per Pod`;
-    summary.warnings = [warning(`${summary.detail}; admitted unchanged`)];
+    const detail = `${count} containers, more than the ${L.maxContainers} this webhook processes per Pod`;
     addLimit(summary, 'too-many-containers');
+    // Admitting it unchecked would let any Pod past a deny policy by padding it with containers.
+    if ((pinTags === 'deny' || pinTags === 'rewrite') && mode === 'enforce' && !ephemeralRequest) {
+      summary.detail = detail;
+      return deny(summary, [`the Pod has ${detail}: the production image policy cannot check it`], []);
+    }
+    summary.outcome = 'skipped';
+    summary.detail = detail;
+    summary.warnings = [warning(`${detail}; admitted unchanged${policyActive ? ', the production policy not applied' : ''}`)];
     return respond(uid, summary, undefined, undefined);
   }
 
@@ -202,7 +495,7 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
 
   // ephemeralcontainers UPDATE: only containers added by this request can still be set.
   const existingEphemeral = new Set<string>();
-  if (sub === 'ephemeralcontainers' && isObj(request.oldObject) && isObj(request.oldObject.spec)) {
+  if (ephemeralRequest && isObj(request.oldObject) && isObj(request.oldObject.spec)) {
     const old = request.oldObject.spec.ephemeralContainers;
     if (Array.isArray(old)) for (const c of old) if (isObj(c) && typeof c.name === 'string') existingEphemeral.add(c.name);
   }
@@ -214,6 +507,33 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
     addLimit(summary, 'record-unread');
     warnings.push(warning(`annotation ${annotationKey} is larger than ${L.maxRecordBytes} bytes; not read (images resolved afresh)`));
   }
+
+  const registry = context.registry;
+  const pass: Pass = {
+    runtime,
+    record,
+    summary,
+    versions,
+    resolveMlrun: !optedOut,
+    pin:
+      pinTags === 'off'
+        ? undefined
+        : {
+            mode: pinTags,
+            ctx: {
+              mlrunVersion: config.policy.mlrunVersion || null,
+              allow: runtime.policy.allow,
+              unprefixed: runtime.policy.unprefixed,
+              clientPythonVersion: versions.clientPythonVersion,
+            },
+          },
+    digests: pinDigests,
+    mirror: config.mirror.enabled && registry ? { keepOriginal: config.mirror.missing === 'keep-original' } : undefined,
+    registry,
+    registries: configuredRegistries(config),
+    lookups: new Lookups(summary, context.final === true),
+    states: new Map(),
+  };
 
   const decisions = new Decisions(summary);
   for (const kind of kinds) {
@@ -228,20 +548,28 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
       const name = typeof c.name === 'string' ? c.name : `#${index}`;
       if (kind === 'ephemeralContainers' && existingEphemeral.has(name)) return;
       if (typeof c.image !== 'string') return; // no image: the API server's own validation speaks to that
-      const d = decideImage(kind, name, index, c.image, record, runtime, versions, summary);
+      // kubectl debug is never denied by the policy (pinAction turns deny into warn for it).
+      const d = decideImage(kind, name, index, c.image, ephemeralRequest || kind === 'ephemeralContainers', pass);
       if (d.warning) warnings.push(warning(d.warning));
+      for (const n of d.notes ?? []) warnings.push(warning(n));
+      if (d.policy?.action === 'deny' && d.policy.message) {
+        if (mode === 'enforce') decisions.denials.push(d.policy.message);
+        else warnings.push(warning(`report-only: the production policy would deny this Pod: ${d.policy.message}`));
+      }
       decisions.add(d);
     });
   }
 
-  const changed = decisions.changed;
-  if (changed.length === 0) {
-    summary.outcome = 'unchanged';
+  if (decisions.denials.length > 0) return deny(summary, decisions.denials, warnings);
+
+  const { changed, noted } = decisions;
+  if (noted.length === 0) {
+    summary.outcome = optedOut ? 'skipped' : 'unchanged';
     summary.warnings = cap(warnings);
     return respond(uid, summary, undefined, audit(summary, changed));
   }
   if (mode === 'report') {
-    summary.outcome = 'reported';
+    summary.outcome = changed.length > 0 ? 'reported' : optedOut ? 'skipped' : 'unchanged';
     for (const d of changed) warnings.push(warning(`report-only: ${d.kind}/${d.name} would change ${d.original} → ${d.image}`));
     summary.warnings = cap(warnings);
     return respond(uid, summary, undefined, audit(summary, changed));
@@ -249,66 +577,55 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary): A
   summary.outcome = 'mutated';
   // On pods/ephemeralcontainers the API server restores the metadata after admission, so the record does not
   // persist there (the log and audit keep it); it is still written, as a reinvocation reads it before that.
-  const patch = buildPatch(pod, annotations, annotationKey, record, changed, summary, warnings);
+  // Flagged containers whose image stays (policy warn, mirror keep-original) are recorded too: the record is where
+  // the reason stays with the Pod.
+  const patch = buildPatch(pod, annotations, annotationKey, record, changed, noted, summary, warnings);
   summary.warnings = cap(warnings);
   return respond(uid, summary, patch, audit(summary, changed));
 }
 
-/** What to do with one container's image. */
-function decideImage(
-  kind: ContainerKind,
-  name: string,
-  index: number,
-  original: string,
-  record: RecordMap,
-  runtime: Runtime,
-  versions: { clientVersion: string | null; clientPythonVersion: string | null },
-  summary: AdmissionSummary,
-): ImageDecision {
-  const d: ImageDecision = { kind, name, index, original, image: original, changed: false, reasonCode: 'unchanged', reasons: [] };
-  if (original.length > L.maxImageLength) {
-    // Only a preview travels on (summary, log); the image itself stays as it is in the Pod.
-    d.original = d.image = truncate(original, 64);
-    d.reasonCode = 'limit';
-    d.reasons = [`image is ${original.length} characters long, more than the ${L.maxImageLength} this webhook resolves`];
-    d.warning = `${kind}/${name}: image of ${original.length} characters is longer than ${L.maxImageLength}; left unchanged`;
-    addLimit(summary, 'image-too-long');
-    return d;
+/** policy.namespaces as a set, built once per config object. */
+const namespaceSets = new WeakMap<Runtime['config'], ReadonlySet<string>>();
+function productionNamespaces(config: Runtime['config']): ReadonlySet<string> {
+  let set = namespaceSets.get(config);
+  if (!set) {
+    set = new Set(config.policy.namespaces);
+    namespaceSets.set(config, set);
   }
-  const { resolver } = runtime;
-  // Trusted only when the recorded step is what this config makes of its source: a hand-written record
-  // cannot pin an image, and after a config change the image is resolved afresh.
-  const earlier = record[`${kind}/${name}`];
-  if (isObj(earlier) && earlier.to === original && typeof earlier.from === 'string' && earlier.from.length <= L.maxImageLength) {
-    const again = resolver.resolve(earlier.from, versions.clientVersion, versions.clientPythonVersion);
-    if (again.ok && again.image === original) {
-      d.reasons = [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`];
-      return d;
+  return set;
+}
+
+/**
+ * The production policy refuses the Pod: allowed false with a 403 status whose message names every flagged
+ * container and the image to use (kubectl prints "admission webhook ... denied the request: <message>"). No patch.
+ * Bounded: each container's sentence is capped, and past maxDenyMessage the rest are counted, not listed.
+ */
+function deny(summary: AdmissionSummary, sentences: readonly string[], warnings: string[]): AdmissionResult {
+  const head = 'mlrun-image-webhook: production image policy: ';
+  let message = head;
+  let listed = 0;
+  for (const s of sentences) {
+    const clean = s.replace(CONTROL, ' ');
+    const more = `; and ${sentences.length - listed} more container(s)`;
+    const piece = (listed > 0 ? '; ' : '') + clean;
+    if (message.length + piece.length + more.length > L.maxDenyMessage && listed > 0) {
+      message += more;
+      break;
     }
+    message += piece;
+    listed++;
   }
-  const r = resolver.resolve(original, versions.clientVersion, versions.clientPythonVersion);
-  if (!r.ok) {
-    d.reasonCode = 'error';
-    d.reasons = [r.reason];
-    d.warning = `${kind}/${name}: image ${original} left unchanged: MLRun would raise ${r.error}: ${r.reason}`;
-  } else if (r.changed) {
-    const invalid = referenceProblem(r.image);
-    if (invalid) {
-      d.reasonCode = 'error';
-      d.reasons = r.reasons;
-      d.warning = `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${original}`;
-    } else {
-      d.image = r.image;
-      d.changed = true;
-      d.reasonCode = r.actions.join('+');
-      d.reasons = r.reasons;
-    }
-  } else {
-    d.reasons = r.reasons;
-    const invalid = referenceProblem(original);
-    if (invalid) d.warning = `${kind}/${name}: image ${JSON.stringify(original)} is not a valid reference (${invalid}); the kubelet cannot pull it`;
-  }
-  return d;
+  summary.outcome = 'denied';
+  summary.detail = truncate(message, 512);
+  summary.warnings = cap(warnings);
+  const response: AdmissionReviewResponse['response'] = {
+    uid: summary.uid,
+    allowed: false,
+    status: { code: 403, reason: 'Forbidden', message },
+  };
+  if (summary.warnings.length > 0) response.warnings = summary.warnings;
+  response.auditAnnotations = { denied: truncate(message, L.maxAuditValue) };
+  return { status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, summary };
 }
 
 /**
@@ -322,6 +639,7 @@ function buildPatch(
   annotationKey: string,
   record: RecordMap,
   changed: ImageDecision[],
+  noted: ImageDecision[],
   summary: AdmissionSummary,
   warnings: string[],
 ): Operation[] {
@@ -329,7 +647,7 @@ function buildPatch(
   // The API server counts len(key) + len(value) over all annotations of the patched Pod against 256 KiB.
   const keyBytes = Buffer.byteLength(annotationKey, 'utf8');
   const room = Math.min(L.maxRecordBytes, L.maxAnnotationsBytes - otherAnnotationsBytes(annotations, annotationKey) - keyBytes);
-  const written = writeRecord(record, changed, room);
+  const written = writeRecord(record, noted, room);
   if (written.kind === 'omitted') {
     addLimit(summary, 'record-omitted');
     warnings.push(warning(`annotation ${annotationKey} not written: it would not fit in ${Math.max(0, room)} bytes (the Pod's annotations may total 256 KiB)`));

@@ -36,4 +36,15 @@ export const ADMISSION_LIMITS = {
   maxUidLength: 256,
   /** Names, namespaces and operations copied into the summary (Kubernetes names are at most 253 characters). */
   maxNameLength: 253,
+  /**
+   * Images listed for a registry look-up per pass (summary.lookups): the MirrorService asks about at most 32 per
+   * admission (LOOKUP_MAX_IMAGES), so listing more would only lengthen the summary.
+   */
+  maxLookups: 32,
+  /** Policy decisions kept in the summary for the log line; policyCounts covers the rest. */
+  maxPolicyEntries: 64,
+  /** Characters of one container's sentence in a denial message (two images of at most ~520 each, and words). */
+  maxDenyEntry: 1200,
+  /** Characters of a denial's status.message: kubectl prints it whole, so it stays readable and bounded. */
+  maxDenyMessage: 4000,
 } as const;

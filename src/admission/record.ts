@@ -1,6 +1,6 @@
 /**
- * The record annotation: a JSON map "<kind>/<container>" → {from, to, reason} of what this webhook changed, read
- * back on reinvocation. Both directions are bounded: an existing record is parsed only under a size cap, and the
+ * The record annotation: a JSON map "<kind>/<container>" → {from, to, reason, policy?, digest?, mirror?} of what
+ * this webhook changed or flagged (production policy, mirror), read back on reinvocation (from/to only). Both directions are bounded: an existing record is parsed only under a size cap, and the
  * record written is sized against its own cap and against the API server's 256 KiB total for a Pod's annotations,
  * so adding it can never make the API server reject a Pod it would otherwise accept.
  */
@@ -49,6 +49,24 @@ export function otherAnnotationsBytes(annotations: Obj | undefined, exceptKey: s
   return total;
 }
 
+/**
+ * Short codes recorded per container besides from/to/reason: `policy` = "<verdict>/<action>" of pin-tags (e.g.
+ * "off-pin/rewrite", "floating/warn"), `digest` = resolved | unresolved, `mirror` = present | missing | unknown.
+ */
+const CODE_FIELDS = ['policy', 'digest', 'mirror'] as const;
+type CodeField = (typeof CODE_FIELDS)[number];
+type SlimEntry = { from: string; to: string } & Partial<Record<CodeField, string>>;
+/** Our codes are at most "not-a-reference/rewrite"-long; a longer value in an earlier record is not ours. */
+const MAX_CODE_LENGTH = 32;
+
+function codesOf(d: ImageDecision): Partial<Record<CodeField, string>> {
+  const out: Partial<Record<CodeField, string>> = {};
+  if (d.policy && d.policy.action !== 'none') out.policy = `${d.policy.verdict}/${d.policy.action}`;
+  if (d.digest) out.digest = d.digest;
+  if (d.mirror) out.mirror = d.mirror;
+  return out;
+}
+
 export type RecordWrite =
   | { kind: 'full'; value: string }
   | { kind: 'trimmed'; value: string; entries: number; of: number } // always without reasons
@@ -65,18 +83,25 @@ export function writeRecord(earlier: RecordMap, changed: readonly ImageDecision[
   const ours = new Set<string>();
   for (const d of changed) {
     const key = `${d.kind}/${d.name}`;
-    merged[key] = { from: d.original, to: d.image, reason: d.reasons.join('; ') };
+    merged[key] = { from: d.original, to: d.image, reason: d.reasons.join('; '), ...codesOf(d) };
     ours.add(key);
   }
   const keys = Object.keys(merged);
   const full = JSON.stringify(merged);
   if (utf8(full) <= room) return { kind: 'full', value: full };
 
-  // Without reasons: only from/to are read back. Earlier entries not of our shape are dropped.
-  const slim = new Map<string, { from: string; to: string }>();
+  // Without reasons: only from/to are read back, and the short codes (policy, digest, mirror) say what happened.
+  // Earlier entries not of our shape are dropped.
+  const slim = new Map<string, SlimEntry>();
   for (const k of keys) {
     const e = merged[k];
-    if (isObj(e) && typeof e.from === 'string' && typeof e.to === 'string') slim.set(k, { from: e.from, to: e.to });
+    if (!isObj(e) || typeof e.from !== 'string' || typeof e.to !== 'string') continue;
+    const entry: SlimEntry = { from: e.from, to: e.to };
+    for (const c of CODE_FIELDS) {
+      const v = e[c];
+      if (typeof v === 'string' && v.length <= MAX_CODE_LENGTH) entry[c] = v;
+    }
+    slim.set(k, entry);
   }
   const size = new Map<string, number>();
   let total = 2; // "{}"

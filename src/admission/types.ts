@@ -40,13 +40,63 @@ export interface ImageDecision {
   reasons: readonly string[];
   /** Set when the engine could not resolve (MLRun would raise) or the image is not a valid reference. */
   warning?: string;
+  /** The production pin-tags decision for this container (production requests with policy.pinTags on). */
+  policy?: { verdict: PinVerdictKind; action: PinTagsAction; message?: string; suggestion?: string };
+  /** What the registry cache said of the mirror image this container was rewritten to (mirror.enabled). */
+  mirror?: MirrorStateName;
+  /** Digest pinning (policy.pinDigests: resolve): resolved = the digest was added; unresolved = the tag was kept. */
+  digest?: 'resolved' | 'unresolved';
+  /** Further warnings about this container (policy, mirror, digest), already in the response's warnings. */
+  notes?: string[];
 }
+
+/**
+ * The admission's view of the registry (src/registry MirrorService.state): a synchronous cache read, never I/O.
+ * `digest` is the manifest digest the registry answered with (Docker-Content-Digest) when present.
+ */
+export interface RegistryView {
+  state(image: string): { state: MirrorStateName; digest?: string };
+}
+
+/**
+ * What the server knows about a request besides its body. Admission stays pure: the registry is a cache view, and
+ * look-ups happen in the server between two passes (summary.lookups → MirrorService.lookup → admit again).
+ */
+export interface AdmitContext {
+  /**
+   * The request came on the production path (/mutate/production, ADR 0008). A namespace listed in
+   * policy.namespaces is production on any path.
+   */
+  production?: boolean;
+  /** Cached registry knowledge. Absent: no mirror checks and no digest pinning. */
+  registry?: RegistryView;
+  /**
+   * No look-up follows this pass (the server's second pass): summary.lookups stays empty. Every pass's answer is
+   * complete on its own (an unresolved digest keeps its tag, with a warning), so the server may answer with either.
+   */
+  final?: boolean;
+}
+
+export type MirrorStateName = 'present' | 'missing' | 'unknown';
+/** src/mlrun/policy.ts PinVerdict kinds, plus `unchecked` (image past the length limit: no verdict). */
+export type PinVerdictKind = 'pinned' | 'allowed' | 'not-a-reference' | 'floating' | 'off-pin' | 'unchecked';
+export type PinTagsAction = 'none' | 'warn' | 'deny' | 'rewrite';
+export type PinDigestsAction = 'resolved' | 'unresolved';
+export type PolicyName = 'pin-tags' | 'pin-digests';
+/** Keys of summary.policyCounts (policy_decisions_total{policy,action}): a closed set. */
+export type PolicyCountKey = `pin-tags/${PinTagsAction}` | `pin-digests/${PinDigestsAction}`;
+
+/** One policy decision, for the log line (summary.policy, bounded). */
+export type PolicyEntry =
+  | { policy: 'pin-tags'; container: string; verdict: PinVerdictKind; action: PinTagsAction; image: string; suggestion?: string }
+  | { policy: 'pin-digests'; container: string; verdict: 'digest'; action: PinDigestsAction; image: string };
 
 export type AdmissionOutcomeKind =
   | 'mutated' // patch returned
   | 'unchanged' // Pod looked at, nothing to change
   | 'reported' // report mode: would have changed, no patch
   | 'skipped' // not a Pod CREATE / ephemeralcontainers UPDATE, or opted out
+  | 'denied' // the production policy refused the Pod (allowed: false, status 403)
   | 'error'; // the webhook could not understand the Pod: admitted unchanged with a warning
 
 /** Everything the server needs to log one line and count metrics; never whole objects or env values. */
@@ -79,6 +129,27 @@ export interface AdmissionSummary {
   clientVersion: string | null;
   clientPythonVersion: string | null;
   warnings: string[];
+  /** The production policy applied to this request (production path, or a namespace in policy.namespaces). */
+  production: boolean;
+  /** How the policy acted: off (not production, or nothing switched on), enforce, or report (webhook.mode). */
+  policyMode: 'off' | 'enforce' | 'report';
+  /**
+   * Policy decisions for the log line, in container order, at most ADMISSION_LIMITS.maxPolicyEntries (the rest
+   * counted in policyOmitted). In report mode the actions are those that would have been taken.
+   */
+  policy: PolicyEntry[];
+  policyOmitted: number;
+  /** Complete counts of policy decisions by `${policy}/${action}` (policy_decisions_total{policy,action}). */
+  policyCounts: Partial<Record<PolicyCountKey, number>>;
+  /** Images rewritten to a mirror registry, by what the registry cache said (mirror.enabled with a registry). */
+  mirrorCounts: Record<MirrorStateName, number>;
+  /**
+   * Images the registry cache knew nothing about, for the server to look up before a second pass: deduplicated,
+   * only images on a configured registry (mlrun.imagesRegistry, mlrun.vendorImagesRegistry, policy.digestRegistries),
+   * at most ADMISSION_LIMITS.maxLookups (the rest counted in lookupsOmitted). Empty on a final pass.
+   */
+  lookups: string[];
+  lookupsOmitted: number;
 }
 
 export type AdmissionResult =
@@ -90,7 +161,9 @@ export interface AdmissionReviewResponse {
   kind: 'AdmissionReview';
   response: {
     uid: string;
-    allowed: true;
+    allowed: boolean;
+    /** Only on a denial (allowed: false): what kubectl shows the user. */
+    status?: { code: 403; reason: 'Forbidden'; message: string };
     patchType?: 'JSONPatch';
     patch?: string;
     warnings?: string[];
