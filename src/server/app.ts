@@ -50,10 +50,12 @@ import Fastify, {
 } from 'fastify';
 import { admitAfterInternalError, admit as defaultAdmit } from '../admission/admit.js';
 import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
-// TODO(W2B): import AdmitContext from ../admission/types.js once it lands; until then the WAVE2.md shape.
+/** src/admission's AdmitContext (WAVE2.md), spelled out so the server states exactly what it hands over. */
 interface AdmitContext {
   production?: boolean;
   registry?: { state(image: string): { state: 'present' | 'missing' | 'unknown'; digest?: string } };
+  /** The second pass: no look-up follows, so admission lists none. */
+  final?: boolean;
 }
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
@@ -310,7 +312,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       if (reply.sent) return reply;
       let second: AdmissionResult;
       try {
-        second = admitFn(body, runtime!, context);
+        second = admitFn(body, runtime!, { ...context, final: true });
       } catch (err) {
         // The first answer was good: keep it rather than the safety net's unchanged Pod.
         logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
@@ -571,7 +573,7 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
 export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
-  const level = s.outcome === 'error' || raises || s.limits.length > 0 ? 'warn' : 'info';
+  const level = s.outcome === 'error' || (s.outcome as string) === 'denied' || raises || s.limits.length > 0 ? 'warn' : 'info';
   if (!logger.isLevelEnabled(level)) return;
   const changes = [];
   let changed = 0;
@@ -611,7 +613,34 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
   if (s.clientVersion) line.clientVersion = clip(s.clientVersion);
   if (s.clientPythonVersion) line.clientPythonVersion = clip(s.clientPythonVersion);
   if (lookup) line.registryLookup = lookup;
+  const production = policyFields(s);
+  if (production) Object.assign(line, production);
   logger[level](line, 'admission');
+}
+
+/**
+ * The production policy's part of the log line: the mode and each decision that did something (admission bounds
+ * the list; strings are cut here like every request-derived string). Read defensively: older summaries lack it.
+ */
+function policyFields(s: AdmissionSummary): Record<string, unknown> | undefined {
+  const p = s as { production?: unknown; policyMode?: unknown; policy?: unknown; policyOmitted?: unknown };
+  if (p.production !== true) return undefined;
+  const out: Record<string, unknown> = { production: true };
+  if (typeof p.policyMode === 'string') out.policyMode = p.policyMode;
+  if (Array.isArray(p.policy)) {
+    const acted = [];
+    for (const e of p.policy as Record<string, unknown>[]) {
+      if (!e || e.action === 'none') continue;
+      const entry: Record<string, unknown> = {};
+      for (const k of ['policy', 'container', 'verdict', 'action', 'image', 'suggestion']) {
+        if (typeof e[k] === 'string') entry[k] = clip(e[k]);
+      }
+      acted.push(entry);
+    }
+    if (acted.length > 0) out.policy = acted;
+  }
+  if (typeof p.policyOmitted === 'number' && p.policyOmitted > 0) out.policyOmitted = p.policyOmitted;
+  return out;
 }
 
 /** The registry look-up of one admission, for its log line. */

@@ -13,12 +13,13 @@ import { webhookVersion } from './version.js';
 const PREFIX = 'mlrun_image_webhook_';
 
 /** Outcomes of the admission counter: the engine's outcomes plus bad_request (4xx on /mutate). */
-export type AdmissionOutcome = AdmissionOutcomeKind | 'bad_request';
+export type AdmissionOutcome = AdmissionOutcomeKind | 'denied' | 'bad_request';
 export const ADMISSION_OUTCOMES: readonly AdmissionOutcome[] = [
   'mutated',
   'unchanged',
   'reported',
   'skipped',
+  'denied',
   'error',
   'bad_request',
 ];
@@ -173,7 +174,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const admissionRequests = new Counter({
     name: `${PREFIX}admission_requests_total`,
-    help: 'Admission requests answered on /mutate, by outcome (mutated, unchanged, reported, skipped, error, bad_request).',
+    help: `Admission requests answered on /mutate and /mutate/production, by outcome (${ADMISSION_OUTCOMES.join(', ')}).`,
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -545,20 +546,17 @@ export function registryStatusLabel(status: number | undefined, outcome: string)
 function admissionCounts(summary: AdmissionSummary): { mirror: Map<string, number>; policy: Map<string, number> } {
   const mirror = new Map<string, number>();
   const policy = new Map<string, number>();
-  const s = summary as { mirrorCounts?: unknown; policy?: unknown };
+  const s = summary as { mirrorCounts?: unknown; policyCounts?: unknown };
   if (s.mirrorCounts && typeof s.mirrorCounts === 'object') {
     for (const st of MIRROR_STATES) {
       const n = (s.mirrorCounts as Record<string, unknown>)[st];
       if (typeof n === 'number' && n > 0) mirror.set(st, n);
     }
   }
-  if (Array.isArray(s.policy)) {
-    for (const entry of s.policy as { policy?: unknown; action?: unknown }[]) {
-      const action = typeof entry?.action === 'string' ? entry.action : undefined;
-      if (!action) continue;
-      const name = typeof entry.policy === 'string' ? entry.policy : action === 'resolved' || action === 'unresolved' ? 'pin-digests' : 'pin-tags';
-      const key = `${name}/${action}`;
-      policy.set(key, (policy.get(key) ?? 0) + 1);
+  // Complete counts by `${policy}/${action}` (the summary's policy list is capped for the log line).
+  if (s.policyCounts && typeof s.policyCounts === 'object') {
+    for (const [key, n] of Object.entries(s.policyCounts as Record<string, unknown>)) {
+      if (typeof n === 'number' && n > 0) policy.set(key, n);
     }
   }
   return { mirror, policy };

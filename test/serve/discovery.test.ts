@@ -50,7 +50,12 @@ async function serve(configYaml: string, extraArgs: string[] = []) {
     signals.emit('SIGTERM', 'SIGTERM');
     await running;
   });
-  const s = await until('serve listening', async () => server ?? (await Promise.race([running.then((code) => { throw new Error(`serve exited with ${code}: ${JSON.stringify(logs.lines.slice(-3))}`); }), new Promise<undefined>((r) => setTimeout(r, 50))])));
+  let exited: number | undefined;
+  void running.then((code) => (exited = code));
+  const s = await until('serve listening', () => {
+    if (exited !== undefined) throw new Error(`serve exited with ${exited}: ${JSON.stringify(logs.lines.slice(-3))}`);
+    return server;
+  });
   const ca = files.pki.ca.cert;
   return {
     server: s,
