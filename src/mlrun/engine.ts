@@ -100,6 +100,14 @@ export function pyStrip(s: string): string {
 export const RESULT_MEMO_LIMITS = { maxEntries: 4096, maxKeyLength: 640 } as const;
 export const SUFFIX_MEMO_LIMITS = { maxEntries: 512, maxKeyLength: 2 * 128 + 1 } as const;
 
+/**
+ * Matcher instructions across all enrich patterns together (each one is capped at MAX_PROGRAM_SIZE = 1,000 by the
+ * matcher). resolve() may try an image against every pattern, so without a total the worst case per image grows
+ * with the number of patterns; 2,000 is two worst-case patterns, far above real lists (MLRun's default set of two
+ * patterns compiles to a few dozen instructions).
+ */
+export const MAX_TOTAL_PROGRAM_SIZE = 2000;
+
 /** The config switch that lifts MLRun's registry-port quirk; reasons name it so an operator finds the way out. */
 export const REGISTRY_PORT_CORRECTION = 'webhook.corrections.tagImagesWithRegistryPort';
 
@@ -129,6 +137,7 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
   // Patterns: compiled once. Split on "," without trimming, as MLRun does; "" is a pattern that matches everything.
   const patterns: Pattern[] = [];
   let configError: Resolver['configError'];
+  let programTotal = 0;
   if (settings.imagesToEnrichRegistry) {
     for (const raw of settings.imagesToEnrichRegistry.split(',')) {
       const source = corrections.exactMlrunPattern && raw === '^mlrun/*' ? '^mlrun/' : raw;
@@ -142,6 +151,18 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
         continue;
       }
       patterns.push({ source: raw, match: compiled.match });
+      programTotal += compiled.programSize;
+    }
+    // An image may be matched against every pattern, so the per-image worst case grows with their total size.
+    if (!configError && programTotal > MAX_TOTAL_PROGRAM_SIZE) {
+      configError = {
+        kind: 'unsupported',
+        reason:
+          `the ${patterns.length} patterns need ${programTotal} matcher instructions together, more than the ` +
+          `${MAX_TOTAL_PROGRAM_SIZE} allowed across all of them (each image may be matched against every pattern; ` +
+          'this cap keeps the cost per image independent of the number of patterns)',
+        pattern: settings.imagesToEnrichRegistry,
+      };
     }
   }
   const registryFor = (r: string | null): string | null => (r ? (r.endsWith('/') ? r : `${r}/`) : null);

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compileResolver,
   isPySpace,
+  MAX_TOTAL_PROGRAM_SIZE,
   normalizeVersionTag,
   pyStrip,
   REGISTRY_PORT_CORRECTION,
@@ -17,6 +18,7 @@ import {
   type ResolverOptions,
 } from '../../src/mlrun/engine.js';
 import { FAMILIES, rulesForVersion, type FamilyId } from '../../src/mlrun/rules.js';
+import { compilePythonMatcher } from '../../src/mlrun/pyregex.js';
 
 const base: MlrunSettings = {
   imagesTag: '',
@@ -204,6 +206,46 @@ describe('pattern errors', () => {
     expect(r.configError?.kind).toBe('re.error');
     const u = resolver('E', { imagesToEnrichRegistry: '^mlrun/*,(?>a)' });
     expect(u.configError?.kind).toBe('unsupported');
+  });
+});
+
+describe(`total matcher size across the enrich patterns (${MAX_TOTAL_PROGRAM_SIZE} instructions)`, () => {
+  const sizeOf = (pattern: string): number => {
+    const c = compilePythonMatcher(pattern);
+    if (!c.ok) throw new Error(c.reason);
+    return c.programSize;
+  };
+  // Distinct patterns of one size each (the count differs per pattern only in the literal after the repeat).
+  const big = (i: number) => `^x{300}${String.fromCharCode(97 + (i % 26))}`;
+  const each = sizeOf(big(0));
+  const fit = Math.floor(MAX_TOTAL_PROGRAM_SIZE / each);
+
+  it('as many patterns as fit together compile; one more is refused as unsupported, naming both numbers', () => {
+    expect(each).toBeGreaterThan(100);
+    const ok = resolver('E', { imagesToEnrichRegistry: Array.from({ length: fit }, (_, i) => big(i)).join(',') });
+    expect(ok.configError).toBeUndefined();
+    expect(ok.resolve(`${'x'.repeat(300)}a`, null, null)).toMatchObject({ ok: true, image: `vendor.local/${'x'.repeat(300)}a` });
+
+    const over = resolver('E', { imagesToEnrichRegistry: Array.from({ length: fit + 1 }, (_, i) => big(i)).join(',') });
+    expect(over.configError?.kind).toBe('unsupported');
+    expect(over.configError?.reason).toContain(`need ${(fit + 1) * each} matcher instructions together, more than the ${MAX_TOTAL_PROGRAM_SIZE}`);
+    // Every image then gets MLRun's "would raise" answer, never a partial pattern list.
+    expect(over.resolve('mlrun/mlrun', null, null)).toMatchObject({ ok: false, error: 'unsupported' });
+  });
+
+  it('the total is counted over the patterns that compiled: many small patterns are fine, and re.error still outranks it', () => {
+    const small = Array.from({ length: 200 }, (_, i) => `^repo${i}/`);
+    expect(small.reduce((n, p) => n + sizeOf(p), 0)).toBeLessThanOrEqual(MAX_TOTAL_PROGRAM_SIZE);
+    expect(resolver('E', { imagesToEnrichRegistry: small.join(',') }).configError).toBeUndefined();
+    const both = resolver('E', { imagesToEnrichRegistry: [...Array.from({ length: fit + 1 }, (_, i) => big(i)), '[unclosed'].join(',') });
+    expect(both.configError?.kind).toBe('re.error');
+  });
+
+  it("MLRun's default pattern sets are far below the cap", () => {
+    for (const family of Object.keys(FAMILIES) as FamilyId[]) {
+      const patterns = FAMILIES[family].defaultEnrichPatterns.split(',');
+      expect(patterns.reduce((n, p) => n + sizeOf(p), 0)).toBeLessThan(MAX_TOTAL_PROGRAM_SIZE / 10);
+    }
   });
 });
 
