@@ -124,3 +124,28 @@ export function pinMessage(container: string, image: string, verdict: PinVerdict
       return '';
   }
 }
+
+/** One image's policy decision in plain values, for the CLI (`resolve --namespace-policy production`) and logs. */
+export interface PinReport {
+  verdict: PinVerdict['kind'];
+  action: PinAction;
+  /** The sentence the user would see ('' when nothing is flagged). */
+  message: string;
+  /** The image to write instead (exact), or a template such as `nginx:<version>`. */
+  suggestion?: string;
+  exact?: boolean;
+}
+
+export function pinReport(container: string, image: string, ctx: PinContext, mode: PinTagsMode, ephemeral = false): PinReport {
+  const verdict = pinVerdict(image, ctx);
+  const action = pinAction(verdict, mode, ephemeral);
+  if (verdict.kind !== 'floating' && verdict.kind !== 'off-pin') return { verdict: verdict.kind, action, message: '' };
+  const s = verdict.suggestion;
+  return {
+    verdict: verdict.kind,
+    action,
+    message: pinMessage(container, image, verdict),
+    suggestion: s.exact ? s.image : s.template,
+    exact: s.exact,
+  };
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compileResolver } from '../../src/mlrun/engine.js';
-import { pinAction, pinMessage, pinVerdict, type PinContext, type PinTagsMode, type PinVerdict } from '../../src/mlrun/policy.js';
+import { pinAction, pinMessage, pinReport, pinVerdict, type PinContext, type PinTagsMode, type PinVerdict } from '../../src/mlrun/policy.js';
 import { rulesForVersion } from '../../src/mlrun/rules.js';
 
 function ctx(mlrunVersion: string | null, python: string | null = '3.9.18', allow: string[] = []): PinContext {
@@ -110,5 +110,20 @@ describe('pinMessage names the container and exactly what to write', () => {
     ['nginx:latest', 'container "main": image "nginx:latest" uses the moving tag "latest"; pin a version, e.g. "nginx:<version>" or a digest'],
   ])('%s', (image, message) => {
     expect(pinMessage('main', image, pinVerdict(image, ctx('1.9.2')))).toBe(message);
+  });
+});
+
+describe('pinReport: the decision in plain values (CLI resolve, logs)', () => {
+  it.each([
+    ['mlrun/mlrun:1.10.0', 'rewrite', false, { verdict: 'off-pin', action: 'rewrite', suggestion: 'mlrun/mlrun:1.9.2-py39', exact: true }],
+    ['nginx', 'rewrite', false, { verdict: 'floating', action: 'deny', suggestion: 'nginx:<version>', exact: false }],
+    ['nginx', 'deny', true, { verdict: 'floating', action: 'warn', suggestion: 'nginx:<version>', exact: false }],
+    ['nginx:1.27', 'deny', false, { verdict: 'pinned', action: 'none', message: '' }],
+    ['mlrun/mlrun', 'off', false, { verdict: 'floating', action: 'none', suggestion: 'mlrun/mlrun:1.9.2-py39', exact: true }],
+  ] as const)('%s with pinTags %s (ephemeral %s)', (image, mode, ephemeral, expected) => {
+    const r = pinReport('main', image, ctx('1.9.2'), mode as PinTagsMode, ephemeral);
+    expect(r).toMatchObject(expected);
+    const v = pinVerdict(image, ctx('1.9.2'));
+    expect(r.message).toBe(pinMessage('main', image, v));
   });
 });
