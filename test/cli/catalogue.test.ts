@@ -1,20 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runCatalogue } from '../../src/cli/catalogue.js';
+import { runCommand } from '../helpers/cli.js';
 
-async function run(argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runCatalogue(argv, { stdin: Readable.from(['']), stdout, stderr });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCommand(runCatalogue, argv);
 
 const dir = mkdtempSync(join(tmpdir(), 'catalogue-cli-'));
 const config = join(dir, 'config.yaml');

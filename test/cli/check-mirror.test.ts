@@ -5,24 +5,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCatalogue } from '../../src/cli/catalogue.js';
 import { runCheckMirror } from '../../src/cli/check-mirror.js';
+import { runCommand } from '../helpers/cli.js';
 import { freePort, pushImage, registryBinary, REGISTRY_SKIP_REASON, startRegistry, type RunningRegistry } from '../helpers/registry-server.js';
 
-type Run = (argv: string[], io: { stdin: Readable; stdout: PassThrough; stderr: PassThrough }) => Promise<number>;
 
-async function run(command: Run, argv: string[]) {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await command(argv, { stdin: Readable.from(['']), stdout, stderr });
-  return { code, out, err };
-}
 
 const bin = registryBinary();
 if (!bin) console.log(`skipping check-mirror registry tests: ${REGISTRY_SKIP_REASON}`);
@@ -51,7 +40,7 @@ describe.skipIf(!bin)('check-mirror against a real registry', () => {
     reg = await startRegistry();
     config = writeConfig('config.yaml', reg.host);
     // The copy list the operator would use, from the catalogue command (not from the code under test).
-    const cat = await run(runCatalogue, ['--config', config, '--python', '3.9']);
+    const cat = await runCommand(runCatalogue, ['--config', config, '--python', '3.9']);
     expect(cat.code).toBe(0);
     mirrors = cat.out
       .split('\n')
@@ -62,7 +51,7 @@ describe.skipIf(!bin)('check-mirror against a real registry', () => {
     await reg?.stop();
   });
 
-  const check = (...extra: string[]) => run(runCheckMirror, ['--config', config, '--python', '3.9', '--insecure-registry', reg.host, ...extra]);
+  const check = (...extra: string[]) => runCommand(runCheckMirror, ['--config', config, '--python', '3.9', '--insecure-registry', reg.host, ...extra]);
 
   it('the catalogue pushed but one image: exit 1, naming it and where to copy it from; then all pushed: exit 0', async () => {
     const left = `${reg.host}/mlrun/mlrun-kfp:1.9.2`;
@@ -104,11 +93,11 @@ describe.skipIf(!bin)('check-mirror against a real registry', () => {
       `mlrun:\n  version: "1.9.2"\n  imagesRegistry: "${reg.host}/"\n  vendorImagesRegistry: "${reg.host}/vendor/"\n` +
         `mirror:\n  insecureRegistries: ["${reg.host}"]\n  pythonVersions: ["3.9"]\n`,
     );
-    const r = await run(runCheckMirror, ['--config', file]);
+    const r = await runCommand(runCheckMirror, ['--config', file]);
     expect(r.code).toBe(0);
     expect(r.out).toContain(`${mirrors.length} present, 0 missing, 0 unknown`);
     // --insecure-registry replaces the config's list: the registry is then asked over HTTPS, which it does not speak.
-    const replaced = await run(runCheckMirror, ['--config', file, '--insecure-registry', 'other.example:5000']);
+    const replaced = await runCommand(runCheckMirror, ['--config', file, '--insecure-registry', 'other.example:5000']);
     expect(replaced.code).toBe(1);
     expect(replaced.out).toMatch(/^UNKNOWN: /m);
   });
@@ -124,7 +113,7 @@ describe('check-mirror when it cannot tell, and usage errors', () => {
   it('a registry that is down: exit 1 with a distinct UNKNOWN line, never a pass', async () => {
     const host = `127.0.0.1:${await freePort()}`;
     const config = writeConfig('down.yaml', host);
-    const r = await run(runCheckMirror, ['--config', config, '--python', '3.9', '--insecure-registry', host]);
+    const r = await runCommand(runCheckMirror, ['--config', config, '--python', '3.9', '--insecure-registry', host]);
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/^unknown +127\.0\.0\.1:\d+\/mlrun\/mlrun:1\.9\.2-py39 +connection refused$/m);
     expect(r.out).toMatch(/^UNKNOWN: \d+ image\(s\) could not be checked/m);
@@ -137,21 +126,21 @@ describe('check-mirror when it cannot tell, and usage errors', () => {
     [['--timeout-ms', '5'], /--timeout-ms must be/],
     [['extra'], /unexpected argument "extra"/],
   ])('usage error %j: exit 2', async (argv, message) => {
-    const r = await run(runCheckMirror, argv);
+    const r = await runCommand(runCheckMirror, argv);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
   });
 
   it('config problems exit 2: no registry configured and no --image, an unreadable pull secret, a bad version', async () => {
     const none = writeConfig('none.yaml', '');
-    expect((await run(runCheckMirror, ['--config', none])).err).toMatch(/nothing to check: no registry is configured/);
+    expect((await runCommand(runCheckMirror, ['--config', none])).err).toMatch(/nothing to check: no registry is configured/);
     const withReg = writeConfig('secret.yaml', 'reg.example');
-    const secret = await run(runCheckMirror, ['--config', withReg, '--pull-secret', join(dir, 'nope.json')]);
+    const secret = await runCommand(runCheckMirror, ['--config', withReg, '--pull-secret', join(dir, 'nope.json')]);
     expect(secret.code).toBe(2);
     expect(secret.err).toContain(`error: pull secret ${join(dir, 'nope.json')}: cannot read (ENOENT)`);
-    const version = await run(runCheckMirror, ['--config', withReg, '--mlrun-version', 'banana']);
+    const version = await runCommand(runCheckMirror, ['--config', withReg, '--mlrun-version', 'banana']);
     expect(version.code).toBe(2);
-    const ca = await run(runCheckMirror, ['--config', withReg, '--ca-file', join(dir, 'no-ca.pem')]);
+    const ca = await runCommand(runCheckMirror, ['--config', withReg, '--ca-file', join(dir, 'no-ca.pem')]);
     expect(ca.code).toBe(2);
     expect(ca.err).toContain('no-ca.pem');
   });
@@ -173,10 +162,10 @@ describe.skipIf(!bin)('check-mirror with registry credentials', () => {
     const secret = join(dir, 'pull.json');
     writeFileSync(secret, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`mirror:${password}`).toString('base64') } } }));
     const image = `${reg.host}/team/tool:1.0`;
-    const ok = await run(runCheckMirror, ['--config', config, '--image', image, '--insecure-registry', reg.host, '--pull-secret', secret]);
+    const ok = await runCommand(runCheckMirror, ['--config', config, '--image', image, '--insecure-registry', reg.host, '--pull-secret', secret]);
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(/^present +\S+team\/tool:1\.0 +sha256:/m);
-    const no = await run(runCheckMirror, ['--config', config, '--image', image, '--insecure-registry', reg.host]);
+    const no = await runCommand(runCheckMirror, ['--config', config, '--image', image, '--insecure-registry', reg.host]);
     expect(no.code).toBe(1);
     expect(no.out).toMatch(/^unknown +\S+ +unauthorized$/m);
     for (const text of [ok.out, ok.err, no.out, no.err]) {

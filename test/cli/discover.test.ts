@@ -2,25 +2,15 @@
  * `discover` against a real kube-apiserver (envtest): what would be adopted, from where, the rules; exit codes
  * for found / none found / refused access / no API server / usage.
  */
-import { PassThrough, Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDiscover } from '../../src/cli/discover.js';
 import { envtestSkipReason, startControlPlane, type ControlPlane } from '../helpers/envtest.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, runCommand } from '../helpers/cli.js';
 import { Cluster, fixture } from '../cluster/objects.js';
 
-async function discover(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runDiscover(argv, { stdin: Readable.from(['']), stdout, stderr });
-  return { code, out, err };
-}
+const discover = (argv: string[]) => runCommand(runDiscover, argv);
 
 describe('discover: usage', () => {
   it.each([

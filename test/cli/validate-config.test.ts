@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { VALIDATE_CONFIG_USAGE, runValidateConfig } from '../../src/cli/validate-config.js';
+import { runCommand } from '../helpers/cli.js';
 import { loadConfig } from '../../src/config/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'validate-config-cli-'));
@@ -20,16 +20,7 @@ const write = (text: string) => {
   return f;
 };
 
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runValidateConfig(argv, { stdin: Readable.from([]), stdout, stderr });
-  return { code, out, err };
-}
+const run = (argv: string[]) => runCommand(runValidateConfig, argv);
 
 describe('validate-config', () => {
   it('a valid file: exit 0, one line on stdout naming the file and the rules, nothing on stderr', async () => {
