@@ -49,14 +49,7 @@ import Fastify, {
   type RawServerBase,
 } from 'fastify';
 import { admitAfterInternalError, admit as defaultAdmit } from '../admission/admit.js';
-import type { AdmissionResult, AdmissionSummary } from '../admission/types.js';
-/** src/admission's AdmitContext (WAVE2.md), spelled out so the server states exactly what it hands over. */
-interface AdmitContext {
-  production?: boolean;
-  registry?: { state(image: string): { state: 'present' | 'missing' | 'unknown'; digest?: string } };
-  /** The second pass: no look-up follows, so admission lists none. */
-  final?: boolean;
-}
+import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type AdmissionOutcome, type Metrics } from '../telemetry/metrics.js';
@@ -655,8 +648,7 @@ export interface LookupNote {
 
 /** summary.lookups when admit() left images to ask the registry about, else undefined. */
 function lookupsOf(summary: AdmissionSummary): string[] | undefined {
-  const lookups = (summary as { lookups?: unknown }).lookups;
-  return Array.isArray(lookups) && lookups.length > 0 ? (lookups as string[]) : undefined;
+  return summary.lookups.length > 0 ? summary.lookups : undefined;
 }
 
 /**

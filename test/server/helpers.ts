@@ -6,6 +6,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import type { AdmissionSummary } from '../../src/admission/types.js';
 import type { Runtime } from '../../src/config/runtime.js';
 import { startServer, type RunningServer, type StartServerOptions } from '../../src/server/app.js';
 import { generateDevCa, generateServingCert, type GeneratedPair } from '../../src/server/tls.js';
@@ -191,3 +192,18 @@ export function decodePatch(body: any): any[] | undefined {
   const p = body?.response?.patch;
   return typeof p === 'string' ? JSON.parse(Buffer.from(p, 'base64').toString('utf8')) : undefined;
 }
+
+/** The summary fields of wave 2 (policy, mirror, look-ups) for a request where none of them applied. */
+export const NOTHING_WAVE2: Pick<
+  AdmissionSummary,
+  'production' | 'policyMode' | 'policy' | 'policyOmitted' | 'policyCounts' | 'mirrorCounts' | 'lookups' | 'lookupsOmitted'
+> = Object.freeze({
+  production: false,
+  policyMode: 'off',
+  policy: [],
+  policyOmitted: 0,
+  policyCounts: {},
+  mirrorCounts: { present: 0, missing: 0, unknown: 0 },
+  lookups: [],
+  lookupsOmitted: 0,
+}) as never;

@@ -13,7 +13,7 @@ import type { AdmissionResult } from '../../src/admission/types.js';
 import { BODY_LIMIT, DEFAULT_LIMITS, type RunningServer, type StartServerOptions } from '../../src/server/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
+import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir, NOTHING_WAVE2 } from './helpers.js';
 
 const runtime = testRuntime();
 const WAIT = { timeout: 15_000, interval: 50 };
@@ -266,6 +266,7 @@ function bigAnswer(bytes: number) {
         clientVersion: null,
         clientPythonVersion: null,
         warnings: [],
+        ...NOTHING_WAVE2,
       },
     };
   };

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AdmissionSummary, ImageDecision } from '../../src/admission/types.js';
 import { clip, LOG_MAX_CHANGES, LOG_MAX_STRING, LOG_MAX_WARNINGS, logAdmission } from '../../src/server/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { logCapture } from './helpers.js';
+import { logCapture, NOTHING_WAVE2 } from './helpers.js';
 
 function decision(i: number, over: Partial<ImageDecision> = {}): ImageDecision {
   return {
@@ -35,6 +35,7 @@ function summary(over: Partial<AdmissionSummary> = {}): AdmissionSummary {
     clientVersion: '1.9.2',
     clientPythonVersion: '3.9.18',
     warnings: [],
+    ...NOTHING_WAVE2,
     ...over,
   };
 }

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
 import { podCreateReview } from '../../src/admission/review.js';
 import type { AdmissionResult } from '../../src/admission/types.js';
+import { validateAndBuild } from '../../src/config/load.js';
 import type { Runtime } from '../../src/config/runtime.js';
 import { requestNamespace, waitAtMost, type AdmitFunction, type RegistryLookups, type RunningServer } from '../../src/server/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
@@ -217,5 +218,79 @@ describe('registry look-ups within the budget', () => {
     expect(await waitAtMost({ lookup: async () => undefined }, ['a'], 60_000)).toBeLessThan(60_000);
     const never = await waitAtMost({ lookup: () => new Promise(() => {}) }, ['a'], 50);
     expect(never).toBeGreaterThanOrEqual(45);
+  });
+});
+
+/** A runtime from a config document through the real loader (schema defaults, validation, compilation). */
+function runtimeOf(raw: Record<string, unknown>): Runtime {
+  const r = validateAndBuild({ mlrun: { version: '1.9.2', imagesRegistry: 'datanode-registry.example/' }, ...raw });
+  if (!r.ok) throw new Error(r.problems.map((p) => `${p.key}: ${p.reason}`).join('; '));
+  return r.runtime;
+}
+
+describe('the real admission behind the routes', () => {
+  it('/mutate/production applies the production policy (deny: 403 naming the image); /mutate does not; counted and logged', async () => {
+    const rt = runtimeOf({ policy: { pinTags: 'deny' } });
+    const { server, ca, logs } = await start({ runtimeSource: { current: () => rt } });
+    const prod = await h2Request(server.httpsUrl, { path: '/mutate/production', ca, headers: JSON_HEADERS, body: review(['nginx'], 'shop') });
+    expect(prod.status).toBe(200);
+    const response = prod.json().response;
+    expect(response.allowed).toBe(false);
+    expect(response.status.code).toBe(403);
+    expect(response.status.message).toContain('nginx');
+    const dev = await h2Request(server.httpsUrl, { path: '/mutate', ca, headers: JSON_HEADERS, body: review(['nginx'], 'shop') });
+    expect(dev.json().response.allowed).toBe(true);
+
+    const text = await server.metrics.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="denied"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="deny"}')).toBe(1);
+    const denied = logs.lines.find((l) => l.msg === 'admission' && l.outcome === 'denied');
+    expect(denied).toMatchObject({ level: 'warn', production: true, policyMode: 'enforce' });
+    expect(denied.policy).toEqual([expect.objectContaining({ policy: 'pin-tags', container: 'containers/c0', verdict: 'floating', action: 'deny', image: 'nginx' })]);
+  });
+
+  it('a namespace listed in policy.namespaces is production on /mutate too', async () => {
+    const rt = runtimeOf({ policy: { pinTags: 'deny', namespaces: ['shop'] } });
+    const { server, ca } = await start({ runtimeSource: { current: () => rt } });
+    const listed = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: review(['nginx'], 'shop') });
+    expect(listed.json().response.allowed).toBe(false);
+    const other = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: review(['nginx'], 'dev') });
+    expect(other.json().response.allowed).toBe(true);
+  });
+
+  it('mirror: an unknown image is looked up within the budget and the second pass warns that it is missing', async () => {
+    const rt = runtimeOf({ mirror: { enabled: true } });
+    let registry!: FakeRegistry;
+    registry = new FakeRegistry(async (images) => {
+      for (const i of images) registry.states.set(i, 'missing');
+    });
+    const { server, ca, logs } = await start({ runtimeSource: { current: () => rt }, registry, budgetMs: 5_000 });
+    const res = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: review(['mlrun/mlrun']) });
+    const body = res.json();
+    expect(patchedImages(body)).toEqual(['datanode-registry.example/mlrun/mlrun:1.9.2']);
+    expect(registry.calls.map((c) => c.images)).toEqual([['datanode-registry.example/mlrun/mlrun:1.9.2']]);
+    expect(body.response.warnings.join('\n')).toContain('datanode-registry.example/mlrun/mlrun:1.9.2');
+    const text = await server.metrics.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="missing"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="unknown"}')).toBe(0);
+    expect(logs.lines.find((l) => l.msg === 'admission').registryLookup).toMatchObject({ images: 1, secondPass: true });
+
+    // keep-original: the same knowledge keeps the Pod's own image.
+    const keep = runtimeOf({ mirror: { enabled: true, missing: 'keep-original' } });
+    const second = await start({ runtimeSource: { current: () => keep }, registry, budgetMs: 5_000 });
+    const kept = await h1Request(second.server.httpsUrl, { ca: second.ca, headers: JSON_HEADERS, body: review(['mlrun/mlrun']) });
+    expect(patchedImages(kept.json())).not.toContain('datanode-registry.example/mlrun/mlrun:1.9.2');
+    expect(registry.calls).toHaveLength(1);
+  });
+
+  it('mirror with a registry that never answers: unknown, admitted within the budget, counted as unknown', async () => {
+    const rt = runtimeOf({ mirror: { enabled: true } });
+    const registry = new FakeRegistry(() => new Promise<void>(() => {}));
+    const { server, ca } = await start({ runtimeSource: { current: () => rt }, registry, budgetMs: 100 });
+    const res = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: review(['mlrun/mlrun']) });
+    expect(res.json().response.allowed).toBe(true);
+    expect(patchedImages(res.json())).toEqual(['datanode-registry.example/mlrun/mlrun:1.9.2']);
+    const text = await server.metrics.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="unknown"}')).toBe(1);
   });
 });

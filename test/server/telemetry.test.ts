@@ -5,7 +5,7 @@ import type { AdmissionSummary } from '../../src/admission/types.js';
 import { createLogger, setLogLevel } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { logCapture, metricValue } from './helpers.js';
+import { logCapture, metricValue, NOTHING_WAVE2 } from './helpers.js';
 
 describe('logger', () => {
   it('redacts env, values and whole objects passed by mistake', () => {
@@ -63,6 +63,7 @@ describe('metrics', () => {
     clientVersion: null,
     clientPythonVersion: null,
     warnings: ['w'],
+    ...NOTHING_WAVE2,
   });
 
   it('counts outcomes, changed images by reason (patched and report-only apart), warnings and durations', async () => {
