@@ -13,7 +13,7 @@ import { runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
 import { chief, Cluster, fixture, withChiefContainer } from '../cluster/objects.js';
 import { envtestSkipReason, startControlPlane, until, type ControlPlane } from '../helpers/envtest.js';
-import { decodePatch, h1Request, httpGet, logCapture, metricValue, servingFiles } from '../server/helpers.js';
+import { decodePatch, h1Request, httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const FAST = { initialMs: 100, maxMs: 1000 };
@@ -60,6 +60,7 @@ async function serve(configYaml: string, extraArgs: string[] = []) {
   return {
     server: s,
     logs,
+    configFile: config,
     readyAtListen: readyAtListen!,
     stop: async () => {
       signals.emit('SIGTERM', 'SIGTERM');
@@ -143,6 +144,41 @@ describe.skipIf(skip !== undefined)('serve with discovery against a real API ser
     expect(metricValue(metrics, 'mlrun_image_webhook_discovery_pending_changes')).toBe(0);
     const upgrade = w.logs.lines.filter((l) => l.msg.startsWith('MLRun install adopted')).at(-1);
     expect(upgrade.changes).toEqual([expect.objectContaining({ key: 'mlrun.version', before: '1.9.2', after: '1.10.0' })]);
+    expect(await w.stop()).toBe(0);
+  });
+
+  it('a discovered value the server cannot use is refused (logged with key and reason, counted), the last good kept; a reload can switch discovery off', async () => {
+    const ns = 'refusals';
+    const objs = [...fixture('ce-default.yaml', ns), ...fixture('ce-datanode-registry.yaml', ns)];
+    await cluster.apply(objs);
+    // No chief Pod: the Deployment's template is followed, so its edits apply at once.
+    const staticConfig = ['mlrun:', '  version: 1.9.2', 'discovery:', '  enabled: true', `  namespaces: [${ns}]`, '  defaultNamespace: ""', ''];
+    const w = await serve(staticConfig.join('\n'), ['--kubeconfig', cp.kubeconfigPath]);
+    await until('ready after the first sync', () => w.ready());
+    expect(await w.image(ns)).toBe('registry.datanode.local:5000/mlrun/mlrun:1.9.2');
+    // defaultNamespace "": another namespace gets the static config (no registry).
+    expect(await w.image('elsewhere')).toBe('mlrun/mlrun:1.9.2');
+
+    const d = chief(objs.filter((o) => o.metadata.namespace === ns));
+    const bad = withChiefContainer(d, (c) => {
+      c.env = [...((c.env as object[]) ?? []), { name: 'MLRUN_IMAGES_TO_ENRICH_REGISTRY', value: '^mlrun/(' }];
+    });
+    await cluster.apply([bad]);
+    const refused = await until('refusal logged', () => w.logs.lines.find((l) => l.msg.startsWith('MLRun install refused')));
+    expect(refused.level).toBe('error');
+    expect(refused.namespace).toBe(ns);
+    expect(refused.problems).toEqual([expect.objectContaining({ key: expect.stringContaining('mlrun.imagesToEnrichRegistry') })]);
+    expect(JSON.stringify(refused.problems)).toContain(`Deployment ${ns}/mlrun-api-chief`);
+    expect(metricValue(await w.metrics(), 'mlrun_image_webhook_discovery_refusals_total')).toBe(1);
+    expect(await w.image(ns)).toBe('registry.datanode.local:5000/mlrun/mlrun:1.9.2');
+
+    // Discovery off by a config reload: the static config alone applies, and the watch is stopped.
+    await writeAtomic(w.configFile, staticConfig.join('\n').replace('enabled: true', 'enabled: false'));
+    await until('discovery off', () => w.logs.lines.some((l) => l.msg.startsWith('discovery switched off')));
+    expect(await w.image(ns)).toBe('mlrun/mlrun:1.9.2');
+    const metrics = await w.metrics();
+    expect(metrics).not.toContain('mlrun_image_webhook_mlrun_install_info{');
+    expect(metricValue(metrics, 'mlrun_image_webhook_discovery_state{state="ok"}')).toBe(0);
     expect(await w.stop()).toBe(0);
   });
 });
