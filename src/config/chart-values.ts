@@ -112,6 +112,9 @@ const MatchCondition = Type.Object(
   { additionalProperties: false },
 );
 
+const CIDR = '^([0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}|[0-9A-Fa-f:.]+/[0-9]{1,3})$';
+const Port = Type.Integer({ minimum: 1, maximum: 65535 });
+
 export const NetworkPolicyValues = Type.Object(
   {
     enabled: Type.Boolean(desc('Create a NetworkPolicy for the webhook pods.')),
@@ -122,8 +125,41 @@ export const NetworkPolicyValues = Type.Object(
     metricsFrom: KubeList('Peers allowed to reach the health/metrics port (8080), e.g. the Prometheus namespace.'),
     allowDNS: Type.Boolean(desc('Allow egress to port 53 (UDP/TCP). The server needs no other egress.')),
     extraEgress: KubeList('Extra egress rules (NetworkPolicyEgressRule objects).'),
+    apiServer: Type.Object(
+      {
+        cidr: Type.String({
+          pattern: `^$|${CIDR}`,
+          ...desc(
+            'Address block of the Kubernetes API server endpoints, e.g. 10.0.0.10/32. Find them with ' +
+              '`kubectl get endpoints kubernetes -n default` (the endpoint addresses, not the Service IP: NetworkPolicy ' +
+              'sees the translated address). Required when discovery.enabled and networkPolicy.enabled.',
+          ),
+        }),
+        port: Type.Integer({ minimum: 1, maximum: 65535, ...desc('API server endpoint port (the port in `kubectl get endpoints kubernetes`, often 6443 or 443).') }),
+      },
+      { additionalProperties: false, ...desc('Egress to the Kubernetes API server, rendered only when discovery is on.') },
+    ),
+    registries: Type.Array(
+      Type.Object(
+        {
+          cidr: Type.String({ pattern: CIDR, ...desc('Address block of a registry (ipBlock cidr).') }),
+          ports: Type.Array(Port, { minItems: 1, ...desc('TCP ports of the registry, e.g. [443] or [5000].') }),
+        },
+        { additionalProperties: false },
+      ),
+      desc(
+        'Egress to the registries the webhook asks (mirror.enabled, policy.pinDigests=resolve): the data-node / vendor ' +
+          'registries, their token realms, and policy.digestRegistries. Rendered only when one of those is on.',
+      ),
+    ),
   },
-  { additionalProperties: false, ...desc('Optional NetworkPolicy: ingress to the webhook and metrics ports only, egress DNS only.') },
+  {
+    additionalProperties: false,
+    ...desc(
+      'Optional NetworkPolicy: ingress to the webhook and metrics ports only; egress DNS, plus the API server when ' +
+        'discovery is on and the registries when mirror checks or digest pinning are on.',
+    ),
+  },
 );
 
 export const ServiceMonitorValues = Type.Object(
@@ -209,7 +245,12 @@ export const ChartValuesSchema = Type.Object(
     ),
     serviceAccount: Type.Object(
       {
-        create: Type.Boolean(desc('Create a ServiceAccount. It gets no RBAC and no token: the server never calls the Kubernetes API.')),
+        create: Type.Boolean(
+          desc(
+            'Create a ServiceAccount. Without discovery it gets no RBAC and no token; with discovery.enabled the pods ' +
+              'mount its token and it is bound to read-only Roles in discovery.namespaces.',
+          ),
+        ),
         name: Type.String(desc('ServiceAccount name. Empty: <fullname> if created, "default" otherwise.')),
         annotations: StringMap('ServiceAccount annotations.'),
       },
@@ -301,5 +342,79 @@ export const MlrunChartExtras = {
       'Their MLRUN_IMAGES_REGISTRY, MLRUN_IMAGES_TAG, MLRUN_VENDOR_IMAGES_REGISTRY, MLRUN_IMAGES_TO_ENRICH_REGISTRY and ' +
       'MLRUN_VERSION override the mlrun.* values; they are read at start only (a change needs a restart). The ' +
       'ConfigMap must be in the release namespace. Not written to the config file.',
+  }),
+} satisfies Record<string, TSchema>;
+
+const K8S_NAME = '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$';
+const ObjectName = (description: string) => Type.String({ minLength: 1, maxLength: 253, pattern: K8S_NAME, description });
+
+/** Chart-only keys inside the `discovery` section (not written to the config file). */
+export const DiscoveryChartExtras = {
+  configMapNames: Type.Array(ObjectName('A ConfigMap name.'), {
+    uniqueItems: true,
+    maxItems: 64,
+    description:
+      'Restrict the discovery Role\'s ConfigMap access to these names (resourceNames; discovery watches each ConfigMap ' +
+      'by name, which RBAC authorizes per name). For MLRun CE: mlrun-common-env, mlrun-pipelines-config, ' +
+      'mlrun-spark-config, mlrun-override-env, plus any ConfigMap a configMapKeyRef of the MLRun API names. A ' +
+      'ConfigMap not listed is reported as forbidden. Empty: every ConfigMap of the listed namespaces.',
+  }),
+} satisfies Record<string, TSchema>;
+
+/** Chart-only keys inside the `mirror` section (not written to the config file as such). */
+export const MirrorChartExtras = {
+  pullSecrets: Type.Array(ObjectName('A Secret name.'), {
+    uniqueItems: true,
+    maxItems: 32,
+    description:
+      'Secrets of type kubernetes.io/dockerconfigjson in the release namespace with registry credentials. Each is ' +
+      'mounted read-only and its .dockerconfigjson path is added to mirror.pullSecretFiles in the config file.',
+  }),
+  caBundle: Type.Object(
+    {
+      configMap: Type.String({ maxLength: 253, pattern: `^$|${K8S_NAME}`, description: 'ConfigMap holding the PEM CA bundle (release namespace).' }),
+      secret: Type.String({ maxLength: 253, pattern: `^$|${K8S_NAME}`, description: 'Secret holding the PEM CA bundle (release namespace); set configMap or secret, not both.' }),
+      key: Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', description: 'Key of the PEM bundle in that object.' }),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'A CA bundle for registry TLS, mounted read-only; its path is written to mirror.caFile in the config file ' +
+        '(leave mirror.caFile empty then).',
+    },
+  ),
+} satisfies Record<string, TSchema>;
+
+/** Chart-only keys inside the `policy` section (not written to the config file). */
+export const PolicyChartExtras = {
+  namespaceLabel: Type.Object(
+    {
+      key: Type.String({
+        minLength: 1,
+        maxLength: 317,
+        pattern:
+          '^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$',
+        description: 'Label key that marks a production namespace.',
+      }),
+      value: Type.String({
+        minLength: 1,
+        maxLength: 63,
+        pattern: '^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$',
+        description: 'Label value that marks a production namespace.',
+      }),
+    },
+    {
+      additionalProperties: false,
+      description:
+        'Namespaces labelled key=value are served by a second webhook entry on /mutate/production (the production ' +
+        'policy, no per-Pod opt-out, its own failurePolicy); the main entry skips them. Rendered when ' +
+        'policy.pinTags or policy.pinDigests is not off (docs/adr/0008).',
+    },
+  ),
+  failurePolicy: Type.Union([Type.Literal(''), Type.Literal('Ignore'), Type.Literal('Fail')], {
+    description:
+      'failurePolicy of the production entry. Empty: Fail when policy.pinTags is deny or rewrite, or when failurePolicy ' +
+      'is Fail (an outage must not admit what the policy refuses); Ignore otherwise. Namespaces in failClosedNamespaces ' +
+      'always fail closed.',
   }),
 } satisfies Record<string, TSchema>;

@@ -220,10 +220,30 @@ const Seconds = (min: number, max: number, dflt: number, description: string) =>
 /** The discovered keys an operator may pin to a value that deliberately differs from the MLRun install's. */
 export const DiscoveryOverrides = Type.Object(
   {
-    imagesTag: Type.Optional(Type.Union([Type.String({ maxLength: 128, pattern: IMAGES_TAG_PATTERN }), Type.Null()], { default: null })),
-    imagesRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], { default: null })),
-    vendorImagesRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], { default: null })),
-    imagesToEnrichRegistry: Type.Optional(Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { default: null })),
+    imagesTag: Type.Optional(
+      Type.Union([Type.String({ maxLength: 128, pattern: IMAGES_TAG_PATTERN }), Type.Null()], {
+        default: null,
+        description: 'Beats the discovered MLRUN_IMAGES_TAG (as mlrun.imagesTag). null: follow MLRun.',
+      }),
+    ),
+    imagesRegistry: Type.Optional(
+      Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], {
+        default: null,
+        description: 'Beats the discovered MLRUN_IMAGES_REGISTRY (as mlrun.imagesRegistry). null: follow MLRun.',
+      }),
+    ),
+    vendorImagesRegistry: Type.Optional(
+      Type.Union([Type.String({ maxLength: 255, pattern: REGISTRY_PATTERN }), Type.Null()], {
+        default: null,
+        description: 'Beats the discovered MLRUN_VENDOR_IMAGES_REGISTRY (as mlrun.vendorImagesRegistry). null: follow MLRun.',
+      }),
+    ),
+    imagesToEnrichRegistry: Type.Optional(
+      Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], {
+        default: null,
+        description: 'Beats the discovered MLRUN_IMAGES_TO_ENRICH_REGISTRY (as mlrun.imagesToEnrichRegistry). null: follow MLRun.',
+      }),
+    ),
   },
   {
     additionalProperties: false,

@@ -36,6 +36,15 @@ const schemaCases: [string, RenderOptions, string, string[]][] = [
   ['tls.mode=self', { set: { 'tls.mode': 'self' } }, 'tls.mode', ['generate', 'cert-manager', 'secret']],
   ['targetNamespaces entry not a namespace name', { setJson: { targetNamespaces: ['MLRun'] } }, 'targetNamespaces.0', ['pattern']],
   ['matchConditions entry without expression', { setJson: { matchConditions: [{ name: 'x' }] } }, 'matchConditions.0', ['expression']],
+  // discovery, mirror and policy: the server's own schema sections, plus their chart-only keys
+  ['policy.pinTags=block', { set: { 'policy.pinTags': 'block' } }, 'policy.pinTags', ['off', 'warn', 'deny', 'rewrite']],
+  ['policy.failurePolicy=Maybe', { set: { 'policy.failurePolicy': 'Maybe' } }, 'policy.failurePolicy', ['Ignore', 'Fail']],
+  ['policy.namespaceLabel.value with a space', { set: { 'policy.namespaceLabel.value': 'prod uction' } }, 'policy.namespaceLabel.value', ['pattern']],
+  ['discovery.namespaces entry not a namespace', { setJson: { 'discovery.namespaces': ['MLRun'] } }, 'discovery.namespaces.0', []],
+  ['mirror.budgetMs over the schema maximum', { set: { 'mirror.budgetMs': 9000 } }, 'mirror.budgetMs', ['maximum']],
+  ['mirror.pullSecrets entry not a name', { setJson: { 'mirror.pullSecrets': ['Reg Cred'] } }, 'mirror.pullSecrets.0', ['pattern']],
+  ['networkPolicy.apiServer.cidr not a CIDR', { set: { 'networkPolicy.apiServer.cidr': '10.0.0.1' } }, 'networkPolicy.apiServer.cidr', ['pattern']],
+  ['networkPolicy.registries entry without ports', { setJson: { 'networkPolicy.registries': [{ cidr: '10.0.0.0/8' }] } }, 'networkPolicy.registries.0', ['ports']],
 ];
 
 const chartCases: [string, RenderOptions, RegExp][] = [

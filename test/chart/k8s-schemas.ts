@@ -7,6 +7,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { ConfigMap, Namespace, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import type { K8sObject } from './helm.js';
 
@@ -42,6 +43,10 @@ const validators: Record<string, Validator> = {
   'batch/v1/Job': builtin(Job),
   'policy/v1/PodDisruptionBudget': builtin(PodDisruptionBudget),
   'networking.k8s.io/v1/NetworkPolicy': builtin(NetworkPolicy),
+  'rbac.authorization.k8s.io/v1/Role': builtin(Role),
+  'rbac.authorization.k8s.io/v1/RoleBinding': builtin(RoleBinding),
+  'rbac.authorization.k8s.io/v1/ClusterRole': builtin(ClusterRole),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': builtin(ClusterRoleBinding),
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': builtin(MutatingWebhookConfiguration),
   'cert-manager.io/v1/Issuer': crd((o) => {
     const s = spec(o);

@@ -164,7 +164,7 @@ describe('every case', () => {
 
   it.each(Object.keys(cases) as CaseName[])('%s: the rendered config file is valid for the server (ConfigSchema and the loader)', (name) => {
     const config = configOf(rendered[name]);
-    expect(Object.keys(config).sort()).toEqual(['log', 'mlrun', 'webhook']);
+    expect(Object.keys(config).sort()).toEqual(['discovery', 'log', 'mirror', 'mlrun', 'policy', 'webhook']);
     expect([...Value.Errors(ConfigSchema, config)].map((e) => `${e.path}: ${e.message}`)).toEqual([]);
     const loaded = loadConfigText(at(serverConfigMap(rendered[name]), 'data', 'config.yaml') as string, 'ConfigMap', {});
     expect(loaded.ok ? [] : loaded.problems).toEqual([]);
@@ -177,7 +177,9 @@ describe('every case', () => {
     const containerPorts = (container(docs).ports as { name: string; containerPort: number }[]).map((p) => p.name);
     for (const p of ports) expect(containerPorts).toContain(p.targetPort);
     for (const w of webhooks(docs)) {
-      expect(w.clientConfig.service).toMatchObject({ name: svc.metadata.name, namespace: NAMESPACE, path: '/mutate', port: 443 });
+      // The production entries (docs/adr/0008) call their own path; every other entry the default one.
+      const path = w.name.startsWith('production.') || w.name.startsWith('fail-closed.production.') ? '/mutate/production' : '/mutate';
+      expect(w.clientConfig.service).toMatchObject({ name: svc.metadata.name, namespace: NAMESPACE, path, port: 443 });
       expect(ports.find((p) => p.port === 443)?.targetPort).toBe('https');
     }
   });
@@ -518,7 +520,7 @@ describe('monitoring and network policy', () => {
       'MlrunImageWebhookUnavailable',
     ]);
     expect(byName.MlrunImageWebhookCertificateExpiresSoon).toContain('mlrun_image_webhook_tls_certificate_expiry_timestamp_seconds');
-    expect(byName.MlrunImageWebhookFailingOpen).toContain(`apiserver_admission_webhook_fail_open_count{name="${webhooks(rendered.monitoringOn)[0]!.name}"}`);
+    expect(byName.MlrunImageWebhookFailingOpen).toContain(`apiserver_admission_webhook_fail_open_count{name=~"${webhooks(rendered.monitoringOn)[0]!.name}"}`);
     expect(byName.MlrunImageWebhookErrors).toContain('outcome="error"');
     expect(byName.MlrunImageWebhookErrors).toContain(`service="${FULLNAME}"`);
     expect(byName.MlrunImageWebhookConfigReloadFailed).toContain('mlrun_image_webhook_config_reloads_total');

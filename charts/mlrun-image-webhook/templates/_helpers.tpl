@@ -76,11 +76,50 @@ app.kubernetes.io/component: webhook
 {{- printf "%s-validate-config" (include "miw.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The server's config file: exactly the values mlrun, webhook and log (minus the chart-only mlrun.envFrom). One
-     definition for the release's ConfigMap and the hook's copy, so the hook checks byte for byte what will be served. */}}
+{{/* The server's config file: exactly the values mlrun, webhook, log, discovery, mirror and policy, minus their
+     chart-only keys (mlrun.envFrom, discovery.configMapNames, mirror.pullSecrets/caBundle, policy.namespaceLabel/
+     failurePolicy); mirror.pullSecrets and mirror.caBundle become the mounted files' paths. One definition for the
+     release's ConfigMap and the hook's copy, so the hook checks byte for byte what will be served. */}}
 {{- define "miw.configYaml" -}}
-# Rendered by the mlrun-image-webhook chart from the values mlrun, webhook and log. Change the values, not this.
-{{ dict "mlrun" (omit .Values.mlrun "envFrom") "webhook" .Values.webhook "log" .Values.log | toYaml }}
+{{- $mirror := omit .Values.mirror "pullSecrets" "caBundle" }}
+{{- $files := .Values.mirror.pullSecretFiles | default list }}
+{{- range .Values.mirror.pullSecrets }}
+{{- $files = append $files (printf "%s/%s/.dockerconfigjson" (include "miw.pullSecretsDir" $) .) }}
+{{- end }}
+{{- $_ := set $mirror "pullSecretFiles" $files }}
+{{- if include "miw.registryCaSource" . }}
+{{- $_ := set $mirror "caFile" (include "miw.registryCaFile" .) }}
+{{- end -}}
+# Rendered by the mlrun-image-webhook chart from the values of the same names. Change the values, not this.
+{{ dict "mlrun" (omit .Values.mlrun "envFrom") "webhook" .Values.webhook "log" .Values.log "discovery" (omit .Values.discovery "configMapNames") "mirror" $mirror "policy" (omit .Values.policy "namespaceLabel" "failurePolicy") | toYaml }}
+{{- end }}
+
+{{/* Where mirror.pullSecrets are mounted (one directory per Secret) and where the registry CA bundle is. */}}
+{{- define "miw.pullSecretsDir" -}}/etc/mlrun-image-webhook/registry/pull-secrets{{- end }}
+{{- define "miw.registryCaDir" -}}/etc/mlrun-image-webhook/registry/ca{{- end }}
+{{- define "miw.registryCaFile" -}}{{ include "miw.registryCaDir" . }}/ca.crt{{- end }}
+{{/* "configMap" or "secret" when mirror.caBundle names one, else "". */}}
+{{- define "miw.registryCaSource" -}}
+{{- if .Values.mirror.caBundle.configMap }}configMap{{ else if .Values.mirror.caBundle.secret }}secret{{ end }}
+{{- end }}
+
+{{/* "true" when the production webhook entry is rendered: the policy does something (docs/adr/0008). */}}
+{{- define "miw.productionEntry" -}}
+{{- if or (ne .Values.policy.pinTags "off") (ne .Values.policy.pinDigests "off") }}true{{ end }}
+{{- end }}
+
+{{/* The production entry's failurePolicy: the value, else Fail when the policy refuses Pods (deny, rewrite) or the
+     main entry fails closed, else Ignore. */}}
+{{- define "miw.productionFailurePolicy" -}}
+{{- if .Values.policy.failurePolicy }}{{ .Values.policy.failurePolicy }}
+{{- else if or (has .Values.policy.pinTags (list "deny" "rewrite")) (eq .Values.failurePolicy "Fail") }}Fail
+{{- else }}Ignore
+{{- end }}
+{{- end }}
+
+{{/* The registries are asked (mirror checks or digest pinning): NetworkPolicy egress to them is needed. */}}
+{{- define "miw.registryEgress" -}}
+{{- if or .Values.mirror.enabled (eq .Values.policy.pinDigests "resolve") }}true{{ end }}
 {{- end }}
 
 {{/* The webhook container's environment (mlrun.envFrom), shared by the Deployment and the config check, so the check
@@ -100,6 +139,14 @@ envFrom:
 
 {{- define "miw.failClosedWebhookName" -}}
 {{- printf "fail-closed.%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "miw.productionWebhookName" -}}
+{{- printf "production.%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
+{{- end }}
+
+{{- define "miw.productionFailClosedWebhookName" -}}
+{{- printf "fail-closed.production.%s.%s.svc" (include "miw.fullname" .) .Release.Namespace }}
 {{- end }}
 
 {{/* The Service DNS names the serving certificate must be valid for. */}}
@@ -235,6 +282,30 @@ envFrom:
 {{- $renewHours := trimSuffix "h" .Values.tls.certManager.renewBefore | int }}
 {{- if le $renewHours (mul (int .Values.prometheusRule.certificateExpiryDays) 24) }}
 {{- fail (printf "tls.certManager.renewBefore (%s) must be longer than prometheusRule.certificateExpiryDays (%d days), or the expiry alert fires before every routine renewal" .Values.tls.certManager.renewBefore (int .Values.prometheusRule.certificateExpiryDays)) }}
+{{- end }}
+{{- end }}
+{{- /* Discovery, mirror and policy. */}}
+{{- if gt (int .Values.mirror.budgetMs) (mul (int .Values.timeoutSeconds) 250) }}
+{{- fail (printf "mirror.budgetMs (%d) must be at most a quarter of the webhook timeout (timeoutSeconds %d: at most %d ms), or the API server gives up on the webhook while it waits for a registry" (int .Values.mirror.budgetMs) (int .Values.timeoutSeconds) (mul (int .Values.timeoutSeconds) 250)) }}
+{{- end }}
+{{- if and .Values.mirror.caBundle.configMap .Values.mirror.caBundle.secret }}
+{{- fail "mirror.caBundle: set configMap or secret, not both" }}
+{{- end }}
+{{- if and (include "miw.registryCaSource" .) .Values.mirror.caFile }}
+{{- fail (printf "mirror.caFile (%s) and mirror.caBundle are both set: the chart writes the mounted bundle's path into mirror.caFile; leave mirror.caFile empty" .Values.mirror.caFile) }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.discovery.enabled (not .Values.networkPolicy.apiServer.cidr) }}
+{{- fail "discovery.enabled with networkPolicy.enabled needs networkPolicy.apiServer.cidr (and .port): the API server endpoint addresses, from `kubectl get endpoints kubernetes -n default`, e.g. 10.0.0.10/32; without it discovery cannot reach the API server" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (include "miw.registryEgress" .) (not .Values.networkPolicy.registries) (not .Values.networkPolicy.extraEgress) }}
+{{- fail "mirror.enabled or policy.pinDigests=resolve with networkPolicy.enabled needs networkPolicy.registries (e.g. [{cidr: 10.1.2.3/32, ports: [5000]}]) or networkPolicy.extraEgress: the webhook must reach the registries (and their token realms)" }}
+{{- end }}
+{{- if eq .Values.policy.namespaceLabel.key .Values.webhook.optOutKey }}
+{{- fail (printf "policy.namespaceLabel.key and webhook.optOutKey are both %s: the production label must be its own key" .Values.webhook.optOutKey) }}
+{{- end }}
+{{- if has "*" .Values.discovery.namespaces }}
+{{- if gt (len .Values.discovery.namespaces) 1 }}
+{{- fail "discovery.namespaces: \"*\" (every namespace) must be the only entry" }}
 {{- end }}
 {{- end }}
 {{- $names := list }}
