@@ -1,5 +1,7 @@
 /**
- * `mlrun-image-webhook serve`: config watcher + HTTPS admission server + health/metrics port + signal handling.
+ * `mlrun-image-webhook serve`, the composition root: config watcher → RuntimeSet (static config + the installs
+ * discovery finds) → HTTPS admission server (+ the mirror service for registry look-ups) + health/metrics port +
+ * signal handling. Readiness waits for discovery's first sync at start only, at most discovery.syncTimeoutSeconds.
  *
  * Signals: SIGTERM/SIGINT shut down gracefully (a second one forces), SIGHUP reloads config and certificate now.
  * Exit codes (one rule for every command: 0 done, 1 a document/input failed, 2 usage or configuration error):
@@ -23,9 +25,11 @@ import { catalogueFor } from './catalogue.js';
 
 export const SERVE_USAGE = `Usage: mlrun-image-webhook serve [options]
 
-Runs the mutating admission webhook: POST /mutate over HTTPS (HTTP/2 and HTTP/1.1), and /healthz, /readyz and
-/metrics over plain HTTP on the health port. The config file and the certificate files are reloaded when they
-change; a bad new version is refused and the previous one keeps serving.
+Runs the mutating admission webhook: POST /mutate and POST /mutate/production (the production policy) over HTTPS
+(HTTP/2 and HTTP/1.1), and /healthz, /readyz and /metrics over plain HTTP on the health port. The config file and
+the certificate files are reloaded when they change; a bad new version is refused and the previous one keeps
+serving. With discovery.enabled it follows the cluster's MLRun install(s); with mirror.enabled it checks what the
+mirror registry holds.
 
 Options:
   --config FILE        config file (YAML or JSON); default: built-in defaults and MLRUN_* environment variables

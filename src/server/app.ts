@@ -1,6 +1,13 @@
 /**
- * The HTTP layer: POST /mutate over HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and a plain-HTTP port for probes and
- * Prometheus. All decisions live in admit(); this file parses, times, logs, counts and answers.
+ * The HTTP layer: POST /mutate and /mutate/production over HTTPS (HTTP/2 and HTTP/1.1 by ALPN) and a plain-HTTP
+ * port for probes and Prometheus. All decisions live in admit(); this file parses, times, logs, counts and
+ * answers, and between two admit() passes waits (at most the per-admission budget) for registry look-ups.
+ *
+ * Registry look-ups: admit() decides from the registry cache only and lists in summary.lookups what the cache did
+ * not know. The server then gives the registry what is left of one budget per admission (mirror.budgetMs, counted
+ * from the start of the decision), raced against a timer so a registry that hangs or throws cannot delay or fail
+ * the answer, and runs admit() once more (final: no further look-ups). The clock, log line and metrics cover both
+ * passes once.
  *
  * Timeouts (why these numbers):
  * - kube-apiserver keeps idle webhook connections for about 90 s (Go's http.Transport IdleConnTimeout, used by
