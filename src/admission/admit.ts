@@ -14,6 +14,7 @@ import jsonpatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { parseReference } from '../image/reference.js';
 import { discoverClientVersions } from '../mlrun/discovery.js';
+import { pyStrip } from '../mlrun/engine.js';
 import { pinAction, pinMessage, pinVerdict, type PinContext, type PinTagsMode } from '../mlrun/policy.js';
 import type { Runtime } from '../config/runtime.js';
 import type {
@@ -295,7 +296,10 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
   let input = original;
   let allowed = false;
   if (p.pin) {
-    const v = pinVerdict(original, p.pin.ctx);
+    // Judged as MLRun will use it: surrounding whitespace is stripped first, so "nginx " must not escape as
+    // "not a reference" and then reach the Pod as a bare "nginx".
+    const subject = pyStrip(original);
+    const v = pinVerdict(subject, p.pin.ctx);
     let action = pinAction(v, p.pin.mode, ephemeral);
     allowed = v.kind === 'allowed';
     const flagged = v.kind === 'floating' || v.kind === 'off-pin' ? v : undefined;
@@ -308,7 +312,7 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     }
     d.policy = { verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) };
     if (flagged && action !== 'none') {
-      const message = truncate(pinMessage(name, original, flagged), L.maxDenyEntry);
+      const message = truncate(pinMessage(name, subject, flagged), L.maxDenyEntry);
       d.policy.message = message;
       reasons.push(`production policy (pinTags ${p.pin.mode}): ${message}`);
       if (action === 'warn') notes.push(`production policy: ${message}`);
@@ -317,7 +321,8 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     }
     logPolicy(summary, { policy: 'pin-tags', verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) }, container, original);
   } else if (p.digests) {
-    for (const a of p.runtime.policy.allow) if (a.match(original)) allowed = true;
+    const subject = pyStrip(original);
+    for (const a of p.runtime.policy.allow) if (a.match(subject)) allowed = true;
   }
 
   // 2. MLRun's resolution
@@ -574,12 +579,13 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
     summary.warnings = cap(warnings);
     return respond(uid, summary, undefined, audit(summary, changed));
   }
-  summary.outcome = 'mutated';
   // On pods/ephemeralcontainers the API server restores the metadata after admission, so the record does not
   // persist there (the log and audit keep it); it is still written, as a reinvocation reads it before that.
   // Flagged containers whose image stays (policy warn, mirror keep-original) are recorded too: the record is where
   // the reason stays with the Pod.
   const patch = buildPatch(pod, annotations, annotationKey, record, changed, noted, summary, warnings);
+  // A reinvocation that only flags again what the record already says has nothing to patch.
+  summary.outcome = patch.length > 0 ? 'mutated' : optedOut ? 'skipped' : 'unchanged';
   summary.warnings = cap(warnings);
   return respond(uid, summary, patch, audit(summary, changed));
 }
@@ -658,6 +664,7 @@ function buildPatch(
     warnings.push(warning(`annotation ${annotationKey} written without reasons, ${written.entries} of ${written.of} entries, to fit in ${room} bytes`));
   }
   const value = written.value;
+  if (annotations?.[annotationKey] === value) return ops;
   if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });
   else if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: value } });
   else ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(annotationKey)}`, value });

@@ -83,7 +83,11 @@ export function writeRecord(earlier: RecordMap, changed: readonly ImageDecision[
   const ours = new Set<string>();
   for (const d of changed) {
     const key = `${d.kind}/${d.name}`;
-    merged[key] = { from: d.original, to: d.image, reason: d.reasons.join('; '), ...codesOf(d) };
+    const before = merged[key];
+    // A container flagged again on reinvocation, its image being this webhook's earlier result: the earlier entry
+    // stays as it is (it says where the image came from and why), so a reinvocation has nothing to patch.
+    if (!d.changed && isObj(before) && before.to === d.image && typeof before.from === 'string') merged[key] = before;
+    else merged[key] = { from: d.original, to: d.image, reason: d.reasons.join('; '), ...codesOf(d) };
     ours.add(key);
   }
   const keys = Object.keys(merged);

@@ -230,3 +230,11 @@ describe('opt-out, allow list and which requests are production', () => {
     expect(ok(result).summary.policy).toEqual([expect.objectContaining({ verdict: 'unchecked', action: 'none' })]);
   });
 });
+
+describe('the verdict is on the image as MLRun will use it', () => {
+  it('surrounding whitespace (which MLRun strips) does not let an untagged image through as "not a reference"', () => {
+    const body = review(pod([' nginx ']));
+    const { message } = denied(admit(body, runtimeFor('deny'), PROD), body);
+    expect(message).toContain('image "nginx" has no tag');
+  });
+});
