@@ -87,7 +87,10 @@ export function pinVerdict(image: string, ctx: PinContext): PinVerdict {
 function suggest(ref: { domain: string | undefined; path: string; name: string }, mlrun: boolean, pinned: string | null, ctx: PinContext): Suggestion {
   if (mlrun && pinned) {
     const r = ctx.unprefixed.resolve(ref.path, pinned, ctx.clientPythonVersion);
-    const tagged = r.ok && r.image.includes(':') ? r.image : `${ref.path}:${pinned}`;
+    // The engine's tag must be the pinned version (with MLRun's python suffix at most): an engine compiled with
+    // mlrun.imagesTag would tag with that instead, and the suggestion would not be the pin.
+    const tag = r.ok ? r.image.slice(r.image.lastIndexOf(':') + 1) : '';
+    const tagged = r.ok && r.image.includes(':') && tag.replace(PY_SUFFIX, '') === pinned ? r.image : `${ref.path}:${pinned}`;
     return { exact: true, image: ref.domain ? `${ref.domain}/${tagged}` : tagged };
   }
   return { exact: false, template: `${ref.name}:<version>` };

@@ -127,3 +127,16 @@ describe('pinReport: the decision in plain values (CLI resolve, logs)', () => {
     expect(r.message).toBe(pinMessage('main', image, v));
   });
 });
+
+describe('the suggestion always carries the pinned version', () => {
+  it('even from an engine compiled with mlrun.imagesTag (which MLRun puts before any client version)', () => {
+    const r = rulesForVersion('1.9.2');
+    if (!r.ok) throw new Error(r.reason);
+    const unprefixed = compileResolver(
+      { imagesTag: '1.10.0', imagesRegistry: '', vendorImagesRegistry: '', imagesToEnrichRegistry: r.rules.defaultEnrichPatterns, serverVersion: '1.9.2' },
+      { rules: r.rules },
+    );
+    const v = pinVerdict('mlrun/mlrun:1.10.0', { ...ctx('1.9.2'), unprefixed });
+    expect(brief(v)).toBe('off-pin 1.10.0 -> mlrun/mlrun:1.9.2');
+  });
+});
