@@ -283,7 +283,12 @@ class Composition {
   /** A new static config: every install is rebuilt on it, discovery and mirror follow their sections. */
   reload(runtime: Runtime): void {
     logInstallEvents(this.deps.logger, this.deps.metrics, this.runtimes.setStatic(runtime));
-    this.discovery.apply(runtime.config, false);
+    try {
+      this.discovery.apply(runtime.config, false);
+    } catch (err) {
+      // Only a kubeconfig that cannot be loaded gets here (discovery switched on by this reload).
+      this.deps.logger.error({ err: errorFields(err) }, 'discovery cannot start; Pods resolve with the static config');
+    }
     this.installsChanged();
   }
 
@@ -408,7 +413,9 @@ class DiscoveryLink {
       { namespaces: d.namespaces, deployment: d.deployment, container: d.container, podSelector: d.podSelector, cluster: this.kubeConfig.getCurrentCluster()?.server },
       atStart ? 'discovery starting' : 'discovery restarting with new settings',
     );
-    if (atStart) {
+    if (atStart && d.syncTimeoutSeconds === 0) {
+      logger.info('discovery.syncTimeoutSeconds is 0: ready on the static config without waiting for the first sync');
+    } else if (atStart) {
       const seconds = d.syncTimeoutSeconds;
       const timer = setTimeout(() => {
         if (!this.gate) return;

@@ -293,11 +293,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       // Production: the production webhook entry's path, or a namespace the config lists (policy.namespaces).
       const listed = namespace !== undefined && (runtime.config.policy?.namespaces ?? []).includes(namespace);
       context = { production: production || listed };
-      // admit() sees only the synchronous cache view; look-ups are the server's business (admission does no I/O).
-      if (registry) {
-        const r = registry;
-        context.registry = { state: (image: string) => r.state(image) };
-      }
+      // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
+      if (registry) context.registry = registry;
       result = admitFn(body, runtime, context);
     } catch (err) {
       result = safetyNet(body, err, logger);

@@ -231,6 +231,20 @@ describe('serve with discovery and no API server', () => {
     expect(await w.stop()).toBe(0);
   });
 
+  it('discovery switched on by a reload with an unusable kubeconfig: one error line, the static config keeps serving, still ready', async () => {
+    const files = await servingFiles('kubeconfig-reload');
+    cleanups.push(files.cleanup);
+    const base = ['mlrun:', '  version: 1.9.2', '  imagesRegistry: static-registry.example/', 'discovery:', '  enabled: false', ''].join('\n');
+    const w = await serve(base, ['--kubeconfig', path.join(files.dir, 'missing')]);
+    expect(w.readyAtListen).toBe(true);
+    await writeAtomic(w.configFile, base.replace('enabled: false', 'enabled: true'));
+    const line = await until('error logged', () => w.logs.lines.find((l) => l.msg.startsWith('discovery cannot start')));
+    expect(line.err.message).toMatch(/cannot load the kubeconfig .*missing/);
+    expect(await w.ready()).toBe(true);
+    expect(await w.image('mlrun')).toBe('static-registry.example/mlrun/mlrun:1.9.2');
+    expect(await w.stop()).toBe(0);
+  });
+
   it('an unreadable --kubeconfig is a configuration error (exit 2)', async () => {
     const files = await servingFiles('kubeconfig-bad');
     cleanups.push(files.cleanup);
