@@ -15,7 +15,7 @@ import type { Operation } from 'fast-json-patch';
 import { parseReference } from '../image/reference.js';
 import { discoverClientVersions } from '../mlrun/discovery.js';
 import { pyStrip } from '../mlrun/engine.js';
-import { pinAction, pinMessage, pinVerdict, type PinContext, type PinTagsMode } from '../mlrun/policy.js';
+import { pinAction, pinMessage, pinVerdict, type PinContext, type PinTagsMode, type PinVerdict } from '../mlrun/policy.js';
 import type { Runtime } from '../config/runtime.js';
 import type {
   AdmissionResult,
@@ -33,7 +33,7 @@ import type {
 } from './types.js';
 import { ADMISSION_LIMITS as L } from './limits.js';
 import { otherAnnotationsBytes, readRecord, writeRecord, type RecordMap } from './record.js';
-import { configuredRegistries, onRegistry, type ConfiguredRegistries } from './registries.js';
+import { configuredRegistries, type ConfiguredRegistries } from './registries.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 import { BoundedMemo } from '../util/memo.js';
 
@@ -241,6 +241,20 @@ interface Pass {
   states: Map<string, { state: MirrorStateName; digest?: string }>;
 }
 
+/**
+ * Verdicts per runtime (allow list, pinned version and engine are the runtime's; the client python is in the key).
+ * Bounded: keys are request data. A verdict is never modified after it is made.
+ */
+const verdictMemos = new WeakMap<Runtime, BoundedMemo<PinVerdict>>();
+function verdictMemo(runtime: Runtime): BoundedMemo<PinVerdict> {
+  let m = verdictMemos.get(runtime);
+  if (!m) {
+    m = new BoundedMemo<PinVerdict>(4096, L.maxImageLength + 160);
+    verdictMemos.set(runtime, m);
+  }
+  return m;
+}
+
 function registryState(p: Pass, image: string): { state: MirrorStateName; digest?: string } {
   let st = p.states.get(image);
   if (!st) {
@@ -260,6 +274,8 @@ function registryState(p: Pass, image: string): { state: MirrorStateName; digest
 
 /** sha512 with its algorithm is 135 characters; anything longer is not a digest. */
 const MAX_DIGEST_LENGTH = 160;
+/** The registered digest algorithms with their exact lengths (as src/image/reference.ts accepts them). */
+const DIGEST_RE = /^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/;
 
 /**
  * What to do with one container's image, in four steps:
@@ -299,7 +315,7 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     // Judged as MLRun will use it: surrounding whitespace is stripped first, so "nginx " must not escape as
     // "not a reference" and then reach the Pod as a bare "nginx".
     const subject = pyStrip(original);
-    const v = pinVerdict(subject, p.pin.ctx);
+    const v = verdictMemo(p.runtime).get(`${p.pin.ctx.clientPythonVersion ?? ''}\u0000${subject}`, () => pinVerdict(subject, p.pin!.ctx));
     let action = pinAction(v, p.pin.mode, ephemeral);
     allowed = v.kind === 'allowed';
     const flagged = v.kind === 'floating' || v.kind === 'off-pin' ? v : undefined;
@@ -341,7 +357,7 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
   } else reasons.push('MLRun rewrite skipped: the Pod opted out (the production policy still applies)');
 
   // 3. mirror: only images this webhook rewrote to its own mirror registries (never a host a Pod author chose).
-  if (p.mirror && image !== original && onRegistry(image, p.registries.mirror)) {
+  if (p.mirror && image !== original && p.registries.onMirror(image)) {
     const st = registryState(p, image);
     d.mirror = st.state;
     summary.mirrorCounts[st.state]++;
@@ -364,12 +380,11 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
 
   // 4. pin-digests
   if (p.digests && !allowed) {
-    const ref = parseReference(image);
-    if (ref.valid && ref.tag !== undefined && ref.digest === undefined && onRegistry(image, p.registries.digest)) {
+    if (p.registries.digestTarget(image)) {
       const st = registryState(p, image);
-      const pinned = st.state === 'present' && st.digest ? `${image}@${st.digest}` : undefined;
-      const check = pinned ? parseReference(pinned) : undefined;
-      if (pinned && check?.valid && check.digest === st.digest) {
+      // The registry's answer is checked against the digest grammar before it goes into a Pod.
+      const pinned = st.state === 'present' && st.digest && DIGEST_RE.test(st.digest) ? `${image}@${st.digest}` : undefined;
+      if (pinned && !referenceProblem(pinned)) {
         reasons.push(`digest ${st.digest} from the registry (policy.pinDigests: resolve)`);
         image = pinned;
         codes.push('digest');

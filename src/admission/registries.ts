@@ -5,6 +5,7 @@
  */
 import { DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, parseReference } from '../image/reference.js';
 import type { Config } from '../config/schema.js';
+import { BoundedMemo } from '../util/memo.js';
 
 export interface RegistryPrefix {
   /** host[:port], lower-case (host names are case-insensitive); docker.io for Docker Hub in any spelling. */
@@ -46,7 +47,15 @@ export interface ConfiguredRegistries {
   mirror: RegistryPrefix[];
   /** The mirror registries plus policy.digestRegistries: where digests may be asked. */
   digest: RegistryPrefix[];
+  /** Whether the webhook checks this (rewritten) image against its mirror. */
+  onMirror(image: string): boolean;
+  /** Whether a digest may be asked for this image: tagged, no digest yet, on a digest registry. */
+  digestTarget(image: string): boolean;
 }
+
+// A cluster repeats a few images: remember the answers per config (bounded; keys are request data).
+const MEMO_ENTRIES = 4096;
+const MEMO_KEY_LENGTH = 1024;
 
 // Built once per config object (a reload makes a new one), not per request.
 const byConfig = new WeakMap<Config, ConfiguredRegistries>();
@@ -56,7 +65,18 @@ export function configuredRegistries(config: Config): ConfiguredRegistries {
   if (!r) {
     const mirror = [config.mlrun.imagesRegistry, config.mlrun.vendorImagesRegistry].flatMap((c) => registryPrefix(c) ?? []);
     const digest = [...mirror, ...config.policy.digestRegistries.flatMap((c) => registryPrefix(c) ?? [])];
-    r = { mirror, digest };
+    const mirrorMemo = new BoundedMemo<boolean>(MEMO_ENTRIES, MEMO_KEY_LENGTH);
+    const digestMemo = new BoundedMemo<boolean>(MEMO_ENTRIES, MEMO_KEY_LENGTH);
+    r = {
+      mirror,
+      digest,
+      onMirror: (image) => mirrorMemo.get(image, () => onRegistry(image, mirror)),
+      digestTarget: (image) =>
+        digestMemo.get(image, () => {
+          const ref = parseReference(image);
+          return ref.valid && ref.tag !== undefined && ref.digest === undefined && onRegistry(image, digest);
+        }),
+    };
     byConfig.set(config, r);
   }
   return r;
