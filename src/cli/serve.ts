@@ -487,7 +487,8 @@ function loadKubeConfig(file: string | undefined): KubeConfig {
 
 /**
  * The mirror service for the configured registries (the images and vendor registries of the static config and of
- * every discovered install, and policy.digestRegistries). Rebuilt when they or the mirror section change.
+ * every discovered install, and policy.digestRegistries), when mirror.enabled (look-ups and background rounds) or
+ * policy.pinDigests is resolve (look-ups only). Rebuilt when they or the mirror section change.
  */
 class MirrorLink {
   private service: MirrorService | undefined;
@@ -507,7 +508,7 @@ class MirrorLink {
 
   start(): void {
     this.started = true;
-    this.service?.start();
+    if (this.runtimes.staticRuntime.config.mirror.enabled) this.service?.start();
   }
 
   stop(): void {
@@ -518,8 +519,10 @@ class MirrorLink {
   apply(): void {
     const config = this.runtimes.staticRuntime.config;
     const m = config.mirror;
-    const registries = m.enabled ? this.registries(config) : [];
-    const key = m.enabled ? JSON.stringify([m, registries]) : undefined;
+    // Digest pinning needs the registry too, with or without the mirror checks (and their background rounds).
+    const wanted = m.enabled || config.policy.pinDigests === 'resolve';
+    const registries = wanted ? this.registries(config) : [];
+    const key = wanted ? JSON.stringify([m, config.policy.pinDigests, registries]) : undefined;
     if (key === this.key) return;
     this.key = key;
     const { logger, metrics } = this.deps;
@@ -527,7 +530,7 @@ class MirrorLink {
     this.service = undefined;
     this.lastMissing = undefined;
     metrics.setMirrorImages({ present: 0, missing: 0, unknown: 0 });
-    if (!m.enabled) return;
+    if (!wanted) return;
     const keyring = readKeyringFiles(m.pullSecretFiles);
     if (keyring.problems.length > 0) logger.warn({ problems: keyring.problems }, 'mirror: some pull secret files are not used');
     const created = createMirrorService({
@@ -550,8 +553,12 @@ class MirrorLink {
       return;
     }
     this.service = created.service;
-    logger.info({ registries, intervalSeconds: m.intervalSeconds, budgetMs: m.budgetMs, missing: m.missing }, 'mirror checks on');
-    if (this.started) this.service.start();
+    if (m.enabled) {
+      logger.info({ registries, intervalSeconds: m.intervalSeconds, budgetMs: m.budgetMs, missing: m.missing }, 'mirror checks on');
+      if (this.started) this.service.start();
+    } else {
+      logger.info({ registries, budgetMs: m.budgetMs }, 'registry look-ups on for digest pinning (policy.pinDigests: resolve); mirror checks off');
+    }
   }
 
   /** Every registry Pods may be rewritten to, and the digest registries; nothing a Pod author chooses. */

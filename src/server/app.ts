@@ -664,7 +664,8 @@ export function waitAtMost(registry: Pick<RegistryLookups, 'lookup'>, images: st
   const waited = () => ms((performance.now() - start) / 1000);
   let pending: Promise<unknown>;
   try {
-    pending = Promise.resolve(registry.lookup(images, budgetMs));
+    // Whole milliseconds: AbortSignal.timeout() and other timer APIs refuse fractions.
+    pending = Promise.resolve(registry.lookup(images, Math.floor(budgetMs)));
   } catch {
     return Promise.resolve(waited());
   }

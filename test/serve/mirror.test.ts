@@ -11,7 +11,7 @@ import { podCreateReview } from '../../src/admission/review.js';
 import { runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
 import { until } from '../helpers/envtest.js';
-import { pushImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type RunningRegistry } from '../helpers/registry-server.js';
+import { pushImage, type PushedImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type RunningRegistry } from '../helpers/registry-server.js';
 import { decodePatch, h1Request, httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -39,10 +39,11 @@ function config(registry: RunningRegistry, others: RunningRegistry[] = []): stri
 describe.skipIf(skip)('serve with the mirror check against a real registry', () => {
   let a: RunningRegistry;
   let b: RunningRegistry;
+  let pushed: PushedImage;
   beforeAll(async () => {
     a = await startRegistry();
     b = await startRegistry();
-    await pushImage(a, 'mlrun/mlrun', '1.9.2');
+    pushed = await pushImage(a, 'mlrun/mlrun', '1.9.2');
   });
   afterAll(async () => {
     await a?.stop();
@@ -97,5 +98,41 @@ describe.skipIf(skip)('serve with the mirror check against a real registry', () 
     expect(logs.lines.filter((l) => l.msg.startsWith('mirror: images missing'))).toHaveLength(2);
     signals.emit('SIGTERM', 'SIGTERM');
     expect(await running).toBe(0);
+  });
+
+  it('policy.pinDigests resolve without the mirror checks: production Pods get the digest the registry holds; no background round', async () => {
+    const files = await servingFiles('serve-digest');
+    cleanups.push(files.cleanup);
+    const file = path.join(files.dir, 'config.yaml');
+    await writeFile(
+      file,
+      ['mlrun:', '  version: 1.9.2', `  imagesRegistry: ${a.host}/`, 'mirror:', `  insecureRegistries: [${JSON.stringify(a.host)}]`, '  budgetMs: 2000', 'policy:', '  pinDigests: resolve', ''].join('\n'),
+    );
+    const signals = new EventEmitter();
+    const logs = logCapture();
+    let server: RunningServer | undefined;
+    const running = runServe(
+      ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
+      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
+    );
+    cleanups.push(async () => {
+      signals.emit('SIGTERM', 'SIGTERM');
+      await running;
+    });
+    const s = await until('listening', () => server);
+    const admitted = async (p: string) => {
+      const body = JSON.stringify(podCreateReview({ metadata: { name: 'job' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: 'u', namespace: 'prod' }));
+      const res = await h1Request(s.httpsUrl, { path: p, ca: files.pki.ca.cert, headers: JSON_HEADERS, body });
+      return decodePatch(res.json())?.find((o: any) => o.path === '/spec/containers/0/image')?.value;
+    };
+    // The first production admission asks the registry within the budget; the second pass adds the digest.
+    expect(await admitted('/mutate/production')).toBe(`${a.host}/mlrun/mlrun:1.9.2@${pushed.digest}`);
+    expect(await admitted('/mutate')).toBe(`${a.host}/mlrun/mlrun:1.9.2`);
+    expect(logs.lines.some((l) => l.msg.startsWith('registry look-ups on for digest pinning'))).toBe(true);
+    expect(logs.lines.some((l) => l.msg.startsWith('mirror:'))).toBe(false);
+    const text = await (await httpGet(`${s.healthUrl}/metrics`)).body;
+    expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-digests",action="resolved"}')).toBe(1);
+    // Exactly the one look-up: no background round over the catalogue.
+    expect(metricValue(text, `mlrun_image_webhook_registry_requests_total{registry="${a.host}",kind="manifest",status="200"}`)).toBe(1);
   });
 });

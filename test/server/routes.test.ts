@@ -157,6 +157,8 @@ describe('registry look-ups within the budget', () => {
     expect(registry.calls[0]!.images).toEqual(['datanode-registry.example/mlrun/mlrun:1.9.2']);
     expect(registry.calls[0]!.budgetMs).toBeGreaterThan(0);
     expect(registry.calls[0]!.budgetMs).toBeLessThanOrEqual(5_000);
+    // Whole milliseconds (AbortSignal.timeout refuses fractions: the real service would give up at once).
+    expect(Number.isInteger(registry.calls[0]!.budgetMs)).toBe(true);
     const lines = logs.lines.filter((l) => l.msg === 'admission');
     expect(lines).toHaveLength(1);
     expect(lines[0].registryLookup).toMatchObject({ images: 1, secondPass: true });
