@@ -68,3 +68,39 @@ describe('otherAnnotationsBytes', () => {
     expect(otherAnnotationsBytes(undefined, 'r')).toBe(0);
   });
 });
+
+describe('writeRecord: policy, digest and mirror codes', () => {
+  const flagged = (over: Partial<ImageDecision>): ImageDecision => ({ ...decision('c'), ...over });
+
+  it('writes the codes next to from/to/reason, and keeps them when trimming drops the reasons', () => {
+    const d = flagged({ policy: { verdict: 'off-pin', action: 'rewrite' }, digest: 'resolved', mirror: 'present', reasons: ['r'.repeat(200)] });
+    const full = writeRecord(earlier({}), [d], 10_000);
+    expect(full.kind === 'full' && JSON.parse(full.value)).toEqual({
+      'containers/c': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2', reason: 'r'.repeat(200), policy: 'off-pin/rewrite', digest: 'resolved', mirror: 'present' },
+    });
+    const slim = writeRecord(earlier({}), [d], 150);
+    expect(slim.kind === 'trimmed' && JSON.parse(slim.value)).toEqual({
+      'containers/c': { from: 'mlrun/mlrun', to: 'mlrun/mlrun:1.9.2', policy: 'off-pin/rewrite', digest: 'resolved', mirror: 'present' },
+    });
+  });
+
+  it("a decision with policy action none writes no policy code; an earlier record's long codes are not copied into a trimmed one", () => {
+    const d = flagged({ policy: { verdict: 'pinned', action: 'none' } });
+    const w = writeRecord(earlier({}), [d], 10_000);
+    expect(w.kind === 'full' && JSON.parse(w.value)['containers/c']).not.toHaveProperty('policy');
+    const old = earlier({ 'containers/x': { from: 'a', to: 'b', policy: 'p'.repeat(100), mirror: 'missing', reason: 'r'.repeat(500) } });
+    const t = writeRecord(old, [d], 200);
+    expect(t.kind === 'trimmed' && JSON.parse(t.value)['containers/x']).toEqual({ from: 'a', to: 'b', mirror: 'missing' });
+  });
+
+  it("an unchanged container flagged again, whose image is the earlier entry's result, keeps the earlier entry as it is", () => {
+    const before = { from: 'mlrun/mlrun', to: 'reg/mlrun/mlrun:1.9.2', reason: 'tag; prefix', digest: 'unresolved' };
+    const again = flagged({ original: 'reg/mlrun/mlrun:1.9.2', image: 'reg/mlrun/mlrun:1.9.2', changed: false, digest: 'unresolved', reasons: ['unchanged'] });
+    const w = writeRecord(earlier({ 'containers/c': before }), [again], 10_000);
+    expect(w.kind === 'full' && JSON.parse(w.value)).toEqual({ 'containers/c': before });
+    // a changed image is this pass's entry
+    const changed = flagged({ original: 'reg/mlrun/mlrun:1.9.2', image: 'reg/mlrun/mlrun:1.9.2@sha256:' + 'a'.repeat(64), digest: 'resolved', reasons: ['digest'] });
+    const w2 = writeRecord(earlier({ 'containers/c': before }), [changed], 10_000);
+    expect(w2.kind === 'full' && JSON.parse(w2.value)['containers/c']).toMatchObject({ from: 'reg/mlrun/mlrun:1.9.2', digest: 'resolved' });
+  });
+});
