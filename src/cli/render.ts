@@ -273,6 +273,11 @@ function renderTemplate(doc: Document, template: unknown, at: Path, runtime: Run
       return report;
     case 'unchanged':
       return report;
+    case 'denied':
+      // policy.namespaces names this namespace and the production policy refused the template: nothing written.
+      report.status = 'failed';
+      report.notes.unshift(body.response.status?.message ?? 'denied by the production policy');
+      return report;
     case 'mutated':
       break;
   }

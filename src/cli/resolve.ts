@@ -14,6 +14,7 @@ import {
   type Resolver,
   type ResolverOptions,
 } from '../mlrun/engine.js';
+import { PIN_TAGS_MODES, pinReport, type PinReport, type PinTagsMode } from '../mlrun/policy.js';
 import { normalizeVersionLabel, rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
 import { parseArgs, UsageError } from './args.js';
 import { isJsonObject as isObj, type JsonObject as Json } from '../util/json.js';
@@ -28,6 +29,9 @@ const VALUE_OPTIONS = [
   'images-tag',
   'enrich-patterns',
   'kfp-python-suffix',
+  'namespace-policy',
+  'pin-mlrun-version',
+  'pin-tags',
 ] as const;
 const BOOLEAN_OPTIONS = ['json', 'jsonl', 'tag-images-with-registry-port', 'exact-mlrun-pattern'] as const;
 const PER_LINE_OPTIONS: string[] = ['client-version', 'python-version', 'images-registry', 'vendor-images-registry', 'images-tag', 'enrich-patterns'];
@@ -38,15 +42,19 @@ export const RESOLVE_USAGE = `Usage:
       [--mlrun-compat V] [--images-registry R] [--vendor-images-registry R] [--images-tag T]
       [--enrich-patterns P] [--kfp-python-suffix auto|exempt|always|client-at-least-1.10]
       [--tag-images-with-registry-port] [--exact-mlrun-pattern] [--json]
+      [--namespace-policy production [--pin-mlrun-version V] [--pin-tags off|warn|deny|rewrite]]
   mlrun-image-webhook resolve --jsonl --mlrun-compat VERSION [--mlrun-version V] [--kfp-python-suffix M]
       [--tag-images-with-registry-port] [--exact-mlrun-pattern]   < cases.jsonl > results.jsonl
 
 --mlrun-version is the MLRun server version (default: the --mlrun-compat version, else 1.9.2); its rules are
 followed unless --mlrun-compat names another version (also as a tag or PyPI version: v1.9.2, 1.10.0rc18, 1.9).
---enrich-patterns defaults to that version's images_to_enrich_registry. In --jsonl mode each line carries image,
+--enrich-patterns defaults to that version's images_to_enrich_registry. --namespace-policy production also prints
+the production policy's verdict on IMAGE and the image to use (--pin-tags, default deny; --pin-mlrun-version: the
+namespace's pinned MLRun version); with --pin-tags rewrite the pin is resolved. In --jsonl mode each line carries image,
 versions and config; a line without config.server_version gets --mlrun-version, else the --mlrun-compat version.
 Exit codes: 0 resolved (changed or not; in --jsonl mode also lines where MLRun would raise), 1 MLRun would raise
-for IMAGE, or an input line is not a JSON object ("invalid-input"), 2 usage or config error.`;
+for IMAGE, the production policy would deny it, or an input line is not a JSON object ("invalid-input"), 2 usage
+or config error.`;
 
 export interface Io {
   stdin: Readable;
@@ -93,7 +101,21 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
     return invalid > 0 ? 1 : 0;
   }
   if (args.positionals.length !== 1) return usage(io, 'give exactly one IMAGE');
-  const image = args.positionals[0]!;
+  const policyOptions = ['pin-mlrun-version', 'pin-tags'].filter((o) => args.values.has(o as (typeof VALUE_OPTIONS)[number]));
+  const namespacePolicy = v('namespace-policy');
+  if (namespacePolicy !== undefined && namespacePolicy !== 'production') {
+    return usage(io, `--namespace-policy must be production, got ${JSON.stringify(namespacePolicy)}`);
+  }
+  if (namespacePolicy === undefined && policyOptions.length > 0) {
+    return usage(io, `${policyOptions.map((o) => `--${o}`).join(', ')} need --namespace-policy production`);
+  }
+  const pinTags = v('pin-tags') ?? 'deny';
+  if (!(PIN_TAGS_MODES as readonly string[]).includes(pinTags)) {
+    return usage(io, `--pin-tags must be one of ${PIN_TAGS_MODES.join(', ')}, got ${JSON.stringify(pinTags)}`);
+  }
+  const pinVersion = v('pin-mlrun-version') ?? null;
+  if (pinVersion !== null && !rulesForVersion(pinVersion).ok) return usage(io, `--pin-mlrun-version: ${JSON.stringify(pinVersion)} is not an MLRun version`);
+  let image = args.positionals[0]!;
   // As in batch mode: without --mlrun-version, MLRun's own version is the one whose rules are followed.
   const mlrunVersion = v('mlrun-version') ?? (v('mlrun-compat') ? normalizeVersionLabel(v('mlrun-compat')!) : '1.9.2');
   const rules = v('mlrun-compat') ? rulesForCompat(v('mlrun-compat')!) : rulesForVersion(mlrunVersion);
@@ -111,13 +133,23 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
   if (resolver.configError?.kind === 'unsupported') {
     return usage(io, `--enrich-patterns: ${resolver.configError.reason}`);
   }
+  let policy: PinReport | undefined;
+  if (namespacePolicy === 'production') {
+    // The image a user writes for the pinned version: this engine without registries (the prefix comes after).
+    const unprefixed = compileResolver({ ...resolver.settings, imagesTag: '', imagesRegistry: '', vendorImagesRegistry: '' }, { rules: rules.rules, ...switches });
+    const ctx = { mlrunVersion: pinVersion, allow: [], unprefixed, clientPythonVersion: v('python-version') ?? null };
+    policy = pinReport('IMAGE', image, ctx, pinTags as PinTagsMode);
+    if (policy.action === 'rewrite' && policy.suggestion !== undefined) image = policy.suggestion;
+  }
+  const input = args.positionals[0]!;
   const r = resolver.resolve(image, v('client-version') ?? null, v('python-version') ?? null);
   if (args.flags.has('json')) {
     io.stdout.write(
       JSON.stringify({
-        input: image,
+        input,
         rules: rules.rules.label,
         ...(rules.note ? { note: rules.note } : {}),
+        ...(policy ? { policy } : {}),
         ...(r.ok
           ? { image: r.image, changed: r.changed, actions: r.actions, reasons: r.reasons }
           : { image: null, error: r.error, reason: r.reason }),
@@ -126,11 +158,15 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
   } else if (r.ok) {
     io.stdout.write(`${r.image}\n`);
     io.stderr.write(`  ${rules.rules.label}\n${r.reasons.map((x) => `  - ${x}\n`).join('')}`);
+    if (policy) {
+      const why = policy.message.replace(/^container "IMAGE": /, '');
+      io.stderr.write(`  production policy (pinTags ${pinTags}): ${policy.verdict} -> ${policy.action}${why ? `: ${why}` : ''}\n`);
+    }
     if (rules.note) io.stderr.write(`  note: ${rules.note}\n`);
   } else {
     io.stderr.write(`error: MLRun would raise ${r.error}: ${r.reason}\n  (the webhook leaves such an image unchanged and warns)\n`);
   }
-  return r.ok ? 0 : 1;
+  return r.ok && policy?.action !== 'deny' ? 0 : 1;
 }
 
 function usage(io: Io, message: string): number {
