@@ -207,10 +207,12 @@ export class MirrorService {
    */
   async lookup(images: readonly string[], budgetMs: number): Promise<void> {
     try {
-      if (!(budgetMs > 0)) return;
+      // AbortSignal.timeout throws on a fractional delay (the server's remaining budget often is one).
+      const ms = Math.floor(budgetMs);
+      if (!(ms > 0)) return;
       const wanted = this.selectForLookup(images);
       if (wanted.length === 0) return;
-      const signal = AbortSignal.timeout(budgetMs);
+      const signal = AbortSignal.timeout(ms);
       const all = Promise.all(wanted.map((image) => this.checkAndRemember(image, false)));
       await untilAborted(all, signal);
     } catch {

@@ -241,7 +241,6 @@ describe('MirrorService, registries that do not answer or are not configured', (
       expect(s.state(image)).toEqual({ state: 'unknown' });
     } finally {
       s.close();
-      // The harness's stop() is not idempotent for a registry stopped by a signal (kill ESRCH).
       if (!stopped) await own.stop();
     }
   });
@@ -252,7 +251,8 @@ describe('MirrorService, registries that do not answer or are not configured', (
     try {
       const images = Array.from({ length: 5 }, (_, i) => `${silent.host}/mlrun/mlrun:${i}`);
       const started = performance.now();
-      await s.lookup(images, 200);
+      // A fractional budget (what the server has left) must still reach the registry: connections > 0 below.
+      await s.lookup(images, 200.5);
       // Generous bound: the point is "not the 60 s request timeout".
       expect(performance.now() - started).toBeLessThan(20_000);
       expect(images.map((i) => s.state(i).state)).toEqual(images.map(() => 'unknown'));
