@@ -1,5 +1,5 @@
 /**
- * Property: for generated configs (registries, tags, versions, compat labels, label keys, good and bad), real helm checking the
+ * Property: for generated configs (registries, tags, versions, compat labels, label keys, namespaces, registry hosts, bounds; good and bad), real helm checking the
  * chart's values.schema.json (Go's RE2 running the patterns) and the server's loader (JavaScript) accept and refuse the
  * same configs, and refuse them for the same keys. The one thing JSON Schema cannot say, whether an enrich pattern
  * compiles as a Python regex, is left to the pre-install hook (config-validation.test.ts) and is not generated here.
@@ -15,7 +15,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
-import { IMAGES_TAG_PATTERN, QUALIFIED_NAME_PATTERN, REGISTRY_PATTERN } from '../../src/config/schema.js';
+import { IMAGES_TAG_PATTERN, NAMESPACE_PATTERN, QUALIFIED_NAME_PATTERN, REGISTRY_HOST_PATTERN, REGISTRY_PATTERN } from '../../src/config/schema.js';
 import { CHART, ROOT, ensureHelm, helm } from './helm.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'miw-config-agreement-'));
@@ -28,6 +28,16 @@ beforeAll(() => {
     properties: Record<string, unknown>;
   };
   const { mlrun, webhook, log } = schema.properties;
+  // The new sections without their chart-only keys (not config keys; the chart's values.yaml always provides them).
+  const configOnly = (section: unknown, chartOnly: string[]) => {
+    const copy = structuredClone(section) as { properties: Record<string, unknown>; required?: string[] };
+    for (const k of chartOnly) delete copy.properties[k];
+    copy.required = (copy.required ?? []).filter((k) => !chartOnly.includes(k));
+    return copy;
+  };
+  const discovery = configOnly(schema.properties['discovery'], ['configMapNames']);
+  const mirror = configOnly(schema.properties['mirror'], ['pullSecrets', 'caBundle']);
+  const policy = configOnly(schema.properties['policy'], ['namespaceLabel', 'failurePolicy']);
   fs.mkdirSync(path.join(wrapper, 'templates'), { recursive: true });
   fs.writeFileSync(path.join(wrapper, 'Chart.yaml'), 'apiVersion: v2\nname: config-agreement\nversion: 0.0.1\n');
   fs.writeFileSync(
@@ -35,7 +45,9 @@ beforeAll(() => {
     JSON.stringify({
       $schema: 'http://json-schema.org/draft-07/schema#',
       type: 'object',
-      properties: { cases: { type: 'array', items: { type: 'object', additionalProperties: false, properties: { mlrun, webhook, log } } } },
+      properties: {
+        cases: { type: 'array', items: { type: 'object', additionalProperties: false, properties: { mlrun, webhook, log, discovery, mirror, policy } } },
+      },
     }),
   );
 });
@@ -88,10 +100,45 @@ const compat = mostlyValid(
 const keyOk = fc.stringMatching(new RegExp(QUALIFIED_NAME_PATTERN)).filter((s) => s.indexOf('/') <= 253);
 const key = mostlyValid(keyOk, nearMiss(keyOk, 'aA-_./ '), fromChars('aA0-_./', 12)).filter((s) => s.indexOf('/') <= 253);
 
+const nsOk = fc.stringMatching(new RegExp(NAMESPACE_PATTERN)).filter((s) => s.length <= 63);
+const namespace = mostlyValid(nsOk, nearMiss(nsOk, 'aZ-_.9 '), fc.constantFrom('*', 'MLRun', '-x', 'a'.repeat(64)));
+const hostOk = fc.stringMatching(new RegExp(REGISTRY_HOST_PATTERN)).filter((s) => s.length <= 255);
+const host = mostlyValid(hostOk, nearMiss(hostOk, 'aZ0.-:/[] '), fc.constantFrom('http://reg', 'reg.example/', 'reg:5000', '[::1]:80'));
+/** Distinct items only: a duplicate is one refusal for the list in both, but the item's own refusal may come too. */
+const list = <T>(item: fc.Arbitrary<T>, maxLength: number) => fc.uniqueArray(item, { maxLength });
+
 const config = fc.record(
   {
     mlrun: fc.record({ version, compat, imagesTag: tag, imagesRegistry: registry, vendorImagesRegistry: registry }, { requiredKeys: [] }),
     webhook: fc.record({ optOutKey: key, annotationKey: key }, { requiredKeys: [] }),
+  },
+  { requiredKeys: [] },
+);
+
+/** The discovery, mirror and policy sections (their grammars: namespaces, registry hosts, versions, bounds). */
+const sectionsConfig = fc.record(
+  {
+    discovery: fc.record(
+      { namespaces: list(namespace, 2).filter((a) => a.length > 0), defaultNamespace: mostlyValid(nsOk, fc.constantFrom('', 'Bad', '*')) },
+      { requiredKeys: [] },
+    ),
+    mirror: fc.record(
+      {
+        insecureRegistries: list(host, 2),
+        budgetMs: mostlyValid(fc.integer({ min: 0, max: 7500 }), fc.constantFrom(-1, 7501, 1.5)),
+        pythonVersions: list(mostlyValid(fc.constantFrom('3.9', '3.11'), fc.constantFrom('3.9.1', '39', '3.')), 2),
+      },
+      { requiredKeys: [] },
+    ),
+    policy: fc.record(
+      {
+        mlrunVersion: fc.oneof(fc.constant(''), version),
+        pinTags: mostlyValid(fc.constantFrom('off', 'warn', 'deny', 'rewrite'), fc.constant('block')),
+        digestRegistries: list(host, 2),
+        namespaces: list(namespace.filter((n) => n !== '*'), 2),
+      },
+      { requiredKeys: [] },
+    ),
   },
   { requiredKeys: [] },
 );
@@ -161,6 +208,19 @@ describe('values.schema.json in helm (Go) and the server loader (JavaScript) agr
     );
     // Both outcomes were exercised in quantity.
     expect(Math.min(accepted, refused)).toBeGreaterThan(20); // about 60 and 240 of 300
+  });
+
+  it('on generated discovery, mirror and policy sections (batches of 60)', async () => {
+    let refused = 0;
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(sectionsConfig, { minLength: 60, maxLength: 60 }), async (configs) => {
+        for (const c of configs) (validateConfig(c).ok ? accepted++ : refused++);
+        await checkBatch(configs);
+      }),
+      { numRuns: 3 },
+    );
+    expect(Math.min(accepted, refused)).toBeGreaterThan(20);
   });
 
   it('on generated configs through the real chart (template checks included), a few at a time', async () => {
