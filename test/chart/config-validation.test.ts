@@ -152,4 +152,24 @@ describe('running the hook\'s command on what it would mount', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/^mlrun\.imagesToEnrichRegistry: /);
   });
+
+  it('discovery, mirror and policy on (pull secrets and CA rendered as paths): exit 0', async () => {
+    const r = await runHook(
+      await render({
+        set: { 'discovery.enabled': true, 'mirror.enabled': true, 'mirror.caBundle.secret': 'ca', 'policy.pinTags': 'deny', 'policy.mlrunVersion': '1.9.2' },
+        setJson: { 'mirror.pullSecrets': ['regcred'], 'policy.allow': ['^busybox:'], 'discovery.overrides.imagesRegistry': 'mirror.example/' },
+      }),
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it.each<[string, RenderOptions, RegExp]>([
+    ['a policy.allow pattern Python cannot compile', { set: { 'policy.pinTags': 'warn' }, setJson: { 'policy.allow': ['^ok', '(unclosed'] } }, /^policy\.allow\[1\]: invalid regular expression/],
+    ['a discovery.overrides pattern Python cannot compile', { setJson: { 'discovery.overrides.imagesToEnrichRegistry': '^mlrun/(' } }, /^discovery\.overrides\.imagesToEnrichRegistry: invalid regular expression/],
+  ])('%s: helm renders it (the schema cannot tell), the hook exits 2 naming the key', async (_name, options, message) => {
+    const r = await runHook(await render(options));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+  });
 });
