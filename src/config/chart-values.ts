@@ -199,9 +199,23 @@ export const PrometheusRuleValues = Type.Object(
     metricSelector: Type.String(
       desc('PromQL label matchers selecting this release\'s webhook metrics. Empty: namespace and service of this release.'),
     ),
+    policyDenials: Type.Integer({
+      minimum: 1,
+      maximum: 100000,
+      ...desc(
+        'Info alert when the production policy refuses more Pods than this in 10 minutes (rendered when policy.pinTags is ' +
+          'deny or rewrite): a spike usually means a new MLRun client version or a moved tag, not users at fault.',
+      ),
+    }),
     additionalRules: KubeList('Extra rules appended to the group.'),
   },
-  { additionalProperties: false, ...desc('Alerts: certificate expiry, API server fail-open/rejections, error ratio, no available replicas.') },
+  {
+    additionalProperties: false,
+    ...desc(
+      'Alerts: certificate expiry, API server fail-open/rejections, error ratio, no available replicas; with the features on, ' +
+        'discovery failing or a change pending, missing mirror images, policy denial spikes.',
+    ),
+  },
 );
 
 export const PdbValues = Type.Object(

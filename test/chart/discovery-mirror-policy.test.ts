@@ -294,6 +294,13 @@ describe('PrometheusRule: discovery and mirror alerts', () => {
   it('only for what is switched on', () => {
     const names = rules(rendered.policyDeny).map((r) => r.alert);
     expect(names.filter((n) => /Discovery|Mirror/.test(n))).toEqual([]);
+    expect(rules(rendered.alerts).map((r) => r.alert).filter((n) => /Policy/.test(n))).toEqual([]);
+  });
+
+  it('policy deny: a denial spike alert over prometheusRule.policyDenials in 10 minutes', () => {
+    const spike = rules(rendered.policyDeny).find((r) => r.alert === 'MlrunImageWebhookPolicyDenialsSpike');
+    expect(spike?.expr).toContain(`mlrun_image_webhook_policy_decisions_total{${sel},policy="pin-tags",action="deny"}[10m])) > 10`);
+    expect(spike?.labels.severity).toBe('info');
   });
 });
 
