@@ -29,8 +29,9 @@ export const VERSION_PATTERN = `^(${SUPPORTED_SEMVER}|0\\.0\\.0[-+][0-9A-Za-z.+-
 /** Case-insensitive spelling of a word for patterns that must run in JavaScript without flags (no inline (?i)). */
 const anyCase = (word: string) => [...word].map((c) => `[${c.toLowerCase()}${c.toUpperCase()}]`).join('');
 const PEP440_KIND = `(${['alpha', 'a', 'beta', 'b', 'c', 'rc', 'preview', 'pre'].map(anyCase).join('|')})`;
-/** X.Y.Z whose pre-releases are at least 0.10.0 (so not 0.10.0 itself). */
-const PRE_RELEASE_CORE = `([1-9][0-9]*\\.${NUM}\\.${NUM}|0\\.(1[1-9]|[2-9][0-9]|[1-9][0-9]{2,})\\.${NUM}|0\\.10\\.[1-9][0-9]*)`;
+/** X.Y.Z whose pre-releases are at least 0.10.0 (so not 0.10.0 itself), or 0.0.0 (development builds). */
+// 0.0.0 too: rulesForCompat turns 0.0.0rc2 / 0.0.0.RC.2 into 0.0.0-rc2, a development build.
+const PRE_RELEASE_CORE = `([1-9][0-9]*\\.${NUM}\\.${NUM}|0\\.(1[1-9]|[2-9][0-9]|[1-9][0-9]{2,})\\.${NUM}|0\\.10\\.[1-9][0-9]*|0\\.0\\.0)`;
 /**
  * mlrun.compat: a version label as people and tools write one (src/mlrun/rules.ts rulesForCompat): what
  * VERSION_PATTERN takes, with an optional "v" (git tags), a minor alone (1.9) or a PyPI pre-release (1.10.0rc18,

@@ -205,7 +205,8 @@ describe('the version patterns are the rules\' own acceptance, spelled for RE2',
         if (s !== s.trim() || !rulesForCompat(s).ok) return;
         expect(re.test(s), s).toBe(true);
       }),
-      { numRuns: 3000 },
+      // Found by this property once: a PyPI pre-release of 0.0.0 is a development build to the rules.
+      { numRuns: 3000, examples: [['0.0.0.RC.2'], ['v0.0.0rc1'], ['0.0.0_a3']] },
     );
   });
 });
