@@ -39,6 +39,8 @@ const CHECKS: Record<string, (docs: K8sObject[]) => void> = {
     expect(dep.spec.template.spec.containers[0].image).toBe('datanode-registry.example:5000/mlrun-image-webhook:0.1.0');
     expect(dep.spec.template.spec.imagePullSecrets).toEqual([{ name: 'datanode-registry-pull' }]);
     expect(failClosedEntryServes(docs, 'mlrun')).toBe(true);
+    expect(cfg.mirror).toMatchObject({ enabled: true, missing: 'rewrite' });
+    expect(cfg.mirror.pullSecretFiles).toHaveLength(1);
   },
   'report-only-first-rollout.yaml': (docs) => {
     expect(serverConfig(docs).webhook.mode).toBe('report');
@@ -50,6 +52,22 @@ const CHECKS: Record<string, (docs: K8sObject[]) => void> = {
     expect((find(docs, 'Deployment') as any).spec.replicas).toBe(3);
     expect((find(docs, 'PodDisruptionBudget') as any).spec.minAvailable).toBe(2);
     expect((find(docs, 'Deployment') as any).spec.template.spec.priorityClassName).toBe('system-cluster-critical');
+  },
+  'follow-mlrun.yaml': (docs) => {
+    const cfg = serverConfig(docs);
+    expect(cfg.discovery).toMatchObject({ enabled: true, namespaces: ['mlrun'], defaultNamespace: 'mlrun' });
+    const role = findAll(docs, 'Role').find((r: any) => r.metadata.namespace === 'mlrun') as any;
+    expect(role, 'a discovery Role in namespace mlrun').toBeDefined();
+    expect(JSON.stringify(role.rules)).not.toMatch(/secrets/);
+    expect((find(docs, 'Deployment') as any).spec.template.spec.automountServiceAccountToken).toBe(true);
+  },
+  'production-policy.yaml': (docs) => {
+    const cfg = serverConfig(docs);
+    expect(cfg.policy).toMatchObject({ mlrunVersion: '1.9.2', pinTags: 'deny' });
+    const production = webhooks(docs).find((w) => w.clientConfig.service.path === '/mutate/production');
+    expect(production, 'the production entry').toBeDefined();
+    expect(production.failurePolicy).toBe('Fail');
+    expect(production.objectSelector?.matchExpressions ?? []).not.toContainEqual(expect.objectContaining({ key: 'mlrun-image-webhook/skip' }));
   },
   'cert-manager.yaml': (docs) => {
     const certs = findAll(docs, 'Certificate') as any[];
