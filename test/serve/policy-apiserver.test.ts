@@ -16,12 +16,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
 import { envtestSkipReason, startControlPlane, until, type ControlPlane } from '../helpers/envtest.js';
-import { pushImage, registryBinary, startRegistry, type PushedImage, type RunningRegistry } from '../helpers/registry-server.js';
+import { pushImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type PushedImage, type RunningRegistry } from '../helpers/registry-server.js';
 import { httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
 
 const skip = envtestSkipReason();
 if (skip) console.log(`test/serve/policy-apiserver.test.ts: control-plane tests skipped: ${skip}`);
-const registrySkip = registryBinary() === undefined ? 'docker-registry not installed (set DOCKER_REGISTRY_BIN)' : undefined;
+const registrySkip = registryBinary() === undefined ? REGISTRY_SKIP_REASON : undefined;
+if (!skip && registrySkip) console.log(`test/serve/policy-apiserver.test.ts: digest tests skipped: ${registrySkip}`);
 
 const PROD = 'prod';
 const DEV = 'dev';
@@ -112,12 +113,17 @@ function runPod(name: string, image: string, labels: Record<string, string> = {}
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { run: name, ...labels } }, spec: { containers: [{ name, image }] } };
 }
 
-/** The fixture's MLRun job Pod as a 1.10 client submits it (python 3.9.18, as in the fixture), named `name`. */
-function jobPod(name: string, image = 'mlrun/mlrun:1.10.0'): any {
+/**
+ * The fixture's MLRun job Pod as a 1.10 client submits it (python 3.9.18, as in the fixture), named `name`, or with
+ * the fixture's generateName (as MLRun creates them) when `name` is undefined.
+ */
+function jobPod(name: string | undefined, image = 'mlrun/mlrun:1.10.0'): any {
   const pod = JSON.parse(readFileSync(new URL('../fixtures/mlrun-pods/job-pod.json', import.meta.url), 'utf8'));
-  delete pod.metadata.generateName;
   delete pod.metadata.namespace;
-  pod.metadata.name = name;
+  if (name !== undefined) {
+    delete pod.metadata.generateName;
+    pod.metadata.name = name;
+  }
   const c = pod.spec.containers[0];
   c.image = image;
   const exec = c.env.find((e: any) => e.name === 'MLRUN_EXEC_CONFIG');
@@ -138,6 +144,7 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
   let kube: ReturnType<typeof kubeClient>;
   let server: RunningServer;
   let configFile: string;
+  let stopServer: () => Promise<number>;
   const logs = logCapture();
 
   const create = (ns: string, pod: any, dryRun = false) => kube('POST', `/api/v1/namespaces/${ns}/pods${dryRun ? '?dryRun=All' : ''}`, pod);
@@ -170,10 +177,11 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       ['--config', configFile, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
       { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (listening = s) },
     );
-    cleanups.push(async () => {
+    stopServer = async () => {
       signals.emit('SIGTERM', 'SIGTERM');
-      await running;
-    });
+      return running;
+    };
+    cleanups.push(stopServer);
     let exited: number | undefined;
     void running.then((code) => (exited = code));
     server = await until('serve listening', () => {
@@ -341,9 +349,11 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
     });
 
     it('every production decision is counted (an outage under failurePolicy Ignore shows as a gap)', async () => {
-      const text = (await httpGet(`${server.healthUrl}/metrics`)).body;
-      expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="deny"}')).toBeGreaterThanOrEqual(6);
-      expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="warn"}')).toBeGreaterThanOrEqual(1);
+      const deny = 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="deny"}';
+      const count = async () => metricValue((await httpGet(`${server.healthUrl}/metrics`)).body, deny) ?? 0;
+      const before = await count();
+      expect((await create(PROD, runPod('counted', 'nginx'))).status).toBe(403);
+      expect(await count()).toBe(before + 1);
     });
   });
 
@@ -357,6 +367,11 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       const pod = await read(PROD, 'job-rewrite');
       expect(pod.spec.containers[0].image).toBe(`${DATANODE}${PINNED}`);
+      // MLRun itself creates its Pods by generateName: the same.
+      const g = await create(PROD, jobPod(undefined));
+      expect(g.status, JSON.stringify(g.body)).toBe(201);
+      expect(g.body.metadata.name).toMatch(/^trainer-train-/);
+      expect((await read(PROD, g.body.metadata.name)).spec.containers[0].image).toBe(`${DATANODE}${PINNED}`);
       const record = JSON.parse(pod.metadata.annotations[RECORD]);
       expect(record['containers/base']).toMatchObject({ from: 'mlrun/mlrun:1.10.0', to: `${DATANODE}${PINNED}`, policy: 'off-pin/rewrite' });
       expect(record['containers/base'].reason).toContain('pinned to MLRun 1.9.2');
@@ -374,6 +389,41 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       const r = await create(DEV, jobPod('job-rewrite'));
       expect(r.status).toBe(201);
       expect((await read(DEV, 'job-rewrite')).spec.containers[0].image).toBe(`${DATANODE}mlrun/mlrun:1.10.0`);
+    });
+  });
+
+  describe('pinTags: rewrite, kubectl debug', () => {
+    it('an off-pin MLRun debug image is rewritten to the pin (with the target Pod\'s client python), not denied', async () => {
+      // job-rewrite runs the pinned image already (created above under rewrite).
+      const r = await kube(
+        'PATCH',
+        `/api/v1/namespaces/${PROD}/pods/job-rewrite/ephemeralcontainers`,
+        { spec: { ephemeralContainers: [{ name: 'debugger-1', image: 'mlrun/mlrun:1.10.0', stdin: true, tty: true, terminationMessagePolicy: 'File' }] } },
+        'application/strategic-merge-patch+json',
+      );
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const pod = await read(PROD, 'job-rewrite');
+      expect(pod.spec.ephemeralContainers.map((e: any) => [e.name, e.image])).toEqual([['debugger-1', `${DATANODE}${PINNED}`]]);
+      expect(r.warnings.some((w) => w.includes(`rewritten to ${PINNED}`) && w.includes('ephemeralContainers/debugger-1'))).toBe(true);
+    });
+  });
+
+  describe('webhook.mode: report (hot reload)', () => {
+    beforeAll(async () => {
+      await reload(config('deny', { lines: ['webhook:', '  mode: report'] }));
+    });
+
+    it('nothing is refused or changed; the client is warned what deny would have said', async () => {
+      const r = await create(PROD, runPod('reported', 'nginx'));
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      expect((await read(PROD, 'reported')).spec.containers[0].image).toBe('nginx');
+      expect(r.warnings).toContain(
+        'mlrun-image-webhook: report-only: the production policy would deny this Pod: container "reported": image "nginx" has no tag (the kubelet pulls "latest"); pin a version, e.g. "nginx:<version>" or a digest',
+      );
+      const j = await create(PROD, jobPod('job-reported'));
+      expect(j.status, JSON.stringify(j.body)).toBe(201);
+      expect((await read(PROD, 'job-reported')).spec.containers[0].image).toBe('mlrun/mlrun:1.10.0');
+      expect(j.warnings.some((w) => w.includes('would deny') && w.includes(`use image "${PINNED}"`))).toBe(true);
     });
   });
 
@@ -419,9 +469,41 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       expect((await read(PROD, 'stranger')).spec.containers.map((c: any) => c.image)).toEqual(images);
       expect(strangerConnections).toBe(0);
-      // The counter counts: a connection of our own is seen.
-      await new Promise<void>((resolve) => net.connect(Number(strangerHost.split(':')[1]), '127.0.0.1').on('close', () => resolve()).on('error', () => resolve()));
-      await until('own connection counted', () => strangerConnections === 1);
+    });
+
+    it('...and once the operator lists that registry (policy.digestRegistries), it is asked: the zero above is the policy, not a dead path', async () => {
+      await reload(
+        config('rewrite', {
+          imagesRegistry: `${reg.host}/`,
+          lines: [
+            '  pinDigests: resolve',
+            `  digestRegistries: [${JSON.stringify(strangerHost)}]`,
+            'mirror:',
+            `  insecureRegistries: [${JSON.stringify(reg.host)}, ${JSON.stringify(strangerHost)}]`,
+            '  budgetMs: 3000',
+          ],
+        }),
+      );
+      const image = `${strangerHost}/team/app:1.0`;
+      const r = await create(PROD, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'listed' }, spec: { containers: [{ name: 'app', image }] } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      expect(strangerConnections).toBeGreaterThan(0);
+      // It answers nothing useful: the tag is kept and the user is told.
+      expect((await read(PROD, 'listed')).spec.containers[0].image).toBe(image);
+      expect(r.warnings.some((w) => w.includes(`digest of ${image} not resolved`) && w.includes('the tag is kept'))).toBe(true);
+    });
+  });
+
+  describe('an outage of the webhook (runs last: stops the server)', () => {
+    it('production (failurePolicy Fail) refuses even a pinned Pod; dev (Ignore) admits unchanged', async () => {
+      expect(await stopServer()).toBe(0);
+      const p = await create(PROD, runPod('during-outage', 'nginx:1.27.3'));
+      expect(p.status).toBeGreaterThanOrEqual(500);
+      expect(p.body.message).toContain(`failed calling webhook "${PROD_ENTRY}"`);
+      expect((await kube('GET', `/api/v1/namespaces/${PROD}/pods/during-outage`)).status).toBe(404);
+      const d = await create(DEV, jobPod('during-outage'));
+      expect(d.status, JSON.stringify(d.body)).toBe(201);
+      expect((await read(DEV, 'during-outage')).spec.containers[0].image).toBe('mlrun/mlrun:1.10.0');
     });
   });
 });
