@@ -1,0 +1,97 @@
+// The webhook's own work per admission, stage by stage, in process (no TLS, no HTTP): what the server adds to the
+// floor (docs/performance.md). On a busy shared machine the HTTPS bench's CPU µs/req moves by 2× between rounds;
+// this loop, taking the fastest of several rounds, moves by a few per cent, so a cut of a few µs shows here first.
+//
+//   node bench/admission.mjs [--rounds 25] [--ms 60] [--body typical] [--dist dist]
+//
+// Configs: the chart's defaults (helm template, else values.yaml) with MLRUN_IMAGES_REGISTRY=datanode.local:5000/,
+// and the same with the production policy on for the fixture's namespace (policy.namespaces, pinTags warn).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { chartDefaultConfig, cli, root } from './lib.mjs';
+
+const { option } = cli();
+const rounds = Number(option('rounds', '25'));
+const roundMs = Number(option('ms', '60'));
+const bodyName = option('body', 'typical');
+const dist = path.resolve(root, option('dist', 'dist'));
+const load = (p) => import(pathToFileURL(path.join(dist, p)).href);
+
+const { admit } = await load('admission/admit.js');
+const { discoverClientVersions } = await load('mlrun/discovery.js');
+const { loadConfigText } = await load('config/load.js');
+const { logAdmission } = await load('server/app.js');
+const { createLogger } = await load('telemetry/logger.js');
+const { createMetrics } = await load('telemetry/metrics.js');
+const { default: pino } = await import('pino');
+
+const text = readFileSync(path.join(root, `test/fixtures/admission/admission-${bodyName}.json`), 'utf8');
+const env = { MLRUN_IMAGES_REGISTRY: 'datanode.local:5000/' };
+const chart = await chartDefaultConfig();
+const doc = parseYaml(chart.text);
+const runtimeOf = (d) => {
+  const r = loadConfigText(stringifyYaml(d), 'bench', env);
+  if (!r.ok) throw new Error(`config refused: ${JSON.stringify(r.problems)}`);
+  return r.runtime;
+};
+const body = JSON.parse(text);
+const namespace = body.request.namespace;
+const runtimes = {
+  default: runtimeOf(doc),
+  policy: runtimeOf({ ...doc, policy: { ...doc.policy, namespaces: [namespace], pinTags: 'warn' } }),
+};
+// A real file write per line, as in the bench (info logs to a file), without filling a disk.
+const logger = createLogger({ destination: pino.destination({ dest: '/dev/null', sync: true }) });
+const metrics = createMetrics();
+
+/** ns per call of fn: the fastest of `rounds` rounds of about roundMs each. */
+function time(fn) {
+  let n = 1;
+  for (let t0 = performance.now(); performance.now() - t0 < 50; n *= 2) for (let i = 0; i < n; i++) fn();
+  const per = Math.max(1, Math.round(n / 2));
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    let calls = 0;
+    const t0 = performance.now();
+    let t = t0;
+    while (t - t0 < roundMs) {
+      for (let i = 0; i < per; i++) fn();
+      calls += per;
+      t = performance.now();
+    }
+    best = Math.min(best, ((t - t0) * 1e6) / calls);
+  }
+  return best;
+}
+
+const rows = [];
+const row = (name, ns) => rows.push([name, ns]);
+row('JSON.parse of the body (the floor pays it too)', time(() => JSON.parse(text)));
+// The floor's line (bench/server-targets.mjs): what any webhook logging one line per admission pays.
+row('floor log line (an unchanged Pod\'s shape)', time(() => logger.info(
+  { uid: body.request.uid, namespace, pod: body.request.name, operation: 'CREATE', outcome: 'unchanged', changes: [], warnings: [], duration_ms: 1.234 },
+  'admission',
+)));
+row('client-version discovery (discoverClientVersions)', time(() => discoverClientVersions(body.request.object)));
+for (const [name, runtime] of Object.entries(runtimes)) {
+  const context = { production: false };
+  const result = admit(body, runtime, context);
+  if (result.status !== 200) throw new Error(`admit: ${result.error}`);
+  row(`admit, ${name} config (decisions, patch, answer object)`, time(() => admit(body, runtime, context)));
+  row(`  answer serialisation (JSON.stringify of the AdmissionReview), ${name}`, time(() => JSON.stringify(result.body)));
+  row(`  log line (logAdmission to /dev/null), ${name}`, time(() => logAdmission(logger, result.summary, 0.001234)));
+  row(`  metrics (recordAdmission), ${name}`, time(() => metrics.recordAdmission(result.summary.outcome, 0.001234, result.summary)));
+  row(`  all of the above but the body parse, ${name}`, time(() => {
+    const r = admit(body, runtime, context);
+    JSON.stringify(r.body);
+    logAdmission(logger, r.summary, 0.001234);
+    metrics.recordAdmission(r.summary.outcome, 0.001234, r.summary);
+  }));
+}
+
+console.log(`\nWebhook work per admission, in process — ${bodyName} body (${(text.length / 1024).toFixed(1)} KiB), ${dist}, ` +
+  `Node ${process.version}, fastest of ${rounds} × ${roundMs} ms`);
+const w = Math.max(...rows.map((r) => r[0].length)) + 2;
+for (const [name, ns] of rows) console.log(`${name.padEnd(w)}${(ns / 1000).toFixed(2).padStart(9)} µs`);
