@@ -17,7 +17,7 @@ import { runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
 import { envtestSkipReason, startControlPlane, until, type ControlPlane } from '../helpers/envtest.js';
 import { pushImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type PushedImage, type RunningRegistry } from '../helpers/registry-server.js';
-import { httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
+import { httpGet, logCapture, metricValue, servingFiles, testPki, writeAtomic } from '../server/helpers.js';
 
 const skip = envtestSkipReason();
 if (skip) console.log(`test/serve/policy-apiserver.test.ts: control-plane tests skipped: ${skip}`);
@@ -379,6 +379,16 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       expect(r.warnings.some((w) => w.includes(`rewritten to ${PINNED}`) && w.includes('containers/base'))).toBe(true);
     });
 
+    it('the opt-out label skips MLRun\'s rewrite (no registry prefix) but not the pin', async () => {
+      const job = jobPod('job-opted-out');
+      job.metadata.labels[OPT_OUT] = 'true';
+      const r = await create(PROD, job);
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const pod = await read(PROD, 'job-opted-out');
+      expect(pod.spec.containers[0].image).toBe(PINNED);
+      expect(JSON.parse(pod.metadata.annotations[RECORD])['containers/base']).toMatchObject({ from: 'mlrun/mlrun:1.10.0', to: PINNED, policy: 'off-pin/rewrite' });
+    });
+
     it('nginx has no exact pin to write: still refused under rewrite', async () => {
       const r = await create(PROD, runPod('x2', 'nginx'));
       expect(r.status).toBe(403);
@@ -491,6 +501,70 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
       // It answers nothing useful: the tag is kept and the user is told.
       expect((await read(PROD, 'listed')).spec.containers[0].image).toBe(image);
       expect(r.warnings.some((w) => w.includes(`digest of ${image} not resolved`) && w.includes('the tag is kept'))).toBe(true);
+    });
+  });
+
+  describe('reinvocation (reinvocationPolicy IfNeeded): a later webhook changes the Pod, ours is called again', () => {
+    let injectorCalls = 0;
+    beforeAll(async () => {
+      await reload(config('rewrite'));
+      // A second mutating webhook (its configuration sorts after ours) that labels every Pod, like an injector would.
+      const pki = await testPki();
+      const leaf = await pki.leaf('localhost');
+      const injector = https.createServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+        const chunks: Buffer[] = [];
+        req.on('data', (c: Buffer) => chunks.push(c));
+        req.on('end', () => {
+          injectorCalls++;
+          const review = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          const labels = review.request.object.metadata.labels;
+          const patch = labels ? [{ op: 'add', path: '/metadata/labels/injected', value: 'true' }] : [{ op: 'add', path: '/metadata/labels', value: { injected: 'true' } }];
+          const response = { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') };
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+        });
+      });
+      await new Promise<void>((resolve) => injector.listen(0, '127.0.0.1', resolve));
+      cleanups.push(() => new Promise((resolve) => injector.close(resolve)));
+      const port = (injector.address() as net.AddressInfo).port;
+      const r = await kube('POST', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', {
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'MutatingWebhookConfiguration',
+        metadata: { name: 'zz-injector' },
+        webhooks: [
+          {
+            name: 'injector.policy-e2e.mlrun-image-webhook.test',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            reinvocationPolicy: 'Never',
+            clientConfig: { url: `https://127.0.0.1:${port}/inject`, caBundle: Buffer.from(pki.ca.cert).toString('base64') },
+            rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+            namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [PROD, DEV] }] },
+          },
+        ],
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      await until('the injector is called', async () => (await create(DEV, runPod('probe', 'nginx:1.27.3'), true)).body?.metadata?.labels?.injected === 'true');
+    });
+
+    const admissionsOf = (ns: string, pod: string) => logs.lines.filter((l) => l.msg === 'admission' && l.namespace === ns && l.pod === pod);
+
+    it.each([
+      [PROD, `${DATANODE}${PINNED}`, 'off-pin/rewrite'],
+      [DEV, `${DATANODE}mlrun/mlrun:1.10.0`, undefined],
+    ])('in %s the second call changes nothing: the image and the record are the first call\'s', async (ns, image, policy) => {
+      const name = 'job-reinvoked';
+      const r = await create(ns, jobPod(name));
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const pod = await read(ns, name);
+      expect(pod.metadata.labels.injected).toBe('true');
+      expect(pod.spec.containers[0].image).toBe(image);
+      const record = JSON.parse(pod.metadata.annotations[RECORD]);
+      expect(record['containers/base']).toMatchObject({ from: 'mlrun/mlrun:1.10.0', to: image });
+      expect(record['containers/base'].policy).toBe(policy);
+      // Called twice by the API server: mutated, then nothing left to do.
+      expect(admissionsOf(ns, name).map((l) => l.outcome)).toEqual(['mutated', 'unchanged']);
     });
   });
 
