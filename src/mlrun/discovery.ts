@@ -142,6 +142,9 @@ function containerLabel(name: unknown): string {
  * text is not validated here (JSON.parse does that).
  */
 export function jsonNestingWithin(text: string, maxDepth: number): boolean {
+  // Fewer opening brackets than maxDepth + 1 (inside strings or not) cannot nest deeper: counted with native
+  // indexOf, this settles the common case (a run object has a few dozen) without the character loop below.
+  if (countWithin(text, '{', countWithin(text, '[', 0, maxDepth), maxDepth) <= maxDepth) return true;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -155,6 +158,13 @@ export function jsonNestingWithin(text: string, maxDepth: number): boolean {
     } else if (c === 0x7d || c === 0x5d) depth--;
   }
   return true;
+}
+
+/** start + occurrences of ch in text, counting stops once past max. */
+function countWithin(text: string, ch: string, start: number, max: number): number {
+  let n = start;
+  for (let i = text.indexOf(ch); i !== -1 && n <= max; i = text.indexOf(ch, i + 1)) n++;
+  return n;
 }
 
 function readExecConfig(

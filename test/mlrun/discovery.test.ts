@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DISCOVERY_LIMITS, discoverClientVersions, jsonNestingWithin } from '../../src/mlrun/discovery.js';
 
@@ -95,6 +96,39 @@ describe('discovery limits', () => {
     expect(jsonNestingWithin('{"a":"[[[[{{{{"}', 1)).toBe(true);
     expect(jsonNestingWithin('{"a":"\\"[[[["}', 1)).toBe(true); // an escaped quote does not end the string
     expect(jsonNestingWithin('[]'.repeat(10_000), 1)).toBe(true); // siblings are not depth
+  });
+
+  it('jsonNestingWithin agrees with a plain bracket walk on random bracket/quote strings (bracket-count shortcut included)', () => {
+    const walk = (text: string, max: number) => {
+      let depth = 0;
+      let inString = false;
+      for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (inString) {
+          if (c === '\\') i++;
+          else if (c === '"') inString = false;
+        } else if (c === '"') inString = true;
+        else if (c === '{' || c === '[') {
+          if (++depth > max) return false;
+        } else if (c === '}' || c === ']') depth--;
+      }
+      return true;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('{', '}', '[', ']', '"', '\\', 'a', ':', ','), { maxLength: 80 }),
+        fc.integer({ min: 0, max: 12 }),
+        (chars, max) => {
+          const text = chars.join('');
+          expect(jsonNestingWithin(text, max)).toBe(walk(text, max));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    // The shortcut's edge: exactly max opening brackets anywhere cannot exceed max; one more nested can.
+    expect(jsonNestingWithin('['.repeat(5) + '{', 6)).toBe(true);
+    expect(jsonNestingWithin('['.repeat(6) + '{', 6)).toBe(false);
+    expect(jsonNestingWithin('"' + '['.repeat(7) + '"', 6)).toBe(true); // over the count, but all inside a string
   });
 
   it(`parses an exec config nested exactly ${L.execConfigMaxDepth} deep, not one deeper`, () => {
