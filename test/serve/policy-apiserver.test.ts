@@ -504,6 +504,29 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
     });
   });
 
+  describe('policy.namespaces: a production namespace by name, not labelled (hot reload)', () => {
+    beforeAll(async () => {
+      await reload(config('deny', { lines: [`  namespaces: [${DEV}]`] }));
+    });
+
+    it('deny applies on the main entry; the opt-out annotation does not bypass it, the opt-out label does (never sent)', async () => {
+      const r = await create(DEV, runPod('listed', 'nginx'));
+      expect(r.status).toBe(403);
+      expect(r.body.message).toBe(
+        `admission webhook "${MAIN_ENTRY}" denied the request: mlrun-image-webhook: production image policy: ` +
+          'container "listed": image "nginx" has no tag (the kubelet pulls "latest"); pin a version, e.g. "nginx:<version>" or a digest',
+      );
+      const annotated = runPod('listed-annotated', 'nginx');
+      annotated.metadata.annotations = { [OPT_OUT]: 'true' };
+      expect((await create(DEV, annotated)).status).toBe(403);
+      // The main entry's objectSelector keeps opted-out Pods from the webhook: why the guide says to label namespaces
+      // where deny must hold (ADR 0008). This pins the documented limit down; if it changes, the guide must too.
+      const labelled = await create(DEV, runPod('listed-labelled', 'nginx', { [OPT_OUT]: 'true' }));
+      expect(labelled.status, JSON.stringify(labelled.body)).toBe(201);
+      expect((await read(DEV, 'listed-labelled')).spec.containers[0].image).toBe('nginx');
+    });
+  });
+
   describe('reinvocation (reinvocationPolicy IfNeeded): a later webhook changes the Pod, ours is called again', () => {
     let injectorCalls = 0;
     beforeAll(async () => {
