@@ -243,7 +243,7 @@ describe.skipIf(skip !== undefined)('the production policy through a real API se
   });
 
   afterAll(async () => {
-    // Every step runs, whatever failed before it (server first: the API server is still there to drain to).
+    // Every step runs, whatever failed before it; in reverse order of start, so the control plane goes last.
     const errors: unknown[] = [];
     for (const c of cleanups.splice(0).reverse()) {
       try {
