@@ -92,7 +92,8 @@ export function writeRecord(earlier: RecordMap, changed: readonly ImageDecision[
   }
   const keys = Object.keys(merged);
   const full = JSON.stringify(merged);
-  if (utf8(full) <= room) return { kind: 'full', value: full };
+  // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the limit.
+  if (full.length * 3 <= room || utf8(full) <= room) return { kind: 'full', value: full };
 
   // Without reasons: only from/to are read back, and the short codes (policy, digest, mirror) say what happened.
   // Earlier entries not of our shape are dropped.

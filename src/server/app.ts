@@ -290,9 +290,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       registry = registryOf();
       const namespace = requestNamespace(body);
       runtime = options.config.current(namespace);
-      // Production: the production webhook entry's path, or a namespace the config lists (policy.namespaces).
-      const listed = namespace !== undefined && (runtime.config.policy?.namespaces ?? []).includes(namespace);
-      context = { production: production || listed };
+      // Production: the production webhook entry's path; admit() adds the namespaces the config lists
+      // (policy.namespaces, up to 1,024, looked up in a set built once per config, not scanned per request).
+      context = { production };
       // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
       if (registry) context.registry = registry;
       result = admitFn(body, runtime, context);
