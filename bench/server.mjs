@@ -15,7 +15,7 @@
 // connections). Interleaved rounds (each target sees the same machine conditions); medians over rounds.
 //
 //   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
-//       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook@DIR]] [--inflight 32]
+//       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook-policy,webhook@DIR,webhook-policy@DIR]] [--inflight 32]
 //       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16'] [--json F]
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -62,14 +62,19 @@ const TARGETS = {
     protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
     config: (doc) => ({ ...doc, policy: { ...doc.policy, namespaces: ['mlrun'], pinTags: 'warn' } }),
   },
+  // Young-generation tuning (a deployment setting: NODE_OPTIONS in the chart), to compare with 'webhook'.
+  'webhook-semi16': {
+    protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
+    env: { NODE_OPTIONS: '--enable-source-maps --max-semi-space-size=16' },
+  },
 };
 const CEILING = { h2: 'bare-h2', 'http/1.1': 'bare-https' };
 function targetSpec(name) {
   if (TARGETS[name]) return TARGETS[name];
-  if (name.startsWith('webhook@')) {
-    return { protocols: ['h2', 'http/1.1'], webhook: path.resolve(root, name.slice('webhook@'.length)), logs: true, profiled: true };
-  }
-  throw new Error(`unknown target ${name} (known: ${Object.keys(TARGETS).join(', ')}, webhook@DIR)`);
+  // webhook@DIR, webhook-policy@DIR …: that webhook target on another build.
+  const at = name.indexOf('@');
+  if (at > 0 && TARGETS[name.slice(0, at)]?.webhook) return { ...TARGETS[name.slice(0, at)], webhook: path.resolve(root, name.slice(at + 1)) };
+  throw new Error(`unknown target ${name} (known: ${Object.keys(TARGETS).join(', ')}, webhook@DIR, webhook-policy@DIR)`);
 }
 
 // Targets marked opt run only when named in --targets.
