@@ -41,7 +41,8 @@ function one() {
     }, Number(timeoutMs));
     let req;
     try {
-      req = session.request({ ':method': 'POST', ':path': '/mutate', 'content-type': 'application/json' });
+      // content-length as kube-apiserver sends it (Go's client sets it for a byte body); the server budgets by it.
+      req = session.request({ ':method': 'POST', ':path': '/mutate', 'content-type': 'application/json', 'content-length': String(body.length) });
     } catch {
       return finish('error');
     }
