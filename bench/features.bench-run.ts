@@ -206,6 +206,7 @@ test.skipIf(skip !== undefined)('feature bench: discovery and mirror checks on t
   let reg: RunningRegistry | undefined;
   const runs: Run[] = [];
   const setup: string[] = [];
+  let idleCpu: Array<{ target: string; msPerSecond: number }> = [];
   try {
     // ---- environment: the MLRun install in a real API server, a real registry holding the rewritten image
     const needCluster = targetNames.includes('discovery');
@@ -316,6 +317,13 @@ test.skipIf(skip !== undefined)('feature bench: discovery and mirror checks on t
       drainLog(t);
     }
 
+    // ---- idle: what each process spends with no admissions (a synced informer's watch, the mirror's timers)
+    const idleSeconds = 10;
+    const idle0 = targets.map((t) => lib.cpuTicks(t.pid) as number);
+    await lib.sleep(idleSeconds * 1000);
+    const idle1 = targets.map((t) => lib.cpuTicks(t.pid) as number);
+    idleCpu = targets.map((t, i) => ({ target: t.name, msPerSecond: ((idle1[i]! - idle0[i]!) * 1000) / lib.CLK_TCK / idleSeconds }));
+
     // ---- measure: interleaved rounds, order rotated every round
     for (let round = 0; round < reps; round++) {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
@@ -381,8 +389,24 @@ test.skipIf(skip !== undefined)('feature bench: discovery and mirror checks on t
       log(`${protocol} ${r['target']}: CPU ${signed(d, 1)} % vs static (median of ${reps} paired rounds); A/A control static-again: ${signed(control['cpuDeltaPct'] as number, 1)} %, up to ±${noise.toFixed(1)} % in a round → ${verdict}`);
     }
   }
+  // The same against both static processes (the mean of the two, per round): less of one process's luck.
+  const offMean = (protocol: string, round: number) => {
+    const xs = runs.filter((r) => r.protocol === protocol && r.round === round && (r.target === 'static' || r.target === 'static-again')).map((r) => r.cpuUs);
+    return xs.length === 2 ? (xs[0]! + xs[1]!) / 2 : NaN;
+  };
+  const pooled: Array<Record<string, unknown>> = [];
+  for (const protocol of protocols) {
+    for (const name of targetNames.filter((n) => n !== 'static' && n !== 'static-again')) {
+      const d = byCell(name, protocol).map((r) => (100 * (r.cpuUs - offMean(protocol, r.round))) / offMean(protocol, r.round)).filter(Number.isFinite);
+      if (d.length === 0) continue;
+      const above = d.filter((x) => x > 0).length;
+      pooled.push({ protocol, target: name, medianPct: lib.median(d), minPct: Math.min(...d), maxPct: Math.max(...d), above, rounds: d.length });
+      log(`${protocol} ${name}: CPU ${signed(lib.median(d), 1)} % vs the mean of static and static-again (rounds ${signed(Math.min(...d), 1)}…${signed(Math.max(...d), 1)} %, above in ${above} of ${d.length})`);
+    }
+  }
+  log(`idle CPU, ms per second with no admissions (${idleCpu.length ? 10 : 0} s, all at once): ${idleCpu.map((x) => `${x.target} ${x.msPerSecond.toFixed(1)}`).join(', ')}`);
   const failures = runs.filter((r) => r.failed).length;
   if (failures > 0) log(`\n${failures} cell(s) had failed or non-2xx requests`);
-  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, reps, duration, warmup, inflight, chart: chart.source, setup, runs, rows }, null, 2));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, reps, duration, warmup, inflight, chart: chart.source, setup, idleCpu, pooled, runs, rows }, null, 2));
   if (failures > 0) throw new Error(`${failures} cell(s) had failed or non-2xx requests`);
 });
