@@ -8,9 +8,9 @@
  * 0 after a graceful shutdown; 2 for bad options or a bad initial config; 1 when the server cannot start for
  * another reason (unusable certificate, port taken) or the shutdown had to be forced.
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { DestinationStream } from 'pino';
-import { InstallWatcher, type DiscoveryStatus } from '../cluster/watch.js';
+import type { DiscoveryStatus, InstallWatcher } from '../cluster/watch.js';
 import type { LoadResult } from '../config/load.js';
 import { RuntimeSet, type InstallEvent } from '../config/runtime-set.js';
 import type { Runtime } from '../config/runtime.js';
@@ -158,6 +158,8 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
   logConfig(logger, 'config loaded', initial.runtime, initial.source);
 
   try {
+    // The Kubernetes client costs about 50 MiB of RSS: loaded only when discovery is on.
+    if (initial.runtime.config.discovery.enabled) await loadDiscoveryModules();
     composition = new Composition(initial.runtime, { logger, metrics, kubeconfig: options.kubeconfig, backoff: hooks.discoveryBackoff });
   } catch (err) {
     const e = errorFields(err);
@@ -283,11 +285,25 @@ class Composition {
   /** A new static config: every install is rebuilt on it, discovery and mirror follow their sections. */
   reload(runtime: Runtime): void {
     logInstallEvents(this.deps.logger, this.deps.metrics, this.runtimes.setStatic(runtime));
-    try {
-      this.discovery.apply(runtime.config, false);
-    } catch (err) {
-      // Only a kubeconfig that cannot be loaded gets here (discovery switched on by this reload).
-      this.deps.logger.error({ err: errorFields(err) }, 'discovery cannot start; Pods resolve with the static config');
+    const applyDiscovery = () => {
+      try {
+        this.discovery.apply(runtime.config, false);
+      } catch (err) {
+        // Only a kubeconfig that cannot be loaded gets here (discovery switched on by this reload).
+        this.deps.logger.error({ err: errorFields(err) }, 'discovery cannot start; Pods resolve with the static config');
+      }
+    };
+    if (runtime.config.discovery.enabled && !discoveryModules) {
+      // Switched on by this reload: load the Kubernetes client first (the static config serves meanwhile).
+      loadDiscoveryModules().then(
+        () => {
+          if (this.runtimes.staticRuntime === runtime) applyDiscovery();
+          this.installsChanged();
+        },
+        (err: unknown) => this.deps.logger.error({ err: errorFields(err) }, 'discovery cannot start; Pods resolve with the static config'),
+      );
+    } else {
+      applyDiscovery();
     }
     this.installsChanged();
   }
@@ -388,7 +404,7 @@ class DiscoveryLink {
       return;
     }
     this.kubeConfig ??= loadKubeConfig(this.deps.kubeconfig);
-    const watcher = new InstallWatcher({
+    const watcher = new (discoveryClasses().InstallWatcher)({
       kubeConfig: this.kubeConfig,
       namespaces: d.namespaces,
       deploymentName: d.deployment,
@@ -473,8 +489,29 @@ class DiscoveryLink {
   }
 }
 
+/** Loaded by loadDiscoveryModules() before any discovery code runs. */
+let discoveryModules: { KubeConfig: typeof KubeConfig; InstallWatcher: typeof InstallWatcher } | undefined;
+let discoveryLoading: Promise<void> | undefined;
+
+function loadDiscoveryModules(): Promise<void> {
+  discoveryLoading ??= Promise.all([import('@kubernetes/client-node'), import('../cluster/watch.js')]).then(([k8s, watch]) => {
+    discoveryModules = { KubeConfig: k8s.KubeConfig, InstallWatcher: watch.InstallWatcher };
+  });
+  return discoveryLoading;
+}
+
+function discoveryClasses(): NonNullable<typeof discoveryModules> {
+  if (!discoveryModules) throw new Error('internal: discovery used before its modules were loaded');
+  return discoveryModules;
+}
+
+/** Whether the Kubernetes client was loaded (tests: it must not be when discovery is off). */
+export function discoveryLoaded(): boolean {
+  return discoveryModules !== undefined;
+}
+
 function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new (discoveryClasses().KubeConfig)();
   try {
     if (file !== undefined) kc.loadFromFile(file);
     else kc.loadFromDefault();

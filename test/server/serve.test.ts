@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { parseServeArgs, runServe } from '../../src/cli/serve.js';
+import { discoveryLoaded, parseServeArgs, runServe } from '../../src/cli/serve.js';
 import type { RunningServer } from '../../src/server/app.js';
 import { decodePatch, h1Request, h2Request, httpGet, logCapture, metricValue, servingFiles, tempDir, writeAtomic } from './helpers.js';
 
@@ -116,6 +116,8 @@ describe('serve', () => {
     expect(server!.httpsUrl).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect((await h2Request(server!.httpsUrl, { ca: pki.ca.cert, headers: JSON_HEADERS, body: typical })).status).toBe(200);
     expect((await httpGet(`${server!.healthUrl}/healthz`)).status).toBe(200);
+    // Discovery is off: the Kubernetes client (about 50 MiB of RSS) was never loaded.
+    expect(discoveryLoaded()).toBe(false);
   });
 
   it('serves, reloads a changed config, keeps the last good one on a bad change, and drains on SIGTERM (exit 0)', async () => {
