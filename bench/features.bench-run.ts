@@ -88,6 +88,8 @@ interface Run {
 }
 
 const log = (...a: unknown[]) => console.log(...a);
+/** h2load's per-request log, in the run's work directory (removed at the end). */
+let h2loadLog = '';
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 const signed = (n: number, d = 0) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(d)}` : '-');
 
@@ -166,7 +168,7 @@ async function measure(t: Target, protocol: string, round: number): Promise<Run>
   await lib.sleep(50);
   drainLog(t);
   const regBefore = await registryRequests(t);
-  const logFile = path.join(os.tmpdir(), `miw-features-h2load-${process.pid}.log`);
+  const logFile = h2loadLog;
   const before = lib.cpuTicks(t.pid);
   const r = await lib.h2load({ ...common, requests: Math.max(inflight * 10, Math.round(rate * duration)), logFile, killAfterMs });
   const after = lib.cpuTicks(t.pid);
@@ -198,6 +200,7 @@ test.skipIf(skip !== undefined)('feature bench: discovery and mirror checks on t
   lib.requireDist();
   lib.requireH2load();
   const work: string = lib.workDir('miw-features-');
+  h2loadLog = path.join(work, 'h2load.log');
   const certs = await lib.makeCertificates(work);
   const chart = await lib.chartDefaultConfig();
   const base = parseYaml(chart.text) as Record<string, Record<string, unknown>>;
