@@ -92,6 +92,8 @@ export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   connectionBodyBytes: 4 * BODY_LIMIT,
   totalBodyBytes: 16 * BODY_LIMIT,
   bodyLimit: BODY_LIMIT,
+  largeBodyBytes: 256 * 1024,
+  largeBodyQueue: 64,
   eventLogIntervalMs: 60_000,
 });
 

@@ -35,6 +35,14 @@ export interface ConnectionLimits {
   totalBodyBytes: number;
   /** Largest accepted body; a larger Content-Length gets 413 before the body is read. */
   bodyLimit: number;
+  /**
+   * Bodies declared larger than this are read and handled one at a time, server-wide (the rest wait, unread, with
+   * their body deadline running): parsing a large review takes the event loop for milliseconds, and a client that
+   * floods large reviews must not make every normal admission wait behind several of them.
+   */
+  largeBodyBytes: number;
+  /** Large-body requests waiting for their turn at most; past it: 503. */
+  largeBodyQueue: number;
   /** Connection events are logged as one summary line per interval, never one line each. */
   eventLogIntervalMs: number;
 }
@@ -91,6 +99,8 @@ class Budget {
 interface RequestState {
   charged: number;
   connection: Budget;
+  /** Holds the large-body turn (released with the request). */
+  large: boolean;
   bodyTimer?: NodeJS.Timeout;
   writeTimer?: NodeJS.Timeout;
   done: boolean;
@@ -134,6 +144,14 @@ export function installConnectionLimits(
   const events = new ConnectionEventLog(logger, metrics, limits.eventLogIntervalMs);
   const total = new Budget(limits.totalBodyBytes);
   const perConnection = new WeakMap<object, Budget>();
+  // One large body at a time; the waiting ones are resumed in arrival order.
+  let largeBusy = false;
+  const largeWaiting: (() => void)[] = [];
+  const nextLarge = () => {
+    const resume = largeWaiting.shift();
+    if (resume) resume();
+    else largeBusy = false;
+  };
   const ourResets = new WeakSet<Http2Stream>();
 
   server.maxConnections = limits.maxConnections;
@@ -168,6 +186,10 @@ export function installConnectionLimits(
     clearTimeout(state.writeTimer);
     state.connection.used -= state.charged;
     total.used -= state.charged;
+    if (state.large) {
+      state.large = false;
+      nextLarge();
+    }
   };
 
   /** Closes what is left of a request after its answer: the client may still be sending a body nobody reads. */
@@ -211,9 +233,16 @@ export function installConnectionLimits(
       answer(request, reply, 503, 'Service Unavailable', 'too many request bodies in flight; retry');
       return;
     }
+    const large = size > limits.largeBodyBytes;
+    if (large && largeBusy && largeWaiting.length >= limits.largeBodyQueue) {
+      events.record('busy');
+      reply.header('retry-after', '1');
+      answer(request, reply, 503, 'Service Unavailable', 'too many large request bodies waiting; retry');
+      return;
+    }
     connection.used += size;
     total.used += size;
-    const state: RequestState = { charged: size, connection, done: false };
+    const state: RequestState = { charged: size, connection, large: false, done: false };
     (request as WithState)[STATE] = state;
     state.bodyTimer = setTimeout(() => {
       if (reply.sent || state.done) return;
@@ -223,7 +252,18 @@ export function installConnectionLimits(
     state.bodyTimer.unref();
     // Whatever happens to the request (answered, aborted, reset), its reservation and timers go with it.
     raw.once('close', () => release(state));
-    done();
+    if (!large) return done();
+    const start = () => {
+      if (state.done) return nextLarge(); // gone (timed out, reset) while waiting: pass the turn on
+      state.large = true;
+      done();
+    };
+    if (!largeBusy) {
+      largeBusy = true;
+      start();
+    } else {
+      largeWaiting.push(start);
+    }
   });
 
   app.addHook('preHandler', (request, _reply, done) => {
