@@ -36,6 +36,9 @@
  * - Declared body bytes in flight: 12 MiB per connection (4 maximal reviews), 48 MiB in all (16 maximal reviews,
  *   over 1,000 typical ones): beyond that a request gets 503 + Retry-After before its body is read. Together with
  *   the two deadlines this bounds what slow or never-finishing bodies can hold.
+ * - Bodies declared over 256 KiB are read and handled one at a time, server-wide, the next waiting unread with its
+ *   deadline running (64 may wait, then 503): real Pods are a few KiB, and parsing a large review takes the event
+ *   loop for milliseconds, so a flood of large reviews must not put several parses in front of every normal one.
  * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
  *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
  *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
