@@ -7,9 +7,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runValidateConfig } from '../../src/cli/validate-config.js';
+import { runCommand } from '../helpers/cli.js';
 import { FULLNAME, NAMESPACE, type K8sObject, type RenderOptions, at, ensureHelm, find, findAll, render } from './helm.js';
 import { validateManifest } from './k8s-schemas.js';
 
@@ -45,14 +45,7 @@ async function runHook(docs: K8sObject[]): Promise<{ code: number; out: string; 
   expect(command).toBe('validate-config');
   const argv = rest.map((a) => (a.startsWith(`${mount.mountPath}/`) ? path.join(dir, a.slice(mount.mountPath.length + 1)) : a));
   expect(argv).not.toEqual(rest); // the config file argument points into the mount
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await runValidateConfig(argv, { stdin: Readable.from([]), stdout, stderr });
-  return { code, out, err };
+  return runCommand(runValidateConfig, argv);
 }
 
 let defaults: K8sObject[];
