@@ -120,20 +120,20 @@ describe('connection limits', () => {
   });
 
   it('large bodies are handled one at a time (the next waits unread), small ones pass; a full queue answers 503', async () => {
-    // Every REVIEW is "large" here; '{}' is small (and answered 400: not an AdmissionReview).
+    // Every REVIEW is "large" here; '{}' is small (and answered 400: not an AdmissionReview). One session: the server
+    // sees the streams in the order they are opened, so the holder takes the turn first, whatever the machine's speed.
     const { s, ca } = await start({ limits: { largeBodyBytes: 100, largeBodyQueue: 1 } });
-    const holder = halfSent(connect(s, ca));
-    await new Promise((r) => setTimeout(r, 100)); // the holder's headers are in: it holds the turn
+    const session = connect(s, ca);
+    const holder = halfSent(session);
     let waitingDone = false;
-    const waiting = h2Request(s.httpsUrl, { ca, session: connect(s, ca), headers: JSON_HEADERS, body: REVIEW }).then((r) => {
+    const waiting = h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: REVIEW }).then((r) => {
       waitingDone = true;
       return r;
     });
-    await new Promise((r) => setTimeout(r, 100));
     // The queue (1) is full: a third large body is refused at once; a small one is served while the turn is held.
-    const refused = await h2Request(s.httpsUrl, { ca, session: connect(s, ca), headers: JSON_HEADERS, body: REVIEW });
+    const refused = await h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: REVIEW });
     expect(refused.status).toBe(503);
-    expect((await h2Request(s.httpsUrl, { ca, session: connect(s, ca), headers: JSON_HEADERS, body: '{}' })).status).toBe(400);
+    expect((await h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: '{}' })).status).toBe(400);
     await new Promise((r) => setTimeout(r, 200));
     expect(waitingDone).toBe(false);
     holder.stream.end(holder.rest);
@@ -144,9 +144,9 @@ describe('connection limits', () => {
 
   it('a large body that times out while waiting for its turn passes the turn on', async () => {
     const { s, ca } = await start({ limits: { largeBodyBytes: 100, bodyTimeoutMs: 300 } });
-    const holder = halfSent(connect(s, ca)); // never finished: 408 after 300 ms
-    await new Promise((r) => setTimeout(r, 50));
-    const waiter = halfSent(connect(s, ca)); // waits for the turn; its own deadline runs meanwhile
+    const session = connect(s, ca);
+    const holder = halfSent(session); // never finished: 408 after 300 ms
+    const waiter = halfSent(session); // waits for the turn; its own deadline runs meanwhile
     expect((await holder.outcome).status).toBe(408);
     expect((await waiter.outcome).status).toBe(408);
     // The turn is free again: a complete large body is served.
