@@ -36,6 +36,23 @@ function config(registry: RunningRegistry, others: RunningRegistry[] = []): stri
   ].join('\n');
 }
 
+/** `serve` on free ports with this config file and serving pair; stopped (SIGTERM) after the test. */
+async function serve(file: string, files: { certFile: string; keyFile: string }) {
+  const signals = new EventEmitter();
+  const logs = logCapture();
+  let server: RunningServer | undefined;
+  const running = runServe(
+    ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
+    { signals, logDestination: logs, exit: vi.fn(), onListening: (started) => (server = started) },
+  );
+  cleanups.push(async () => {
+    signals.emit('SIGTERM', 'SIGTERM');
+    await running;
+  });
+  const s = await until('listening', () => server);
+  return { signals, logs, running, s };
+}
+
 describe.skipIf(skip)('serve with the mirror check against a real registry', () => {
   let a: RunningRegistry;
   let b: RunningRegistry;
@@ -55,18 +72,7 @@ describe.skipIf(skip)('serve with the mirror check against a real registry', () 
     cleanups.push(files.cleanup);
     const file = path.join(files.dir, 'config.yaml');
     await writeFile(file, config(a, [b]));
-    const signals = new EventEmitter();
-    const logs = logCapture();
-    let server: RunningServer | undefined;
-    const running = runServe(
-      ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
-      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
-    );
-    cleanups.push(async () => {
-      signals.emit('SIGTERM', 'SIGTERM');
-      await running;
-    });
-    const s = await until('listening', () => server);
+    const { signals, logs, running, s } = await serve(file, files);
     const metrics = async () => (await httpGet(`${s.healthUrl}/metrics`)).body;
 
     // The first round runs at start over the catalogue of 1.9.2 under registry a: one image pushed, the rest missing.
@@ -108,18 +114,7 @@ describe.skipIf(skip)('serve with the mirror check against a real registry', () 
       file,
       ['mlrun:', '  version: 1.9.2', `  imagesRegistry: ${a.host}/`, 'mirror:', `  insecureRegistries: [${JSON.stringify(a.host)}]`, '  budgetMs: 2000', 'policy:', '  pinDigests: resolve', ''].join('\n'),
     );
-    const signals = new EventEmitter();
-    const logs = logCapture();
-    let server: RunningServer | undefined;
-    const running = runServe(
-      ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
-      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
-    );
-    cleanups.push(async () => {
-      signals.emit('SIGTERM', 'SIGTERM');
-      await running;
-    });
-    const s = await until('listening', () => server);
+    const { logs, s } = await serve(file, files);
     const admitted = async (p: string) => {
       const body = JSON.stringify(podCreateReview({ metadata: { name: 'job' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } }, { uid: 'u', namespace: 'prod' }));
       const res = await h1Request(s.httpsUrl, { path: p, ca: files.pki.ca.cert, headers: JSON_HEADERS, body });
