@@ -5,7 +5,7 @@
  * The recording helpers below are on the admission hot path: label children are resolved once, not per request.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { LIMIT_CODES, type AdmissionOutcomeKind, type AdmissionSummary, type LimitCode } from '../admission/types.js';
+import { LIMIT_CODES, type AdmissionOutcomeKind, type AdmissionSummary, type LimitCode, type PolicyCountKey } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import type { ResolutionAction } from '../mlrun/engine.js';
 import { webhookVersion } from './version.js';
@@ -474,9 +474,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (child) for (const reason in summary.changedByReason) child(reason).inc(summary.changedByReason[reason]);
       if (summary.imageWarnings > 0) imageWarnings.inc(summary.imageWarnings);
       for (const limit of summary.limits) limitChildren.get(limit)?.inc();
-      const counts = admissionCounts(summary);
-      for (const [state, n] of counts.mirror) mirrorChildren.get(state)?.inc(n);
-      for (const [key, n] of counts.policy) policyChildren.get(key)?.inc(n);
+      // Complete counts (the summary's policy list is capped for the log line); keys outside the closed sets are ignored.
+      for (const state of MIRROR_STATES) {
+        const n = summary.mirrorCounts[state];
+        if (n > 0) mirrorChildren.get(state)!.inc(n);
+      }
+      for (const key in summary.policyCounts) {
+        const n = summary.policyCounts[key as PolicyCountKey];
+        if (n !== undefined && n > 0) policyChildren.get(key)?.inc(n);
+      }
     },
     recordConfigReload(ok, runtime) {
       configReloads.labels(ok ? 'success' : 'failure').inc();
@@ -537,27 +543,4 @@ export function registryStatusLabel(status: number | undefined, outcome: string)
   if (o === 'aborted') return 'aborted';
   if (o.startsWith('invalid http')) return 'invalid_response';
   return 'error';
-}
-
-/**
- * Mirror states and policy decisions of one admission, from the summary's optional fields (admission fills them
- * when the mirror check or the production policy ran). Unknown values are ignored, so labels stay a closed set.
- */
-function admissionCounts(summary: AdmissionSummary): { mirror: Map<string, number>; policy: Map<string, number> } {
-  const mirror = new Map<string, number>();
-  const policy = new Map<string, number>();
-  const s = summary as { mirrorCounts?: unknown; policyCounts?: unknown };
-  if (s.mirrorCounts && typeof s.mirrorCounts === 'object') {
-    for (const st of MIRROR_STATES) {
-      const n = (s.mirrorCounts as Record<string, unknown>)[st];
-      if (typeof n === 'number' && n > 0) mirror.set(st, n);
-    }
-  }
-  // Complete counts by `${policy}/${action}` (the summary's policy list is capped for the log line).
-  if (s.policyCounts && typeof s.policyCounts === 'object') {
-    for (const [key, n] of Object.entries(s.policyCounts as Record<string, unknown>)) {
-      if (typeof n === 'number' && n > 0) policy.set(key, n);
-    }
-  }
-  return { mirror, policy };
 }
