@@ -62,7 +62,7 @@ import { admitAfterInternalError, admit as defaultAdmit } from '../admission/adm
 import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
-import { createMetrics, type AdmissionOutcome, type Metrics } from '../telemetry/metrics.js';
+import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } from './limits.js';
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
 
@@ -575,7 +575,7 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
 export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
-  const level = s.outcome === 'error' || (s.outcome as string) === 'denied' || raises || s.limits.length > 0 ? 'warn' : 'info';
+  const level = s.outcome === 'error' || s.outcome === 'denied' || raises || s.limits.length > 0 ? 'warn' : 'info';
   if (!logger.isLevelEnabled(level)) return;
   const changes = [];
   let changed = 0;
@@ -602,7 +602,7 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
     namespace: s.namespace === undefined ? undefined : clip(s.namespace),
     pod: s.name === undefined ? undefined : clip(s.name),
     operation: s.operation === undefined ? undefined : clip(s.operation),
-    outcome: s.outcome as AdmissionOutcome,
+    outcome: s.outcome,
     images: s.imagesSeen,
     changes,
     warnings: s.warnings.slice(0, LOG_MAX_WARNINGS).map((w) => clip(w)),
@@ -620,28 +620,25 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
   logger[level](line, 'admission');
 }
 
-/**
- * The production policy's part of the log line: the mode and each decision that did something (admission bounds
- * the list; strings are cut here like every request-derived string). Read defensively: older summaries lack it.
- */
+/** The fields of a policy entry the log line carries (strings, each cut like every request-derived string). */
+const POLICY_LOG_KEYS = ['policy', 'container', 'verdict', 'action', 'image', 'suggestion'] as const;
+
+/** The production policy's part of the log line: the mode and each decision that did something (admission bounds the list). */
 function policyFields(s: AdmissionSummary): Record<string, unknown> | undefined {
-  const p = s as { production?: unknown; policyMode?: unknown; policy?: unknown; policyOmitted?: unknown };
-  if (p.production !== true) return undefined;
-  const out: Record<string, unknown> = { production: true };
-  if (typeof p.policyMode === 'string') out.policyMode = p.policyMode;
-  if (Array.isArray(p.policy)) {
-    const acted = [];
-    for (const e of p.policy as Record<string, unknown>[]) {
-      if (!e || e.action === 'none') continue;
-      const entry: Record<string, unknown> = {};
-      for (const k of ['policy', 'container', 'verdict', 'action', 'image', 'suggestion']) {
-        if (typeof e[k] === 'string') entry[k] = clip(e[k]);
-      }
-      acted.push(entry);
+  if (!s.production) return undefined;
+  const out: Record<string, unknown> = { production: true, policyMode: s.policyMode };
+  const acted = [];
+  for (const e of s.policy) {
+    if (e.action === 'none') continue;
+    const entry: Record<string, string> = {};
+    for (const k of POLICY_LOG_KEYS) {
+      const v = (e as Partial<Record<(typeof POLICY_LOG_KEYS)[number], string>>)[k];
+      if (v !== undefined) entry[k] = clip(v);
     }
-    if (acted.length > 0) out.policy = acted;
+    acted.push(entry);
   }
-  if (typeof p.policyOmitted === 'number' && p.policyOmitted > 0) out.policyOmitted = p.policyOmitted;
+  if (acted.length > 0) out.policy = acted;
+  if (s.policyOmitted > 0) out.policyOmitted = s.policyOmitted;
   return out;
 }
 
