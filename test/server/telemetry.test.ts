@@ -89,6 +89,23 @@ describe('metrics', () => {
     expect(text).not.toContain('process_cpu');
   });
 
+  it('counts mirror states and policy actions from the summary\'s complete counts (zeros add nothing)', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    m.recordAdmission('mutated', 0.0007, {
+      ...summary('mutated'),
+      mirrorCounts: { present: 2, missing: 1, unknown: 0 },
+      policyCounts: { 'pin-tags/warn': 4, 'pin-digests/resolved': 0 },
+    });
+    m.recordAdmission('unchanged', 0.0007, { ...summary('unchanged'), mirrorCounts: { present: 1, missing: 0, unknown: 3 } });
+    const text = await m.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="present"}')).toBe(3);
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="missing"}')).toBe(1);
+    expect(metricValue(text, 'mlrun_image_webhook_mirror_decisions_total{state="unknown"}')).toBe(3);
+    expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="warn"}')).toBe(4);
+    expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-tags",action="deny"}')).toBe(0);
+    expect(metricValue(text, 'mlrun_image_webhook_policy_decisions_total{policy="pin-digests",action="resolved"}')).toBe(0);
+  });
+
   it('keeps one rules_info series, for the config serving now', async () => {
     const m = createMetrics({ defaultMetrics: false });
     m.setRulesInfo(testRuntime());
