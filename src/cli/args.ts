@@ -57,3 +57,9 @@ export function parseArgs(
   }
   return out;
 }
+
+/** A usage error of any command: the message, then that command's usage text, on stderr; exit code 2. */
+export function usageFailure(io: { stderr: { write(text: string): unknown } }, usageText: string, message: string): number {
+  io.stderr.write(`error: ${message}\n\n${usageText}\n`);
+  return 2;
+}

@@ -7,7 +7,7 @@ import { buildCatalogue, formatCatalogue, type CatalogueFormat, type CatalogueRe
 import { loadConfig } from '../config/load.js';
 import { buildRuntime, type Runtime } from '../config/runtime.js';
 import type { Config } from '../config/schema.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import type { Io } from './resolve.js';
 
 export const CATALOGUE_USAGE = `Usage:
@@ -91,6 +91,5 @@ export function list(text: string | undefined): string[] {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${CATALOGUE_USAGE}\n`);
-  return 2;
+  return usageFailure(io, CATALOGUE_USAGE, message);
 }

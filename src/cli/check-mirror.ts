@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { CatalogueEntry } from '../mlrun/catalogue.js';
 import { createRegistryClient, type CheckResult, type RegistryClient } from '../registry/client.js';
 import { checkMany, IMAGE_MAX_LENGTH, readKeyringFiles } from '../registry/mirror.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import { catalogueFor, list, runtimeForVersion } from './catalogue.js';
 import type { Io } from './resolve.js';
 
@@ -222,6 +222,5 @@ function table(rows: readonly Row[]): string {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${CHECK_MIRROR_USAGE}\n`);
-  return 2;
+  return usageFailure(io, CHECK_MIRROR_USAGE, message);
 }

@@ -11,7 +11,7 @@ import { podCreateReview } from '../admission/review.js';
 import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Io } from './resolve.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 
 export const MUTATE_USAGE = `Usage:
@@ -128,8 +128,7 @@ function human(r: Obj): string {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${MUTATE_USAGE}\n`);
-  return 2;
+  return usageFailure(io, MUTATE_USAGE, message);
 }
 
 async function readStream(s: NodeJS.ReadableStream): Promise<string> {

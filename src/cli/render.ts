@@ -18,7 +18,7 @@ import type { ImageDecision } from '../admission/types.js';
 import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import type { Io } from './resolve.js';
 
 /** Input cap: far above any chart's output; a larger stream is refused instead of filling memory. */
@@ -383,8 +383,7 @@ export function summaryText(reports: ObjectReport[], error?: string): string {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${RENDER_USAGE}\n`);
-  return 2;
+  return usageFailure(io, RENDER_USAGE, message);
 }
 
 function readFileCapped(file: string): string {

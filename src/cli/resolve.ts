@@ -16,7 +16,7 @@ import {
 } from '../mlrun/engine.js';
 import { PIN_TAGS_MODES, pinReport, type PinReport, type PinTagsMode } from '../mlrun/policy.js';
 import { normalizeVersionLabel, rulesForCompat, rulesForVersion } from '../mlrun/rules.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import { isJsonObject as isObj, type JsonObject as Json } from '../util/json.js';
 
 const VALUE_OPTIONS = [
@@ -170,8 +170,7 @@ export async function runResolve(argv: string[], io: Io): Promise<number> {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${RESOLVE_USAGE}\n`);
-  return 2;
+  return usageFailure(io, RESOLVE_USAGE, message);
 }
 
 

@@ -5,7 +5,7 @@
  * silently refused hot reload.
  */
 import { loadConfig } from '../config/load.js';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, usageFailure } from './args.js';
 import type { Io } from './resolve.js';
 
 export const VALIDATE_CONFIG_USAGE = `Usage:
@@ -44,6 +44,5 @@ function oneLine(text: string): string {
 }
 
 function usage(io: Io, message: string): number {
-  io.stderr.write(`error: ${message}\n\n${VALIDATE_CONFIG_USAGE}\n`);
-  return 2;
+  return usageFailure(io, VALIDATE_CONFIG_USAGE, message);
 }
