@@ -35,6 +35,12 @@ export class TtlLru<V> {
     this.map.set(key, { value, expires: this.now() + ttlMs });
   }
 
+  /** When a live entry expires (the clock's ms), without touching its recency; undefined if absent or expired. */
+  expiresAt(key: string): number | undefined {
+    const e = this.map.get(key);
+    return e && e.expires > this.now() ? e.expires : undefined;
+  }
+
   delete(key: string): void {
     this.map.delete(key);
   }

@@ -141,7 +141,7 @@ export function parseRegistryPrefix(configured: string): RegistryPrefix | undefi
 export class MirrorService {
   private readonly client: RegistryClient;
   private readonly prefixes: RegistryPrefix[];
-  private readonly known: TtlLru<MirrorState & { until: number }>;
+  private readonly known: TtlLru<MirrorState>;
   private readonly recent = new Map<string, true>();
   private readonly presentTtlMs: number;
   private readonly missingTtlMs: number;
@@ -168,7 +168,7 @@ export class MirrorService {
     const concurrency = options.concurrency ?? 8;
     // A round leaves half the request slots to the hot path, so admissions are not told "busy" during a round.
     this.roundWorkers = Math.max(1, Math.floor(concurrency / 2));
-    this.known = new TtlLru<MirrorState & { until: number }>(options.cacheEntries ?? 4096, IMAGE_MAX_LENGTH, this.now);
+    this.known = new TtlLru<MirrorState>(options.cacheEntries ?? 4096, IMAGE_MAX_LENGTH, this.now);
     this.client = createRegistryClient({
       timeoutMs: options.timeoutMs ?? 5000,
       concurrency,
@@ -318,8 +318,9 @@ export class MirrorService {
     // The same answer reached by a hot-path look-up sharing a round's request does not shorten the round's term.
     const now = this.now();
     const prev = this.known.get(image);
-    if (prev && prev.state === r.state && prev.digest === r.digest) ttl = Math.max(ttl, prev.until - now);
-    this.known.set(image, { state: r.state, ...(r.digest === undefined ? {} : { digest: r.digest }), until: now + ttl }, ttl);
+    const prevExpiry = this.known.expiresAt(image);
+    if (prev && prevExpiry !== undefined && prev.state === r.state && prev.digest === r.digest) ttl = Math.max(ttl, prevExpiry - now);
+    this.known.set(image, r.digest === undefined ? { state: r.state } : { state: r.state, digest: r.digest }, ttl);
   }
 
   private roundImages(): { images: string[]; catalogueError?: string } {

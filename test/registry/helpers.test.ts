@@ -227,6 +227,18 @@ describe('TtlLru', () => {
     c.set('zero', 1, 0);
     expect(c.size).toBe(1);
   });
+
+  it('expiresAt tells a live entry\'s expiry without refreshing its recency', () => {
+    let now = 0;
+    const c = new TtlLru<number>(2, 5, () => now);
+    c.set('a', 1, 100);
+    c.set('b', 2, 50);
+    expect([c.expiresAt('a'), c.expiresAt('b'), c.expiresAt('x')]).toEqual([100, 50, undefined]);
+    c.set('c', 3, 100); // a stays the least recently used: expiresAt did not touch it
+    expect([c.get('a'), c.get('b')]).toEqual([undefined, 2]);
+    now = 50;
+    expect(c.expiresAt('b')).toBeUndefined();
+  });
 });
 
 describe('Limiter', () => {
