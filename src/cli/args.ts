@@ -63,3 +63,12 @@ export function usageFailure(io: { stderr: { write(text: string): unknown } }, u
   io.stderr.write(`error: ${message}\n\n${usageText}\n`);
   return 2;
 }
+
+/** A refused config, the same for every command that loads one: each key and reason on stderr; exit code 2. */
+export function configRefused(
+  io: { stderr: { write(text: string): unknown } },
+  loaded: { source: string; problems: readonly { key: string; reason: string }[] },
+): number {
+  io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
+  return 2;
+}

@@ -7,7 +7,7 @@ import { buildCatalogue, formatCatalogue, type CatalogueFormat, type CatalogueRe
 import { loadConfig } from '../config/load.js';
 import { buildRuntime, type Runtime } from '../config/runtime.js';
 import type { Config } from '../config/schema.js';
-import { parseArgs, UsageError, usageFailure } from './args.js';
+import { parseArgs, UsageError, usageFailure, configRefused } from './args.js';
 import type { Io } from './resolve.js';
 
 export const CATALOGUE_USAGE = `Usage:
@@ -39,8 +39,7 @@ export async function runCatalogue(argv: string[], io: Io): Promise<number> {
 
   const loaded = loadConfig({ file: args.values.get('config'), env: process.env });
   if (!loaded.ok) {
-    io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
-    return 2;
+    return configRefused(io, loaded);
   }
   const runtime = runtimeForVersion(loaded.runtime, args.values.get('mlrun-version'));
   if (!runtime.ok) {

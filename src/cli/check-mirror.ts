@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { CatalogueEntry } from '../mlrun/catalogue.js';
 import { createRegistryClient, type CheckResult, type RegistryClient } from '../registry/client.js';
 import { checkMany, IMAGE_MAX_LENGTH, readKeyringFiles } from '../registry/mirror.js';
-import { parseArgs, UsageError, usageFailure } from './args.js';
+import { parseArgs, UsageError, usageFailure, configRefused } from './args.js';
 import { catalogueFor, list, runtimeForVersion } from './catalogue.js';
 import type { Io } from './resolve.js';
 
@@ -62,8 +62,7 @@ export async function runCheckMirror(argv: string[], io: Io): Promise<number> {
   }
   const loaded = loadConfig({ file: args.values.get('config'), env: process.env });
   if (!loaded.ok) {
-    io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
-    return 2;
+    return configRefused(io, loaded);
   }
   const defaults = mirrorDefaults(loaded.runtime.config);
   const timeoutText = args.values.get('timeout-ms');

@@ -11,7 +11,7 @@ import { podCreateReview } from '../admission/review.js';
 import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Io } from './resolve.js';
-import { parseArgs, UsageError, usageFailure } from './args.js';
+import { parseArgs, UsageError, usageFailure, configRefused } from './args.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
 
 export const MUTATE_USAGE = `Usage:
@@ -39,8 +39,7 @@ export async function runMutate(argv: string[], io: Io): Promise<number> {
   if (policy !== undefined && policy !== 'production') return usage(io, `--namespace-policy must be production, got ${JSON.stringify(policy)}`);
   const loaded = loadConfig({ file: args.values.get('config'), env: process.env });
   if (!loaded.ok) {
-    io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
-    return 2;
+    return configRefused(io, loaded);
   }
   const file = args.positionals[0]!;
   let text: string;

@@ -18,7 +18,7 @@ import type { ImageDecision } from '../admission/types.js';
 import { loadConfig } from '../config/load.js';
 import type { Runtime } from '../config/runtime.js';
 import { isJsonObject as isObj, type JsonObject as Obj } from '../util/json.js';
-import { parseArgs, UsageError, usageFailure } from './args.js';
+import { parseArgs, UsageError, usageFailure, configRefused } from './args.js';
 import type { Io } from './resolve.js';
 
 /** Input cap: far above any chart's output; a larger stream is refused instead of filling memory. */
@@ -78,8 +78,7 @@ export async function runRender(argv: string[], io: Io): Promise<number> {
   const file = args.values.get('file') ?? args.positionals[0] ?? '-';
   const loaded = loadConfig({ file: args.values.get('config'), env: process.env });
   if (!loaded.ok) {
-    io.stderr.write(`error: config ${loaded.source} refused:\n${loaded.problems.map((p) => `  ${p.key}: ${p.reason}\n`).join('')}`);
-    return 2;
+    return configRefused(io, loaded);
   }
   let text: string;
   try {
