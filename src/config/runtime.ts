@@ -59,10 +59,9 @@ export function buildRuntime(config: Config): RuntimeResult {
   };
   const resolver = compileResolver(settings, options);
   if (resolver.configError) {
-    const what = resolver.configError.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression';
     problems.push({
       key: config.mlrun.imagesToEnrichRegistry === null ? 'mlrun.imagesToEnrichRegistry (version default)' : 'mlrun.imagesToEnrichRegistry',
-      reason: `${what}: ${resolver.configError.reason}`,
+      reason: patternReason(resolver.configError),
     });
     return { ok: false, problems };
   }
@@ -71,7 +70,7 @@ export function buildRuntime(config: Config): RuntimeResult {
   config.policy.allow.forEach((source, i) => {
     const compiled = compilePythonMatcher(source);
     if (compiled.ok) allow.push({ source, match: compiled.match });
-    else problems.push({ key: `policy.allow[${i}]`, reason: `${compiled.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression'}: ${compiled.reason}` });
+    else problems.push({ key: `policy.allow[${i}]`, reason: patternReason(compiled) });
   });
   if (problems.length > 0) return { ok: false, problems };
   const unprefixed = compileResolver({ ...settings, imagesRegistry: '', vendorImagesRegistry: '' }, options);
@@ -87,6 +86,10 @@ function overridePatternProblems(config: Config, options: ResolverOptions): Conf
     options,
   );
   if (!probe.configError) return [];
-  const what = probe.configError.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression';
-  return [{ key: 'discovery.overrides.imagesToEnrichRegistry', reason: `${what}: ${probe.configError.reason}` }];
+  return [{ key: 'discovery.overrides.imagesToEnrichRegistry', reason: patternReason(probe.configError) }];
+}
+
+/** One wording for a refused pattern, whichever key it came from. */
+function patternReason(err: { kind: string; reason: string }): string {
+  return `${err.kind === 'unsupported' ? 'pattern not supported' : 'invalid regular expression'}: ${err.reason}`;
 }
