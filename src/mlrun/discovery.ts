@@ -18,15 +18,6 @@ export const PYTHON_VERSION_ENV = 'MLRUN_PYTHON_VERSION';
 
 export type VersionSource = 'pod-label' | 'exec-config' | 'env' | 'none';
 
-export interface ClientVersions {
-  clientVersion: string | null;
-  clientPythonVersion: string | null;
-  clientVersionSource: VersionSource;
-  clientPythonVersionSource: VersionSource;
-  /** Things skipped on the way (malformed JSON, non-string values). */
-  notes: string[];
-}
-
 /**
  * Limits on what discovery reads from a Pod (docs/reliability.md). Each is far above what MLRun writes; past one the
  * value is skipped with a note (and a limit code for metrics), and MLRun's own fallback applies.
