@@ -83,16 +83,16 @@ export function runtimeForInstall(staticConfig: Config, install: MlrunInstall): 
   const raw: Partial<Record<ImageKey, string>> = {};
   for (const k of DISCOVERED_KEYS) if (k.env && install.env[k.env]) raw[k.env] = install.env[k.env]!.value;
   const read = readEnvOverrides(raw);
-  const refusedVars = new Set(read.problems.map((p) => p.key.replace(/^env /, '')));
+  const refused = new Map(read.problems.map((p) => [p.key.replace(/^env /, ''), p.reason]));
   for (const k of DISCOVERED_KEYS) {
     if (!k.env) continue;
     const field = k.field as ImageField;
     const found: EnvValue | undefined = install.env[k.env];
     const notFollowed = install.notFollowed.find((n) => n.key === k.env);
     if (found) {
-      if (refusedVars.has(k.env)) {
-        const p = read.problems.find((q) => q.key === `env ${k.env}`)!;
-        problems.push({ key: k.key, reason: `${k.env} from ${found.source}: ${p.reason}` });
+      const reason = refused.get(k.env);
+      if (reason !== undefined) {
+        problems.push({ key: k.key, reason: `${k.env} from ${found.source}: ${reason}` });
         continue;
       }
       image[field] = read.config.mlrun?.[field] ?? found.value;
