@@ -98,10 +98,20 @@ export function admitAfterInternalError(body: unknown, detail: string): Admissio
 
 function newSummary(request: Obj, uid: string): AdmissionSummary {
   return {
-    uid,
+    ...emptySummary(uid),
     namespace: typeof request.namespace === 'string' ? truncate(request.namespace, L.maxNameLength) : undefined,
     name: podName(request),
     operation: typeof request.operation === 'string' ? truncate(request.operation, 32) : undefined,
+  };
+}
+
+/** A summary of an admission that has not looked at anything yet (also what tests build records from). */
+export function emptySummary(uid: string): AdmissionSummary {
+  return {
+    uid,
+    namespace: undefined,
+    name: undefined,
+    operation: undefined,
     outcome: 'unchanged',
     decisions: [],
     decisionsOmitted: 0,
