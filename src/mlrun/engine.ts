@@ -10,6 +10,7 @@ import { compilePythonMatcher, type PyCompileError } from './pyregex.js';
 import type { Rules } from './rules.js';
 import { compareSemver, parseSemver, type SemVer } from './semver.js';
 import { BoundedMemo } from '../util/memo.js';
+import { isSpaceU } from '../python/unicode.js';
 
 /** MLRun config in MLRun's vocabulary. null is Python None; "" is an empty string (both falsy, as in MLRun). */
 export interface MlrunSettings {
@@ -67,17 +68,10 @@ export function normalizeVersionTag(version: string | null): string | null {
 }
 
 /**
- * Python's str.isspace() for one UTF-16 unit: bidirectional class WS, B or S, or category Zs (all in the BMP, so no
+ * Python's str.isspace() for one UTF-16 unit: the `re` emulation's table (all 29 code points are in the BMP, so no
  * surrogate pairs to consider). Unlike JavaScript's \s it has U+001C..U+001F and U+0085 and lacks U+FEFF.
  */
-export function isPySpace(c: number): boolean {
-  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
-  if (c < 0x85) return false;
-  return (
-    c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
-  );
-}
+export const isPySpace: (c: number) => boolean = isSpaceU;
 
 /**
  * Python str.strip() with no argument. A scan from each end, so one pass over the string whatever its content: the
