@@ -8,14 +8,14 @@ import { isJsonObject, type JsonObject } from '../util/json.js';
 import type { ContainerView, DeploymentView, EnvFromView, EnvVarView, PodView } from './types.js';
 
 /** Caps on what is kept of one container (Kubernetes itself bounds an object to ~1.5 MiB). */
-export const MAX_ENV_ENTRIES = 1000;
-export const MAX_ENV_FROM = 100;
+const MAX_ENV_ENTRIES = 1000;
+const MAX_ENV_FROM = 100;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const obj = (v: unknown): JsonObject => (isJsonObject(v) ? v : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
-export function timeMs(v: unknown): number | undefined {
+function timeMs(v: unknown): number | undefined {
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? undefined : v.getTime();
   if (typeof v !== 'string') return undefined;
   const ms = Date.parse(v);
@@ -55,7 +55,7 @@ function envFrom(raw: unknown): EnvFromView | undefined {
 }
 
 /** The named container of a pod spec, or undefined. */
-export function containerView(podSpec: unknown, containerName: string): ContainerView | undefined {
+function containerView(podSpec: unknown, containerName: string): ContainerView | undefined {
   const c = arr(obj(podSpec)['containers']).find((x) => isJsonObject(x) && x['name'] === containerName);
   if (!isJsonObject(c)) return undefined;
   const env = arr(c['env']).slice(0, MAX_ENV_ENTRIES).map(envVar).filter((x): x is EnvVarView => x !== undefined);
