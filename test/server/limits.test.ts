@@ -8,12 +8,13 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import tls from 'node:tls';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { emptySummary } from '../../src/admission/admit.js';
 import { podCreateReview } from '../../src/admission/review.js';
 import type { AdmissionResult } from '../../src/admission/types.js';
 import { BODY_LIMIT, DEFAULT_LIMITS, type RunningServer, type StartServerOptions } from '../../src/server/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir, NOTHING_WAVE2 } from './helpers.js';
+import { h1Request, h2Request, httpGet, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
 
 const runtime = testRuntime();
 const WAIT = { timeout: 15_000, interval: 50 };
@@ -285,23 +286,7 @@ function bigAnswer(bytes: number) {
     return {
       status: 200,
       body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, warnings: Array.from({ length: Math.ceil(bytes / 1000) }, () => warning) } },
-      summary: {
-        uid,
-        namespace: 'mlrun',
-        name: 'p',
-        operation: 'CREATE',
-        outcome: 'unchanged',
-        decisions: [],
-        decisionsOmitted: 0,
-        imagesSeen: 0,
-        changedByReason: {},
-        imageWarnings: 0,
-        limits: [],
-        clientVersion: null,
-        clientPythonVersion: null,
-        warnings: [],
-        ...NOTHING_WAVE2,
-      },
+      summary: { ...emptySummary(uid), namespace: 'mlrun', name: 'p', operation: 'CREATE' },
     };
   };
 }
