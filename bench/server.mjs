@@ -62,6 +62,11 @@ const TARGETS = {
     protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
     config: (doc) => ({ ...doc, policy: { ...doc.policy, namespaces: ['mlrun'], pinTags: 'warn' } }),
   },
+  // Without the image's --enable-source-maps (what source maps cost per request and in memory).
+  'webhook-nosm': {
+    protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
+    env: { NODE_OPTIONS: '' },
+  },
   // Young-generation tuning (a deployment setting: NODE_OPTIONS in the chart), to compare with 'webhook'.
   'webhook-semi16': {
     protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
