@@ -11,7 +11,6 @@
  *   skipped, a warning, a limit code in the summary; the answer and the summary stay bounded whatever the input.
  */
 import jsonpatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import { parseReference } from '../image/reference.js';
 import { discoverClientVersions } from '../mlrun/discovery.js';
 import { pyStrip } from '../mlrun/engine.js';
@@ -97,21 +96,23 @@ export function admitAfterInternalError(body: unknown, detail: string): Admissio
 }
 
 function newSummary(request: Obj, uid: string): AdmissionSummary {
-  return {
-    ...emptySummary(uid),
-    namespace: typeof request.namespace === 'string' ? truncate(request.namespace, L.maxNameLength) : undefined,
-    name: podName(request),
-    operation: typeof request.operation === 'string' ? truncate(request.operation, 32) : undefined,
-  };
+  const namespace = typeof request.namespace === 'string' ? truncate(request.namespace, L.maxNameLength) : undefined;
+  const operation = typeof request.operation === 'string' ? truncate(request.operation, 32) : undefined;
+  return summaryOf(uid, namespace, podName(request), operation);
 }
 
 /** A summary of an admission that has not looked at anything yet (also what tests build records from). */
 export function emptySummary(uid: string): AdmissionSummary {
+  return summaryOf(uid, undefined, undefined, undefined);
+}
+
+// One literal for both (not emptySummary spread and overwritten: one object per admission, one shape).
+function summaryOf(uid: string, namespace: string | undefined, name: string | undefined, operation: string | undefined): AdmissionSummary {
   return {
     uid,
-    namespace: undefined,
-    name: undefined,
-    operation: undefined,
+    namespace,
+    name,
+    operation,
     outcome: 'unchanged',
     decisions: [],
     decisionsOmitted: 0,
@@ -133,14 +134,18 @@ export function emptySummary(uid: string): AdmissionSummary {
   };
 }
 
+type Target = { readonly kinds: readonly ContainerKind[]; readonly sub: string };
+const POD_CREATE: Target = { kinds: CONTAINER_KINDS, sub: '' };
+const EPHEMERAL_UPDATE: Target = { kinds: ['ephemeralContainers'], sub: 'ephemeralcontainers' };
+
 /** Which container lists this request may change, or why it is skipped. */
-function admissionTarget(request: Obj): { kinds: readonly ContainerKind[]; sub: string } | { skip: string } {
+function admissionTarget(request: Obj): Target | { skip: string } {
   const resource = isObj(request.resource) ? request.resource : {};
   const isPods = resource.group === '' && resource.resource === 'pods';
   const sub = typeof request.subResource === 'string' ? request.subResource : '';
-  let kinds: readonly ContainerKind[];
-  if (isPods && sub === '' && request.operation === 'CREATE') kinds = CONTAINER_KINDS;
-  else if (isPods && sub === 'ephemeralcontainers' && request.operation === 'UPDATE') kinds = ['ephemeralContainers'];
+  let target: Target;
+  if (isPods && sub === '' && request.operation === 'CREATE') target = POD_CREATE;
+  else if (isPods && sub === 'ephemeralcontainers' && request.operation === 'UPDATE') target = EPHEMERAL_UPDATE;
   else {
     const what = `resource ${describe(resource.resource)}${sub ? `, subresource ${describe(sub)}` : ''}, operation ${describe(request.operation)}`;
     return { skip: `not a Pod CREATE or pods/ephemeralcontainers UPDATE (${what})` };
@@ -150,7 +155,7 @@ function admissionTarget(request: Obj): { kinds: readonly ContainerKind[]; sub: 
   if (kind.group !== '' || kind.version !== 'v1' || kind.kind !== 'Pod') {
     return { skip: `request.kind is not v1 Pod (group ${describe(kind.group)}, version ${describe(kind.version)}, kind ${describe(kind.kind)})` };
   }
-  return { kinds, sub };
+  return target;
 }
 
 function containerCount(spec: Obj): number {
@@ -188,7 +193,7 @@ class Decisions {
     if (d.warning) s.imageWarnings++;
     let size = 64 + d.name.length + d.original.length + d.image.length + (d.warning?.length ?? 0) + (d.policy?.message?.length ?? 0);
     for (const r of d.reasons) size += r.length;
-    for (const n of d.notes ?? []) size += n.length;
+    if (d.notes) for (const n of d.notes) size += n.length;
     if (s.decisions.length < L.maxDecisions && this.chars + size <= L.maxDecisionChars) {
       s.decisions.push(d);
       this.chars += size;
@@ -230,10 +235,20 @@ class Lookups {
   }
 }
 
+/** What the mirror check and digest pinning share in one pass; built only when one of them is on. */
+interface RegistryPass {
+  view: RegistryView;
+  registries: ConfiguredRegistries;
+  lookups: Lookups;
+  /** One registry answer per image per pass (the mirror check and the digest ask about the same final image). */
+  states: Map<string, { state: MirrorStateName; digest?: string }>;
+}
+
 /** Everything one pass decides with, set up once per request. */
 interface Pass {
   runtime: Runtime;
-  record: RecordMap;
+  /** The record of an earlier pass; undefined when there is none (the common case: nothing to look up). */
+  record: RecordMap | undefined;
   summary: AdmissionSummary;
   versions: { clientVersion: string | null; clientPythonVersion: string | null };
   /** false: the Pod opted out on a production request, so the MLRun rewrite is skipped but the policy is not. */
@@ -241,14 +256,9 @@ interface Pass {
   /** policy.pinTags on a production request (not off). */
   pin: { mode: PinTagsMode; ctx: PinContext } | undefined;
   /** policy.pinDigests: resolve on a production request with a registry view. */
-  digests: boolean;
+  digests: RegistryPass | undefined;
   /** mirror.enabled with a registry view. */
-  mirror: { keepOriginal: boolean } | undefined;
-  registry: RegistryView | undefined;
-  registries: ConfiguredRegistries;
-  lookups: Lookups;
-  /** One registry answer per image per pass (the mirror check and the digest ask about the same final image). */
-  states: Map<string, { state: MirrorStateName; digest?: string }>;
+  mirror: { keepOriginal: boolean; registry: RegistryPass } | undefined;
 }
 
 /**
@@ -265,12 +275,12 @@ function verdictMemo(runtime: Runtime): BoundedMemo<PinVerdict> {
   return m;
 }
 
-function registryState(p: Pass, image: string): { state: MirrorStateName; digest?: string } {
+function registryState(p: RegistryPass, image: string): { state: MirrorStateName; digest?: string } {
   let st = p.states.get(image);
   if (!st) {
     let raw: unknown;
     try {
-      raw = p.registry!.state(image);
+      raw = p.view.state(image);
     } catch {
       raw = undefined; // a cache view must not throw; if it does, knowing nothing is the safe reading
     }
@@ -299,29 +309,31 @@ const DIGEST_RE = /^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{1
  */
 function decideImage(kind: ContainerKind, name: string, index: number, original: string, ephemeral: boolean, p: Pass): ImageDecision {
   const { summary } = p;
-  const container = `${kind}/${name}`;
-  const d: ImageDecision = { kind, name, index, original, image: original, changed: false, reasonCode: 'unchanged', reasons: [] };
+  const d: ImageDecision = { kind, name, index, original, image: original, changed: false, reasonCode: 'unchanged', reasons: NONE };
   if (original.length > L.maxImageLength) {
     // Only a preview travels on (summary, log); the image itself stays as it is in the Pod.
     d.original = d.image = truncate(original, 64);
     d.reasonCode = 'limit';
     d.reasons = [`image is ${original.length} characters long, more than the ${L.maxImageLength} this webhook resolves`];
-    d.warning = `${container}: image of ${original.length} characters is longer than ${L.maxImageLength}; left unchanged`;
+    d.warning = `${kind}/${name}: image of ${original.length} characters is longer than ${L.maxImageLength}; left unchanged`;
     addLimit(summary, 'image-too-long');
     if (p.pin) {
       d.policy = { verdict: 'unchecked', action: 'none' };
-      logPolicy(summary, { policy: 'pin-tags', verdict: 'unchecked', action: 'none' }, container, d.image);
+      logPolicy(summary, { policy: 'pin-tags', verdict: 'unchecked', action: 'none' }, `${kind}/${name}`, d.image);
     }
     return d;
   }
-  const reasons: string[] = [];
-  const notes: string[] = [];
-  const codes: string[] = [];
+  // Built only when a step adds to them: with neither policy nor mirror, the engine's own (memoised, never
+  // modified) lists are the decision's.
+  let reasons: readonly string[] = NONE;
+  let codes: readonly string[] = NONE;
+  let notes: string[] | undefined;
 
   // 1. pin-tags
   let input = original;
   let allowed = false;
   if (p.pin) {
+    const container = `${kind}/${name}`;
     // Judged as MLRun will use it: surrounding whitespace is stripped first, so "nginx " must not escape as
     // "not a reference" and then reach the Pod as a bare "nginx".
     const subject = pyStrip(original);
@@ -333,16 +345,16 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     if (flagged && action === 'rewrite') {
       if (flagged.suggestion.exact && flagged.suggestion.image.length <= L.maxImageLength && !referenceProblem(flagged.suggestion.image)) {
         input = flagged.suggestion.image;
-        codes.push('pin');
+        codes = PIN;
       } else action = ephemeral ? 'warn' : 'deny'; // nothing valid to write: as for an image with no exact pin
     }
     d.policy = { verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) };
     if (flagged && action !== 'none') {
       const message = truncate(pinMessage(name, subject, flagged), L.maxDenyEntry);
       d.policy.message = message;
-      reasons.push(`production policy (pinTags ${p.pin.mode}): ${message}`);
-      if (action === 'warn') notes.push(`production policy: ${message}`);
-      else if (action === 'rewrite') notes.push(`production policy: ${container} rewritten to ${input}: ${message}`);
+      reasons = [`production policy (pinTags ${p.pin.mode}): ${message}`];
+      if (action === 'warn') notes = [`production policy: ${message}`];
+      else if (action === 'rewrite') notes = [`production policy: ${container} rewritten to ${input}: ${message}`];
       // deny: the sentence goes into the denial (or, in report mode, a "would deny" warning).
     }
     logPolicy(summary, { policy: 'pin-tags', verdict: v.kind, action, ...(suggestion !== undefined ? { suggestion } : {}) }, container, original);
@@ -356,57 +368,58 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
   let engineChanged = false;
   if (p.resolveMlrun) {
     const r = resolveMlrun(kind, name, original, input, p);
-    reasons.push(...r.reasons);
+    reasons = reasons.length === 0 ? r.reasons : [...reasons, ...r.reasons];
     if (r.warning) d.warning = r.warning;
     if (r.error) d.reasonCode = 'error';
     if (r.image !== input) {
       image = r.image;
       engineChanged = true;
-      codes.push(...r.actions);
+      codes = codes.length === 0 ? r.actions : [...codes, ...r.actions];
     }
-  } else reasons.push('MLRun rewrite skipped: the Pod opted out (the production policy still applies)');
+  } else reasons = [...reasons, 'MLRun rewrite skipped: the Pod opted out (the production policy still applies)'];
 
   // 3. mirror: only images this webhook rewrote to its own mirror registries (never a host a Pod author chose).
-  if (p.mirror && image !== original && p.registries.onMirror(image)) {
-    const st = registryState(p, image);
+  if (p.mirror && image !== original && p.mirror.registry.registries.onMirror(image)) {
+    const st = registryState(p.mirror.registry, image);
     d.mirror = st.state;
     summary.mirrorCounts[st.state]++;
-    if (st.state === 'unknown') p.lookups.add(image);
+    if (st.state === 'unknown') p.mirror.registry.lookups.add(image);
     else if (st.state === 'missing') {
       if (p.mirror.keepOriginal && engineChanged) {
         const reason = `the mirror lacks ${image}; kept ${input} (mirror.missing: keep-original)`;
-        reasons.push(reason);
-        notes.push(`${container}: ${reason}`);
+        reasons = [...reasons, reason];
+        (notes ??= []).push(`${kind}/${name}: ${reason}`);
         image = input;
         engineChanged = false;
-        codes.length = codes[0] === 'pin' ? 1 : 0;
+        codes = codes[0] === 'pin' ? PIN : NONE;
       } else {
         const reason = `rewritten to ${image}, which the mirror registry lacks (mirror it, or set mirror.missing: keep-original)`;
-        reasons.push(reason);
-        notes.push(`${container}: ${reason}`);
+        reasons = [...reasons, reason];
+        (notes ??= []).push(`${kind}/${name}: ${reason}`);
       }
     }
   }
 
   // 4. pin-digests
   if (p.digests && !allowed) {
-    if (p.registries.digestTarget(image)) {
-      const st = registryState(p, image);
+    if (p.digests.registries.digestTarget(image)) {
+      const container = `${kind}/${name}`;
+      const st = registryState(p.digests, image);
       // The registry's answer is checked against the digest grammar before it goes into a Pod.
       const pinned = st.state === 'present' && st.digest && DIGEST_RE.test(st.digest) ? `${image}@${st.digest}` : undefined;
       if (pinned && !referenceProblem(pinned)) {
-        reasons.push(`digest ${st.digest} from the registry (policy.pinDigests: resolve)`);
+        reasons = [...reasons, `digest ${st.digest} from the registry (policy.pinDigests: resolve)`];
         image = pinned;
-        codes.push('digest');
+        codes = [...codes, 'digest'];
         d.digest = 'resolved';
       } else {
         d.digest = 'unresolved';
-        if (st.state === 'unknown') p.lookups.add(image);
+        if (st.state === 'unknown') p.digests.lookups.add(image);
         const why =
           st.state === 'unknown' ? 'not resolved in time' : st.state === 'missing' ? 'not resolved: the registry lacks the image' : 'not resolved: the registry gave no valid digest';
-        reasons.push(`digest ${why}; the tag is kept`);
+        reasons = [...reasons, `digest ${why}; the tag is kept`];
         // A missing mirror image has its warning already.
-        if (!(st.state === 'missing' && d.mirror === 'missing')) notes.push(`${container}: digest of ${image} ${why}; the tag is kept (policy.pinDigests)`);
+        if (!(st.state === 'missing' && d.mirror === 'missing')) (notes ??= []).push(`${container}: digest of ${image} ${why}; the tag is kept (policy.pinDigests)`);
       }
       logPolicy(summary, { policy: 'pin-digests', action: d.digest }, container, image);
     }
@@ -416,9 +429,12 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
   d.changed = image !== original;
   if (d.changed) d.reasonCode = codes.join('+');
   d.reasons = reasons;
-  if (notes.length > 0) d.notes = notes;
+  if (notes) d.notes = notes;
   return d;
 }
+
+const NONE: readonly string[] = Object.freeze([]);
+const PIN: readonly string[] = Object.freeze(['pin']);
 
 /** MLRun's resolution of `input` (the image as it arrived, or the policy's pin), for decideImage's step 2. */
 function resolveMlrun(
@@ -432,17 +448,17 @@ function resolveMlrun(
   const { clientVersion, clientPythonVersion } = p.versions;
   // Trusted only when the recorded step is what this config makes of its source: a hand-written record
   // cannot pin an image, and after a config change the image is resolved afresh.
-  const earlier = p.record[`${kind}/${name}`];
+  const earlier = p.record?.[`${kind}/${name}`];
   if (input === original && isObj(earlier) && earlier.to === original && typeof earlier.from === 'string' && earlier.from.length <= L.maxImageLength) {
     const again = resolver.resolve(earlier.from, clientVersion, clientPythonVersion);
     if (again.ok && again.image === original) {
-      return { image: input, actions: [], reasons: [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`] };
+      return { image: input, actions: NONE, reasons: [`unchanged: this webhook's own result for ${earlier.from} (recorded in the annotation)`] };
     }
   }
   const r = resolver.resolve(input, clientVersion, clientPythonVersion);
   if (!r.ok) {
     return {
-      image: input, actions: [], reasons: [r.reason], error: true,
+      image: input, actions: NONE, reasons: [r.reason], error: true,
       warning: `${kind}/${name}: image ${input} left unchanged: MLRun would raise ${r.error}: ${r.reason}`,
     };
   }
@@ -450,16 +466,17 @@ function resolveMlrun(
     const invalid = referenceProblem(r.image);
     if (invalid) {
       return {
-        image: input, actions: [], reasons: r.reasons, error: true,
+        image: input, actions: NONE, reasons: r.reasons, error: true,
         warning: `${kind}/${name}: resolved image ${JSON.stringify(r.image)} is not a valid reference (${invalid}); left ${input}`,
       };
     }
-    return { image: r.image, actions: r.actions, reasons: r.reasons };
+    return r; // its image, actions and reasons as they are: no copy per container
   }
   const invalid = referenceProblem(input);
+  if (!invalid) return r; // unchanged: r.image is input and r.actions is empty
   return {
-    image: input, actions: [], reasons: r.reasons,
-    ...(invalid ? { warning: `${kind}/${name}: image ${JSON.stringify(input)} is not a valid reference (${invalid}); the kubelet cannot pull it` } : {}),
+    image: input, actions: NONE, reasons: r.reasons,
+    warning: `${kind}/${name}: image ${JSON.stringify(input)} is not a valid reference (${invalid}); the kubelet cannot pull it`,
   };
 }
 
@@ -521,14 +538,11 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
   summary.clientVersion = versions.clientVersion;
   summary.clientPythonVersion = versions.clientPythonVersion;
   for (const code of versions.limits) addLimit(summary, code);
-  const warnings: string[] = versions.notes.map((n) => warning(n));
+  const warnings: string[] = [];
+  for (const n of versions.notes) warnings.push(warning(n));
 
   // ephemeralcontainers UPDATE: only containers added by this request can still be set.
-  const existingEphemeral = new Set<string>();
-  if (ephemeralRequest && isObj(request.oldObject) && isObj(request.oldObject.spec)) {
-    const old = request.oldObject.spec.ephemeralContainers;
-    if (Array.isArray(old)) for (const c of old) if (isObj(c) && typeof c.name === 'string') existingEphemeral.add(c.name);
-  }
+  const existingEphemeral = ephemeralRequest ? oldEphemeralNames(request) : undefined;
 
   // What an earlier pass of this webhook wrote: an image equal to its recorded result is left alone, so a
   // reinvocation never rewrites twice, even with a config under which MLRun's own rules are not idempotent.
@@ -538,7 +552,13 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
     warnings.push(warning(`annotation ${annotationKey} is larger than ${L.maxRecordBytes} bytes; not read (images resolved afresh)`));
   }
 
+  // The registry's part of the pass only when the mirror check or digest pinning is on.
   const registry = context.registry;
+  const mirrorOn = config.mirror.enabled && registry !== undefined;
+  const registryPass: RegistryPass | undefined =
+    registry && (mirrorOn || pinDigests)
+      ? { view: registry, registries: configuredRegistries(config), lookups: new Lookups(summary, context.final === true), states: new Map() }
+      : undefined;
   const pass: Pass = {
     runtime,
     record,
@@ -557,12 +577,8 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
               clientPythonVersion: versions.clientPythonVersion,
             },
           },
-    digests: pinDigests,
-    mirror: config.mirror.enabled && registry ? { keepOriginal: config.mirror.missing === 'keep-original' } : undefined,
-    registry,
-    registries: configuredRegistries(config),
-    lookups: new Lookups(summary, context.final === true),
-    states: new Map(),
+    digests: pinDigests ? registryPass : undefined,
+    mirror: mirrorOn && registryPass ? { keepOriginal: config.mirror.missing === 'keep-original', registry: registryPass } : undefined,
   };
 
   const decisions = new Decisions(summary);
@@ -570,24 +586,26 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
     const list = pod.spec[kind];
     if (list === undefined || list === null) continue;
     if (!Array.isArray(list)) return cannotUnderstand(summary, `spec.${kind} is not a list`);
-    list.forEach((c: unknown, index: number) => {
+    const ephemeral = ephemeralRequest || kind === 'ephemeralContainers';
+    for (let index = 0; index < list.length; index++) {
+      const c: unknown = list[index];
       if (!isObj(c)) {
         warnings.push(warning(`spec.${kind}[${index}] is not an object; skipped`));
-        return;
+        continue;
       }
       const name = typeof c.name === 'string' ? c.name : `#${index}`;
-      if (kind === 'ephemeralContainers' && existingEphemeral.has(name)) return;
-      if (typeof c.image !== 'string') return; // no image: the API server's own validation speaks to that
+      if (existingEphemeral && kind === 'ephemeralContainers' && existingEphemeral.has(name)) continue;
+      if (typeof c.image !== 'string') continue; // no image: the API server's own validation speaks to that
       // kubectl debug is never denied by the policy (pinAction turns deny into warn for it).
-      const d = decideImage(kind, name, index, c.image, ephemeralRequest || kind === 'ephemeralContainers', pass);
+      const d = decideImage(kind, name, index, c.image, ephemeral, pass);
       if (d.warning) warnings.push(warning(d.warning));
-      for (const n of d.notes ?? []) warnings.push(warning(n));
+      if (d.notes) for (const n of d.notes) warnings.push(warning(n));
       if (d.policy?.action === 'deny' && d.policy.message) {
         if (mode === 'enforce') decisions.denials.push(d.policy.message);
         else warnings.push(warning(`report-only: the production policy would deny this Pod: ${d.policy.message}`));
       }
       decisions.add(d);
-    });
+    }
   }
 
   if (decisions.denials.length > 0) return deny(summary, decisions.denials, warnings);
@@ -610,9 +628,19 @@ function reviewPod(request: Obj, runtime: Runtime, summary: AdmissionSummary, co
   // the reason stays with the Pod.
   const patch = buildPatch(pod, annotations, annotationKey, record, changed, noted, summary, warnings);
   // A reinvocation that only flags again what the record already says has nothing to patch.
-  summary.outcome = patch.length > 0 ? 'mutated' : optedOut ? 'skipped' : 'unchanged';
+  summary.outcome = patch !== undefined ? 'mutated' : optedOut ? 'skipped' : 'unchanged';
   summary.warnings = cap(warnings);
   return respond(uid, summary, patch, audit(summary, changed));
+}
+
+/** Names of the ephemeral containers the Pod had before this pods/ephemeralcontainers UPDATE. */
+function oldEphemeralNames(request: Obj): ReadonlySet<string> {
+  const names = new Set<string>();
+  if (isObj(request.oldObject) && isObj(request.oldObject.spec)) {
+    const old = request.oldObject.spec.ephemeralContainers;
+    if (Array.isArray(old)) for (const c of old) if (isObj(c) && typeof c.name === 'string') names.add(c.name);
+  }
+  return names;
 }
 
 /** policy.namespaces as a set, built once per config object. */
@@ -662,38 +690,59 @@ function deny(summary: AdmissionSummary, sentences: readonly string[], warnings:
 /**
  * The patch: one "replace" per changed image and one "add" for the record annotation (add replaces an existing
  * member, and creates the annotations map or metadata when the Pod has none). Written out directly rather than
- * diffed: the ops are known, and diffing a projection of a large Pod cost more than the whole resolution.
+ * diffed: the ops are known, and diffing a projection of a large Pod cost more than the whole resolution. Returned
+ * as JSON text (what JSON.stringify makes of the ops, without building them), or undefined when there is no op.
  */
 function buildPatch(
   pod: Obj,
   annotations: Obj | undefined,
   annotationKey: string,
-  record: RecordMap,
+  record: RecordMap | undefined,
   changed: ImageDecision[],
   noted: ImageDecision[],
   summary: AdmissionSummary,
   warnings: string[],
-): Operation[] {
-  const ops: Operation[] = changed.map((d) => ({ op: 'replace', path: `/spec/${d.kind}/${d.index}/image`, value: d.image }));
-  // The API server counts len(key) + len(value) over all annotations of the patched Pod against 256 KiB.
-  const keyBytes = Buffer.byteLength(annotationKey, 'utf8');
-  const room = Math.min(L.maxRecordBytes, L.maxAnnotationsBytes - otherAnnotationsBytes(annotations, annotationKey) - keyBytes);
+): string | undefined {
+  // kind is one of three names and index an integer: neither needs escaping in the path.
+  let ops = '';
+  for (const d of changed) ops += `${ops ? ',' : ''}{"op":"replace","path":"/spec/${d.kind}/${d.index}/image","value":${JSON.stringify(d.image)}}`;
+  const room = recordRoom(annotations, annotationKey);
   const written = writeRecord(record, noted, room);
   if (written.kind === 'omitted') {
     addLimit(summary, 'record-omitted');
     warnings.push(warning(`annotation ${annotationKey} not written: it would not fit in ${Math.max(0, room)} bytes (the Pod's annotations may total 256 KiB)`));
-    return ops;
+    return ops ? `[${ops}]` : undefined;
   }
   if (written.kind === 'trimmed') {
     addLimit(summary, 'record-trimmed');
     warnings.push(warning(`annotation ${annotationKey} written without reasons, ${written.entries} of ${written.of} entries, to fit in ${room} bytes`));
   }
   const value = written.value;
-  if (annotations?.[annotationKey] === value) return ops;
-  if (!isObj(pod.metadata)) ops.push({ op: 'add', path: '/metadata', value: { annotations: { [annotationKey]: value } } });
-  else if (!annotations) ops.push({ op: 'add', path: '/metadata/annotations', value: { [annotationKey]: value } });
-  else ops.push({ op: 'add', path: `/metadata/annotations/${escapePathComponent(annotationKey)}`, value });
-  return ops;
+  if (annotations?.[annotationKey] === value) return ops ? `[${ops}]` : undefined;
+  const key = JSON.stringify(annotationKey);
+  let add: string;
+  if (!isObj(pod.metadata)) add = `{"op":"add","path":"/metadata","value":{"annotations":{${key}:${JSON.stringify(value)}}}}`;
+  else if (!annotations) add = `{"op":"add","path":"/metadata/annotations","value":{${key}:${JSON.stringify(value)}}}`;
+  else add = `{"op":"add","path":${JSON.stringify(`/metadata/annotations/${escapePathComponent(annotationKey)}`)},"value":${JSON.stringify(value)}}`;
+  return `[${ops ? `${ops},` : ''}${add}]`;
+}
+
+/**
+ * Bytes the record may take: its own cap, and what the API server's 256 KiB for all of a Pod's annotations
+ * (len(key) + len(value), UTF-8) leaves. Counted exactly only when the other annotations could come near it: a
+ * UTF-16 unit is at most 3 UTF-8 bytes, so a few KiB of characters cannot.
+ */
+function recordRoom(annotations: Obj | undefined, annotationKey: string): number {
+  let chars = annotationKey.length;
+  if (annotations) {
+    for (const k of Object.keys(annotations)) {
+      const v = annotations[k];
+      chars += k.length + (typeof v === 'string' ? v.length : 0);
+    }
+  }
+  if (L.maxAnnotationsBytes - 3 * chars >= L.maxRecordBytes) return L.maxRecordBytes;
+  const keyBytes = Buffer.byteLength(annotationKey, 'utf8');
+  return Math.min(L.maxRecordBytes, L.maxAnnotationsBytes - otherAnnotationsBytes(annotations, annotationKey) - keyBytes);
 }
 
 // Pods of one cluster repeat a few images; remember which are valid references (bounded, pure).
@@ -728,20 +777,35 @@ function cannotUnderstand(summary: AdmissionSummary, detail: string): AdmissionR
   return respond(summary.uid, summary, undefined, undefined);
 }
 
+/**
+ * The answer admitting the Pod, as an object and as the JSON text the server sends (written once here: the
+ * base64 patch needs no escaping, and serialising it again cost as much as the rest of the answer on a large Pod).
+ */
 function respond(
   uid: string,
   summary: AdmissionSummary,
-  patch: Operation[] | undefined,
+  patch: string | undefined,
   auditAnnotations: Record<string, string> | undefined,
 ): AdmissionResult {
   const response: AdmissionReviewResponse['response'] = { uid, allowed: true };
-  if (patch && patch.length > 0) {
+  // The same members in the same order as `response`, so the text is JSON.stringify(body) exactly.
+  let json = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":${JSON.stringify(uid)},"allowed":true`;
+  if (patch !== undefined) {
+    const encoded = Buffer.from(patch, 'utf8').toString('base64');
     response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(JSON.stringify(patch)).toString('base64');
+    response.patch = encoded;
+    json += `,"patchType":"JSONPatch","patch":"${encoded}"`;
   }
-  if (summary.warnings.length > 0) response.warnings = summary.warnings;
-  if (auditAnnotations) response.auditAnnotations = auditAnnotations;
-  return { status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, summary };
+  if (summary.warnings.length > 0) {
+    response.warnings = summary.warnings;
+    json += `,"warnings":${JSON.stringify(summary.warnings)}`;
+  }
+  if (auditAnnotations) {
+    response.auditAnnotations = auditAnnotations;
+    json += `,"auditAnnotations":${JSON.stringify(auditAnnotations)}`;
+  }
+  json += '}}';
+  return { status: 200, body: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }, json, summary };
 }
 
 function podName(request: Obj): string | undefined {

@@ -15,21 +15,27 @@ export type RecordMap = Record<string, unknown>;
 // Our record nests two deep; anything deeper is not ours (and not worth a deep parse).
 const MAX_RECORD_DEPTH = 8;
 
-export type ReadRecord = { record: RecordMap; tooLarge: boolean };
+/** record: undefined when there is nothing to read back (most Pods: no annotation), so nothing is built. */
+export type ReadRecord = { readonly record: RecordMap | undefined; readonly tooLarge: boolean };
 
-/** The record of an earlier pass; anything else (absent, damaged, not ours, too large) reads as empty. */
+const NOTHING: ReadRecord = Object.freeze({ record: undefined, tooLarge: false });
+const TOO_LARGE: ReadRecord = Object.freeze({ record: undefined, tooLarge: true });
+
+/** The record of an earlier pass; anything else (absent, damaged, not ours, too large) reads as nothing. */
 export function readRecord(value: unknown): ReadRecord {
-  const record = Object.create(null) as RecordMap;
-  if (typeof value !== 'string' || value === '') return { record, tooLarge: false };
+  if (typeof value !== 'string' || value === '') return NOTHING;
   // Characters ≤ UTF-8 bytes, so this admits every record this webhook can have written, and little more.
-  if (value.length > ADMISSION_LIMITS.maxRecordBytes) return { record, tooLarge: true };
-  if (!jsonNestingWithin(value, MAX_RECORD_DEPTH)) return { record, tooLarge: false };
+  if (value.length > ADMISSION_LIMITS.maxRecordBytes) return TOO_LARGE;
+  if (!jsonNestingWithin(value, MAX_RECORD_DEPTH)) return NOTHING;
+  let parsed: unknown;
   try {
-    const parsed: unknown = JSON.parse(value);
-    if (isObj(parsed)) for (const [k, v] of Object.entries(parsed)) record[k] = v;
+    parsed = JSON.parse(value);
   } catch {
-    /* damaged: replaced when this pass writes its own */
+    return NOTHING; // damaged: replaced when this pass writes its own
   }
+  if (!isObj(parsed)) return NOTHING;
+  const record = Object.create(null) as RecordMap;
+  for (const [k, v] of Object.entries(parsed)) record[k] = v;
   return { record, tooLarge: false };
 }
 
@@ -67,6 +73,28 @@ function codesOf(d: ImageDecision): Partial<Record<CodeField, string>> {
   return out;
 }
 
+/** Entries written as text directly (no merged map, no entry objects) when no earlier record is to be merged. */
+const FAST_MAX_ENTRIES = 16;
+
+/**
+ * The record of this pass alone, written as JSON.stringify writes the merged map (same keys, order and fields), or
+ * undefined when two containers share a key (the map keeps the last at the first one's place: the general path).
+ */
+function ownRecordText(changed: readonly ImageDecision[]): string | undefined {
+  let text = '{';
+  for (let i = 0; i < changed.length; i++) {
+    const d = changed[i]!;
+    for (let j = 0; j < i; j++) if (changed[j]!.kind === d.kind && changed[j]!.name === d.name) return undefined;
+    if (i > 0) text += ',';
+    text += `${JSON.stringify(`${d.kind}/${d.name}`)}:{"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
+    if (d.policy && d.policy.action !== 'none') text += `,"policy":${JSON.stringify(`${d.policy.verdict}/${d.policy.action}`)}`;
+    if (d.digest) text += `,"digest":"${d.digest}"`;
+    if (d.mirror) text += `,"mirror":"${d.mirror}"`;
+    text += '}';
+  }
+  return `${text}}`;
+}
+
 export type RecordWrite =
   | { kind: 'full'; value: string }
   | { kind: 'trimmed'; value: string; entries: number; of: number } // always without reasons
@@ -77,9 +105,14 @@ export type RecordWrite =
  * not fit in `room` bytes: without reasons; then this pass's entries first, then earlier ones, as many as fit; else
  * none. Linear in the number and size of entries.
  */
-export function writeRecord(earlier: RecordMap, changed: readonly ImageDecision[], room: number): RecordWrite {
+export function writeRecord(earlier: RecordMap | undefined, changed: readonly ImageDecision[], room: number): RecordWrite {
+  if (earlier === undefined && changed.length <= FAST_MAX_ENTRIES) {
+    const full = ownRecordText(changed);
+    // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the limit.
+    if (full !== undefined && (full.length * 3 <= room || utf8(full) <= room)) return { kind: 'full', value: full };
+  }
   const merged = Object.create(null) as RecordMap;
-  for (const k of Object.keys(earlier)) merged[k] = earlier[k];
+  if (earlier) for (const k of Object.keys(earlier)) merged[k] = earlier[k];
   const ours = new Set<string>();
   for (const d of changed) {
     const key = `${d.kind}/${d.name}`;

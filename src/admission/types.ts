@@ -153,7 +153,16 @@ export interface AdmissionSummary {
 }
 
 export type AdmissionResult =
-  | { status: 200; body: AdmissionReviewResponse; summary: AdmissionSummary }
+  | {
+      status: 200;
+      body: AdmissionReviewResponse;
+      /**
+       * body as JSON text, when the admission layer wrote it: the server sends it as it is instead of serialising
+       * body. Whoever changes body afterwards must drop it (else the server sends the unchanged text).
+       */
+      json?: string;
+      summary: AdmissionSummary;
+    }
   | { status: 400; error: string };
 
 export interface AdmissionReviewResponse {

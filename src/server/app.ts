@@ -70,6 +70,8 @@ export const MUTATE_PATH = '/mutate';
 /** The production webhook entry's path (ADR 0008): same admission, with the production policy applied. */
 export const PRODUCTION_PATH = '/mutate/production';
 const ADMISSION_PATHS = new Set([MUTATE_PATH, PRODUCTION_PATH]);
+/** What fastify sets for a serialised object; the same for an answer sent as text. */
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 /** A namespace name is a DNS label: longer strings are not namespaces and select no install. */
 export const NAMESPACE_MAX = 63;
 /** Default per-admission budget for registry look-ups (issue 12: 300 ms, at most a quarter of timeoutSeconds). */
@@ -325,8 +327,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
 
   function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined, registry: RegistryLookups | undefined) {
-    if (result.status === 200) reply.code(200).send(result.body);
-    else reply.code(400).send({ error: 'Bad Request', message: result.error });
+    if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
+    // Text admit() already wrote goes out as it is (a string with a JSON content type: fastify does not serialise).
+    else if (result.json !== undefined) reply.code(200).header('content-type', JSON_CONTENT_TYPE).send(result.json);
+    else reply.code(200).send(result.body);
     // After the answer is handed over: the duration includes serialising it, and a failure here cannot change it.
     const seconds = elapsedSeconds(request);
     try {

@@ -15,6 +15,8 @@ export function check(result: AdmissionResult, body: Obj): { pod: Obj; patch: Ob
   expect(res.kind).toBe('AdmissionReview');
   expect(res.response.uid).toBe(body.request.uid);
   expect(res.response.allowed).toBe(true);
+  // The text the server sends is this answer, byte for byte.
+  expect(result.json).toBe(JSON.stringify(res));
   let patch: Obj[] = [];
   if (res.response.patch !== undefined) {
     expect(res.response.patchType).toBe('JSONPatch');

@@ -1,4 +1,5 @@
 /** The record annotation's reader and writer on their own: sizes are exact, trimming keeps this pass's entries first. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ADMISSION_LIMITS as L } from '../../src/admission/limits.js';
 import { otherAnnotationsBytes, readRecord, writeRecord, type RecordMap } from '../../src/admission/record.js';
@@ -46,6 +47,33 @@ describe('writeRecord', () => {
   });
 });
 
+describe('writeRecord with no earlier record (written as text, no merged map)', () => {
+  const text = fc.string({ unit: 'binary', maxLength: 30 });
+  const decisionArb = fc.record({
+    kind: fc.constantFrom('containers', 'initContainers', 'ephemeralContainers'),
+    // A few names, so that two containers of one kind sometimes share one (the map keeps one entry).
+    name: fc.oneof(fc.constantFrom('a', 'b', 'c"d', 'é'), text),
+    index: fc.nat(20),
+    original: text,
+    image: text,
+    changed: fc.boolean(),
+    reasonCode: fc.constant('tag'),
+    reasons: fc.array(text, { maxLength: 3 }),
+    policy: fc.option(fc.record({ verdict: fc.constantFrom('off-pin', 'floating', 'pinned'), action: fc.constantFrom('none', 'warn', 'rewrite', 'deny') }), { nil: undefined }),
+    digest: fc.option(fc.constantFrom('resolved', 'unresolved'), { nil: undefined }),
+    mirror: fc.option(fc.constantFrom('present', 'missing', 'unknown'), { nil: undefined }),
+  }) as fc.Arbitrary<ImageDecision>;
+
+  it('writes what merging into an empty record writes: the same text, size checks and trimming', () => {
+    fc.assert(
+      fc.property(fc.array(decisionArb, { maxLength: 20 }), fc.integer({ min: -10, max: 4000 }), (ds, room) => {
+        expect(writeRecord(undefined, ds, room)).toEqual(writeRecord(earlier({}), ds, room));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
 describe('readRecord', () => {
   it.each([
     [undefined, false, 0],
@@ -58,7 +86,7 @@ describe('readRecord', () => {
   ])('%j → tooLarge %s, %i entries', (value, tooLarge, entries) => {
     const r = readRecord(value);
     expect(r.tooLarge).toBe(tooLarge);
-    expect(Object.keys(r.record)).toHaveLength(entries);
+    expect(Object.keys(r.record ?? {})).toHaveLength(entries);
   });
 });
 
