@@ -573,28 +573,24 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
 }
 
 /**
- * One line per admission: who, what changed and why, how long. Never the Pod, never env values. `warn` when MLRun
- * would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was hit; else `info`.
+ * One line per admission: who, what changed (each image: container, from, to, reason code), warnings, limits, how
+ * long. Never the Pod, never env values. The engine's human-readable reasons are not repeated here: the reason code
+ * and the client versions on the line say what they say, and the record annotation keeps them on the Pod.
+ * `warn` when MLRun would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was
+ * hit; else `info`.
  */
 export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
   const level = s.outcome === 'error' || s.outcome === 'denied' || raises || s.limits.length > 0 ? 'warn' : 'info';
   if (!logger.isLevelEnabled(level)) return;
-  const changes = [];
+  const changes: LoggedChange[] = [];
   let changed = 0;
   for (const d of s.decisions) {
     if (!d.changed) continue;
     changed++;
     if (changes.length < LOG_MAX_CHANGES) {
-      changes.push({
-        kind: d.kind,
-        name: clip(d.name),
-        from: clip(d.original),
-        to: clip(d.image),
-        reasonCode: d.reasonCode,
-        reason: clip(d.reasons.join('; ')),
-      });
+      changes.push({ container: clip(`${d.kind}/${d.name}`), from: clip(d.original), to: clip(d.image), reasonCode: d.reasonCode });
     }
   }
   // Changes the line leaves out: past LOG_MAX_CHANGES here, or past the summary's own decision cap.
@@ -609,7 +605,7 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
     outcome: s.outcome,
     images: s.imagesSeen,
     changes,
-    warnings: s.warnings.slice(0, LOG_MAX_WARNINGS).map((w) => clip(w)),
+    warnings: loggedWarnings(s.warnings),
     duration_ms: ms(seconds),
   };
   if (changesOmitted > 0) line.changesOmitted = changesOmitted;
@@ -619,18 +615,32 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
   if (s.clientVersion) line.clientVersion = clip(s.clientVersion);
   if (s.clientPythonVersion) line.clientPythonVersion = clip(s.clientPythonVersion);
   if (lookup) line.registryLookup = lookup;
-  const production = policyFields(s);
-  if (production) Object.assign(line, production);
+  if (s.production) addPolicyFields(line, s);
   logger[level](line, 'admission');
+}
+
+/** One changed image on the log line; container is "<kind>/<name>", as in warnings and the record annotation. */
+interface LoggedChange {
+  container: string;
+  from: string;
+  to: string;
+  reasonCode: string;
+}
+
+/** The first LOG_MAX_WARNINGS warnings, each cut; the summary's own list when nothing needs cutting (no copy). */
+function loggedWarnings(warnings: string[]): string[] {
+  let fits = warnings.length <= LOG_MAX_WARNINGS;
+  for (let i = 0; fits && i < warnings.length; i++) fits = warnings[i]!.length <= LOG_MAX_STRING;
+  return fits ? warnings : warnings.slice(0, LOG_MAX_WARNINGS).map((w) => clip(w));
 }
 
 /** The fields of a policy entry the log line carries (strings, each cut like every request-derived string). */
 const POLICY_LOG_KEYS = ['policy', 'container', 'verdict', 'action', 'image', 'suggestion'] as const;
 
 /** The production policy's part of the log line: the mode and each decision that did something (admission bounds the list). */
-function policyFields(s: AdmissionSummary): Record<string, unknown> | undefined {
-  if (!s.production) return undefined;
-  const out: Record<string, unknown> = { production: true, policyMode: s.policyMode };
+function addPolicyFields(out: Record<string, unknown>, s: AdmissionSummary): void {
+  out.production = true;
+  out.policyMode = s.policyMode;
   const acted = [];
   for (const e of s.policy) {
     if (e.action === 'none') continue;
@@ -643,7 +653,6 @@ function policyFields(s: AdmissionSummary): Record<string, unknown> | undefined 
   }
   if (acted.length > 0) out.policy = acted;
   if (s.policyOmitted > 0) out.policyOmitted = s.policyOmitted;
-  return out;
 }
 
 /** The registry look-up of one admission, for its log line. */

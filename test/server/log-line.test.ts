@@ -48,20 +48,21 @@ function logOne(s: AdmissionSummary) {
 }
 
 describe('admission log line', () => {
-  it('names the client versions and each changed image with its reason code and reason', () => {
-    const line = logOne(summary());
+  it('names the client versions and each changed image: container, from, to and reason code', () => {
+    const line = logOne(summary({ decisions: [decision(0), decision(1, { kind: 'initContainers', name: 'init', changed: false, reasonCode: 'unchanged' })] }));
     expect(line).toMatchObject({ level: 'info', msg: 'admission', uid: 'u1', clientVersion: '1.9.2', clientPythonVersion: '3.9.18', images: 1 });
+    // Only the changed image; the engine's prose reasons stay in the record annotation, not on every line.
     expect(line.changes).toEqual([
-      {
-        kind: 'containers',
-        name: 'c0',
-        from: 'mlrun/mlrun',
-        to: 'datanode-registry.example/mlrun/mlrun:1.9.2-py39',
-        reasonCode: 'tag+prefix',
-        reason: 'tag from client version 1.9.2 + py39 for python 3.9.18; prefixed images registry (pattern ^mlrun/*)',
-      },
+      { container: 'containers/c0', from: 'mlrun/mlrun', to: 'datanode-registry.example/mlrun/mlrun:1.9.2-py39', reasonCode: 'tag+prefix' },
     ]);
     expect(line.changesOmitted).toBeUndefined();
+    expect(line.warnings).toEqual([]);
+  });
+
+  it('lists the warnings and limits', () => {
+    const line = logOne(summary({ warnings: ['mlrun-image-webhook: w1', 'mlrun-image-webhook: w2'], limits: ['record-trimmed'] }));
+    expect(line).toMatchObject({ level: 'warn', warnings: ['mlrun-image-webhook: w1', 'mlrun-image-webhook: w2'], limits: ['record-trimmed'] });
+    expect(line.warningsOmitted).toBeUndefined();
   });
 
   it.each([

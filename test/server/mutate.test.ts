@@ -117,7 +117,9 @@ describe('POST /mutate', () => {
     expect(typeof line.duration_ms).toBe('number');
     expect(Array.isArray(line.changes)).toBe(true);
     expect(Array.isArray(line.warnings)).toBe(true);
-    for (const c of line.changes) expect(Object.keys(c).sort()).toEqual(['from', 'kind', 'name', 'reason', 'reasonCode', 'to']);
+    expect(line.changes).toEqual([
+      { container: 'containers/base', from: 'mlrun/mlrun', to: expect.stringMatching(/^datanode-registry\.example\/mlrun\/mlrun:/), reasonCode: 'tag+prefix' },
+    ]);
     const text = JSON.stringify(logs.lines);
     expect(text).not.toContain('"object"');
     expect(text).not.toContain('"env"');
