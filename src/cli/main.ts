@@ -3,13 +3,12 @@
  * Entry point: one binary, several commands over the same core.
  *
  * Exit codes, the same for every command: 0 done, 1 a document or input failed, 2 usage or configuration error.
- * Commands other than resolve/mutate are imported when used, so `resolve` does not load fastify or the Kubernetes
- * client.
+ * Every command's module is imported when used: `resolve` does not load fastify or the Kubernetes client, and the
+ * long-running `serve` keeps no other command's code in its heap.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { MUTATE_USAGE, runMutate } from './mutate.js';
-import { RESOLVE_USAGE, runResolve, type Io } from './resolve.js';
+import type { Io } from './resolve.js';
 
 const USAGE = `mlrun-image-webhook: MLRun's image rules (auto tags, python suffixes, registry prefix) for every Pod.
 
@@ -33,6 +32,18 @@ interface LazyCommand {
 }
 
 const LAZY: Record<string, LazyCommand> = {
+  resolve: {
+    load: async () => {
+      const m = await import('./resolve.js');
+      return { usage: m.RESOLVE_USAGE, run: m.runResolve };
+    },
+  },
+  mutate: {
+    load: async () => {
+      const m = await import('./mutate.js');
+      return { usage: m.MUTATE_USAGE, run: m.runMutate };
+    },
+  },
   serve: {
     load: async () => {
       const m = await import('./serve.js');
@@ -80,10 +91,6 @@ export async function main(argv: string[], io: Io): Promise<number> {
     return wantsHelp ? help(io, usage) : run(rest, io);
   }
   switch (command) {
-    case 'resolve':
-      return wantsHelp ? help(io, RESOLVE_USAGE) : runResolve(rest, io);
-    case 'mutate':
-      return wantsHelp ? help(io, MUTATE_USAGE) : runMutate(rest, io);
     case 'version':
     case '--version': {
       if (rest.length > 0) {

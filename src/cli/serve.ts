@@ -16,12 +16,12 @@ import { RuntimeSet, type InstallEvent } from '../config/runtime-set.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Config } from '../config/schema.js';
 import { ConfigWatcher, type ReloadResult } from '../config/watch.js';
-import { createMirrorService, readKeyringFiles, type MirrorService, type RoundResult } from '../registry/mirror.js';
+import type { createMirrorService, MirrorService, readKeyringFiles, RoundResult } from '../registry/mirror.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, startServer, type RegistryLookups, type RunningServer } from '../server/app.js';
 import { createLogger, errorFields, setLogLevel, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type InstallInfo, type Metrics, type RegistryRequestKind } from '../telemetry/metrics.js';
 import { parseArgs, UsageError } from './args.js';
-import { catalogueFor } from './catalogue.js';
+import type { catalogueFor } from './catalogue.js';
 
 export const SERVE_USAGE = `Usage: mlrun-image-webhook serve [options]
 
@@ -156,6 +156,16 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
   }
   setLogLevel(logger, initial.runtime.config.log.level);
   logConfig(logger, 'config loaded', initial.runtime, initial.source);
+  try {
+    // The registry client and the catalogue: loaded only when the config needs registry look-ups.
+    if (mirrorWanted(initial.runtime.config)) await loadMirrorModules();
+  } catch (err) {
+    const e = errorFields(err);
+    stderr.write(`error: cannot load the registry client: ${e.message}\n`);
+    logger.fatal({ err: e }, 'cannot load the registry client; not starting');
+    watcher.stop();
+    return 1;
+  }
 
   try {
     // The Kubernetes client costs about 50 MiB of RSS: loaded only when discovery is on.
@@ -531,6 +541,7 @@ class MirrorLink {
   private service: MirrorService | undefined;
   private key: string | undefined;
   private started = false;
+  private stopped = false;
   private lastMissing: string | undefined;
 
   constructor(
@@ -550,14 +561,23 @@ class MirrorLink {
 
   stop(): void {
     this.started = false;
+    this.stopped = true;
     this.service?.close();
   }
 
   apply(): void {
+    if (this.stopped) return;
     const config = this.runtimes.staticRuntime.config;
     const m = config.mirror;
-    // Digest pinning needs the registry too, with or without the mirror checks (and their background rounds).
-    const wanted = m.enabled || config.policy.pinDigests === 'resolve';
+    const wanted = mirrorWanted(config);
+    if (wanted && !mirrorModules) {
+      // Switched on by a reload: load the registry client first (no look-ups meanwhile), then apply the config of then.
+      loadMirrorModules().then(
+        () => this.apply(),
+        (err: unknown) => this.deps.logger.error({ err: errorFields(err) }, 'mirror checks off: the registry client cannot be loaded'),
+      );
+      return;
+    }
     const registries = wanted ? this.registries(config) : [];
     const key = wanted ? JSON.stringify([m, config.policy.pinDigests, registries]) : undefined;
     if (key === this.key) return;
@@ -568,6 +588,7 @@ class MirrorLink {
     this.lastMissing = undefined;
     metrics.setMirrorImages({ present: 0, missing: 0, unknown: 0 });
     if (!wanted) return;
+    const { createMirrorService, readKeyringFiles } = mirrorFunctions();
     const keyring = readKeyringFiles(m.pullSecretFiles);
     if (keyring.problems.length > 0) logger.warn({ problems: keyring.problems }, 'mirror: some pull secret files are not used');
     const created = createMirrorService({
@@ -624,6 +645,7 @@ class MirrorLink {
     const images = new Set<string>();
     const failures: string[] = [];
     const pythons = this.runtimes.staticRuntime.config.mirror.pythonVersions;
+    const { catalogueFor } = mirrorFunctions();
     for (const rt of this.runtimesInUse()) {
       const c = catalogueFor(rt, pythons);
       if (!c.ok) {
@@ -647,6 +669,34 @@ class MirrorLink {
     if (r.missing > 0) logger.warn({ ...fields, images: r.missingImages }, 'mirror: images missing from the mirror registry (Pods rewritten to them would not pull)');
     else logger.info(fields, 'mirror: no image known to be missing');
   }
+}
+
+/** Digest pinning needs the registry too, with or without the mirror checks (and their background rounds). */
+function mirrorWanted(config: Config): boolean {
+  return config.mirror.enabled || config.policy.pinDigests === 'resolve';
+}
+
+/** Loaded by loadMirrorModules() before a mirror service is built (the chart's defaults never need them). */
+let mirrorModules:
+  | { createMirrorService: typeof createMirrorService; readKeyringFiles: typeof readKeyringFiles; catalogueFor: typeof catalogueFor }
+  | undefined;
+let mirrorLoading: Promise<void> | undefined;
+
+function loadMirrorModules(): Promise<void> {
+  mirrorLoading ??= Promise.all([import('../registry/mirror.js'), import('./catalogue.js')]).then(([mirror, catalogue]) => {
+    mirrorModules = { createMirrorService: mirror.createMirrorService, readKeyringFiles: mirror.readKeyringFiles, catalogueFor: catalogue.catalogueFor };
+  });
+  return mirrorLoading;
+}
+
+function mirrorFunctions(): NonNullable<typeof mirrorModules> {
+  if (!mirrorModules) throw new Error('internal: the mirror used before its modules were loaded');
+  return mirrorModules;
+}
+
+/** Whether the registry client and the catalogue were loaded (tests: not while the config needs no look-ups). */
+export function mirrorLoaded(): boolean {
+  return mirrorModules !== undefined;
 }
 
 function onConfigReload(result: ReloadResult, source: string | undefined, logger: Logger, metrics: Metrics): void {

@@ -1,0 +1,52 @@
+/**
+ * `serve` loads the registry client and the catalogue only when a config needs registry look-ups (mirror.enabled or
+ * policy.pinDigests: resolve): with the chart's defaults their code never sits in the heap. A reload that switches
+ * look-ups on loads them then and builds the service. (Own file: the loaded state is per module instance.)
+ */
+import { EventEmitter } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mirrorLoaded, runServe } from '../../src/cli/serve.js';
+import type { RunningServer } from '../../src/server/app.js';
+import { until } from '../helpers/envtest.js';
+import { h1Request, logCapture, servingFiles, writeAtomic } from '../server/helpers.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('serve: registry client loaded only when needed', () => {
+  it('answers with look-ups off without loading it, and loads it on the reload that turns them on', async () => {
+    const files = await servingFiles('serve-lazy');
+    cleanups.push(files.cleanup);
+    const config = path.join(files.dir, 'config.yaml');
+    const base = 'mlrun:\n  version: 1.9.2\n  imagesRegistry: registry-a.example/\n';
+    await writeFile(config, base);
+    const signals = new EventEmitter();
+    const logs = logCapture();
+    let server: RunningServer | undefined;
+    const running = runServe(
+      ['--config', config, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
+      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
+    );
+    cleanups.push(async () => {
+      signals.emit('SIGTERM', 'SIGTERM');
+      await running;
+    });
+    const s = await until('listening', () => server);
+    const body = await readFile(path.join(import.meta.dirname, '../fixtures/admission/admission-typical.json'));
+    const answer = await h1Request(s.httpsUrl, { ca: files.pki.ca.cert, headers: { 'content-type': 'application/json' }, body });
+    expect(answer.status).toBe(200);
+    expect(answer.json().response.allowed).toBe(true);
+    expect(mirrorLoaded()).toBe(false);
+
+    // Digest pinning needs registry look-ups (no background rounds, so no registry is contacted here).
+    await writeAtomic(config, `${base}policy:\n  pinDigests: resolve\n`);
+    signals.emit('SIGHUP', 'SIGHUP');
+    await until('look-ups on', () => logs.lines.find((l) => String(l.msg).startsWith('registry look-ups on for digest pinning')));
+    expect(mirrorLoaded()).toBe(true);
+    expect(logs.lines.find((l) => l.msg === 'new config refused; the previous config keeps serving')).toBeUndefined();
+  });
+});
