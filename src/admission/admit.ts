@@ -191,10 +191,14 @@ class Decisions {
     }
     if (d.changed || (d.policy && d.policy.action !== 'none') || d.mirror === 'missing' || d.digest !== undefined) this.noted.push(d);
     if (d.warning) s.imageWarnings++;
+    if (s.decisions.length >= L.maxDecisions) {
+      s.decisionsOmitted++;
+      return;
+    }
     let size = 64 + d.name.length + d.original.length + d.image.length + (d.warning?.length ?? 0) + (d.policy?.message?.length ?? 0);
     for (const r of d.reasons) size += r.length;
     if (d.notes) for (const n of d.notes) size += n.length;
-    if (s.decisions.length < L.maxDecisions && this.chars + size <= L.maxDecisionChars) {
+    if (this.chars + size <= L.maxDecisionChars) {
       s.decisions.push(d);
       this.chars += size;
     } else s.decisionsOmitted++;
@@ -723,8 +727,19 @@ function buildPatch(
   let add: string;
   if (!isObj(pod.metadata)) add = `{"op":"add","path":"/metadata","value":{"annotations":{${key}:${JSON.stringify(value)}}}}`;
   else if (!annotations) add = `{"op":"add","path":"/metadata/annotations","value":{${key}:${JSON.stringify(value)}}}`;
-  else add = `{"op":"add","path":${JSON.stringify(`/metadata/annotations/${escapePathComponent(annotationKey)}`)},"value":${JSON.stringify(value)}}`;
+  else add = `{"op":"add","path":${annotationPath(annotationKey)},"value":${JSON.stringify(value)}}`;
   return `[${ops ? `${ops},` : ''}${add}]`;
+}
+
+/** The JSON path of the record annotation, as JSON text; the key is the config's, so the last one is kept. */
+let lastAnnotationKey: string | undefined;
+let lastAnnotationPath = '';
+function annotationPath(annotationKey: string): string {
+  if (annotationKey !== lastAnnotationKey) {
+    lastAnnotationPath = JSON.stringify(`/metadata/annotations/${escapePathComponent(annotationKey)}`);
+    lastAnnotationKey = annotationKey;
+  }
+  return lastAnnotationPath;
 }
 
 /**

@@ -49,9 +49,9 @@ export interface ClientVersions {
   clientVersionSource: VersionSource;
   clientPythonVersionSource: VersionSource;
   /** Things skipped on the way (malformed JSON, non-string values, values past a limit); at most maxNotes. */
-  notes: string[];
+  notes: readonly string[];
   /** The limits that made discovery skip something, each once. */
-  limits: DiscoveryLimit[];
+  limits: readonly DiscoveryLimit[];
 }
 
 type Field = 'clientVersion' | 'clientPythonVersion';
@@ -62,10 +62,22 @@ interface State {
   parsed: number;
 }
 
+/** Most Pods have nothing to note: they share these (never modified) instead of two new lists each. */
+const NO_NOTES: readonly string[] = Object.freeze([]);
+const NO_LIMITS: readonly DiscoveryLimit[] = Object.freeze([]);
+
 function note(st: State, text: string, limit?: DiscoveryLimit): void {
   const { out } = st;
-  if (out.notes.length < DISCOVERY_LIMITS.maxNotes) out.notes.push(text);
-  if (limit && !out.limits.includes(limit)) out.limits.push(limit);
+  if (out.notes.length < DISCOVERY_LIMITS.maxNotes) out.notes = [...out.notes, text];
+  if (limit && !out.limits.includes(limit)) out.limits = [...out.limits, limit];
+}
+
+/** First found wins, per field. */
+function set(out: ClientVersions, field: Field, value: string | undefined, source: VersionSource): void {
+  if (value === undefined || out[field] !== null) return;
+  out[field] = value;
+  if (field === 'clientVersion') out.clientVersionSource = source;
+  else out.clientPythonVersionSource = source;
 }
 
 /** A version-like string value, or undefined: non-strings, "" and over-long values (with a note) do not count. */
@@ -84,21 +96,16 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     clientPythonVersion: null,
     clientVersionSource: 'none',
     clientPythonVersionSource: 'none',
-    notes: [],
-    limits: [],
+    notes: NO_NOTES,
+    limits: NO_LIMITS,
   };
   const st: State = { out, parsed: 0 };
   const metadata = isObj(pod) && isObj(pod.metadata) ? pod.metadata : undefined;
   const labels = metadata && isObj(metadata.labels) ? metadata.labels : undefined;
-  const set = (field: Field, value: string | undefined, source: VersionSource) => {
-    if (value === undefined || out[field] !== null) return;
-    out[field] = value;
-    out[field === 'clientVersion' ? 'clientVersionSource' : 'clientPythonVersionSource'] = source;
-  };
 
   if (labels) {
-    set('clientVersion', versionValue(st, labels[CLIENT_VERSION_LABEL], `label ${CLIENT_VERSION_LABEL}`), 'pod-label');
-    set('clientPythonVersion', versionValue(st, labels[CLIENT_PYTHON_VERSION_LABEL], `label ${CLIENT_PYTHON_VERSION_LABEL}`), 'pod-label');
+    set(out, 'clientVersion', versionValue(st, labels[CLIENT_VERSION_LABEL], `label ${CLIENT_VERSION_LABEL}`), 'pod-label');
+    set(out, 'clientPythonVersion', versionValue(st, labels[CLIENT_PYTHON_VERSION_LABEL], `label ${CLIENT_PYTHON_VERSION_LABEL}`), 'pod-label');
   }
   if (out.clientVersion !== null && out.clientPythonVersion !== null) return out;
 
@@ -110,7 +117,7 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     for (const e of c.env) {
       if (!isObj(e)) continue;
       if (e.name === EXEC_CONFIG_ENV) {
-        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, st, set);
+        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, st);
       } else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) {
         pythonEnv = versionValue(st, e.value, `env ${PYTHON_VERSION_ENV} of container ${containerLabel(c.name)}`);
       }
@@ -118,7 +125,7 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
     // First found wins, so once both are known the other containers cannot change the answer.
     if (out.clientVersion !== null && out.clientPythonVersion !== null) break;
   }
-  set('clientPythonVersion', pythonEnv, 'env');
+  set(out, 'clientPythonVersion', pythonEnv, 'env');
   return out;
 }
 
@@ -158,16 +165,11 @@ function countWithin(text: string, ch: string, start: number, max: number): numb
   return n;
 }
 
-function readExecConfig(
-  value: unknown,
-  containerName: unknown,
-  st: State,
-  set: (f: Field, v: string | undefined, s: VersionSource) => void,
-): void {
-  const where = `${EXEC_CONFIG_ENV} of container ${containerLabel(containerName)}`;
+function readExecConfig(value: unknown, containerName: unknown, st: State): void {
   if (typeof value !== 'string') return; // valueFrom: not readable by an admission webhook
   // A run object is parsed only when it can hold the labels: most exec configs of non-MLRun-SDK runs do not.
   if (!value.includes('client_')) return;
+  const where = `${EXEC_CONFIG_ENV} of container ${containerLabel(containerName)}`;
   const { execConfigMaxLength, execConfigMaxDepth, execConfigBudget } = DISCOVERY_LIMITS;
   if (value.length > execConfigMaxLength) {
     note(st, `${where} is longer than ${execConfigMaxLength} characters; not read`, 'exec-config-too-large');
@@ -192,16 +194,16 @@ function readExecConfig(
   }
   const labels = isObj(run) && isObj(run.metadata) && isObj(run.metadata.labels) ? run.metadata.labels : undefined;
   if (!labels) return;
-  for (const [key, field] of [
-    [CLIENT_VERSION_LABEL, 'clientVersion'],
-    [CLIENT_PYTHON_VERSION_LABEL, 'clientPythonVersion'],
-  ] as const) {
-    const v = labels[key];
-    if (v === undefined || v === null || v === '') continue;
-    if (typeof v !== 'string') {
-      note(st, `${where}: label ${key} is not a string; ignored`);
-      continue;
-    }
-    set(field, versionValue(st, v, `${where}: label ${key}`), 'exec-config');
+  runLabel(st, labels[CLIENT_VERSION_LABEL], CLIENT_VERSION_LABEL, 'clientVersion', where);
+  runLabel(st, labels[CLIENT_PYTHON_VERSION_LABEL], CLIENT_PYTHON_VERSION_LABEL, 'clientPythonVersion', where);
+}
+
+/** One client label of a run object: absent, null or "" say nothing; anything but a string is noted. */
+function runLabel(st: State, v: unknown, key: string, field: Field, where: string): void {
+  if (v === undefined || v === null || v === '') return;
+  if (typeof v !== 'string') {
+    note(st, `${where}: label ${key} is not a string; ignored`);
+    return;
   }
+  set(st.out, field, versionValue(st, v, `${where}: label ${key}`), 'exec-config');
 }

@@ -284,46 +284,49 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return Number.isFinite(v) && v > 0 ? v : 0;
   };
 
-  const admissionHandler = (production: boolean) => (request: AnyRequest, reply: AnyReply) => {
-    // Answered already (408: the body came too late): nothing left to decide.
-    if (reply.sent) return reply;
-    const started = performance.now();
-    const body = request.body;
-    let registry: RegistryLookups | undefined;
-    let runtime: Runtime | undefined;
-    let context: AdmitContext | undefined;
-    let result: AdmissionResult;
-    try {
-      registry = registryOf();
-      const namespace = requestNamespace(body);
-      runtime = options.config.current(namespace);
-      // Production: the production webhook entry's path; admit() adds the namespaces the config lists
-      // (policy.namespaces, up to 1,024, looked up in a set built once per config, not scanned per request).
-      context = { production };
-      // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
-      if (registry) context.registry = registry;
-      result = admitFn(body, runtime, context);
-    } catch (err) {
-      result = safetyNet(body, err, logger);
-    }
-    const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
-    if (!lookups) return answer(request, reply, result, undefined, registry);
-    // One budget per admission, counted from the start of the decision: the registry adds at most that much.
-    const budget = lookupBudgetMs() - (performance.now() - started);
-    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
-    const first = result;
-    return waitAtMost(registry!, lookups, budget).then((waited) => {
+  const admissionHandler = (production: boolean) => {
+    // Without a registry the context is the same for every request of this path (admit() never changes it).
+    const plainContext: AdmitContext = Object.freeze({ production });
+    return (request: AnyRequest, reply: AnyReply) => {
+      // Answered already (408: the body came too late): nothing left to decide.
       if (reply.sent) return reply;
-      let second: AdmissionResult;
+      const started = performance.now();
+      const body = request.body;
+      let registry: RegistryLookups | undefined;
+      let runtime: Runtime | undefined;
+      let context: AdmitContext | undefined;
+      let result: AdmissionResult;
       try {
-        second = admitFn(body, runtime!, { ...context, final: true });
+        registry = registryOf();
+        const namespace = requestNamespace(body);
+        runtime = options.config.current(namespace);
+        // Production: the production webhook entry's path; admit() adds the namespaces the config lists
+        // (policy.namespaces, up to 1,024, looked up in a set built once per config, not scanned per request).
+        // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
+        context = registry ? { production, registry } : plainContext;
+        result = admitFn(body, runtime, context);
       } catch (err) {
-        // The first answer was good: keep it rather than the safety net's unchanged Pod.
-        logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
-        second = first;
+        result = safetyNet(body, err, logger);
       }
-      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
-    });
+      const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
+      if (!lookups) return answer(request, reply, result, undefined, registry);
+      // One budget per admission, counted from the start of the decision: the registry adds at most that much.
+      const budget = lookupBudgetMs() - (performance.now() - started);
+      if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
+      const first = result;
+      return waitAtMost(registry!, lookups, budget).then((waited) => {
+        if (reply.sent) return reply;
+        let second: AdmissionResult;
+        try {
+          second = admitFn(body, runtime!, { ...context, final: true });
+        } catch (err) {
+          // The first answer was good: keep it rather than the safety net's unchanged Pod.
+          logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
+          second = first;
+        }
+        return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
+      });
+    };
   };
 
   function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined, registry: RegistryLookups | undefined) {
