@@ -19,7 +19,6 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { generate } from 'selfsigned';
 import { errorFields } from '../telemetry/logger.js';
 import { DirWatch } from '../util/dir-watch.js';
 import type { Metrics, TlsRefusalReason } from '../telemetry/metrics.js';
@@ -408,6 +407,9 @@ export interface GeneratedPair {
 
 /** A CA for local runs and tests, valid one year. EC P-256: generated in milliseconds, unlike RSA. */
 export async function generateDevCa(commonName = 'mlrun-image-webhook development CA'): Promise<GeneratedPair> {
+  // Loaded here, not at start: selfsigned and its x509/asn1 chain hold ~2.4 MiB of heap, and a deployment with
+  // its own certificate (the chart) never makes one.
+  const { generate } = await import('selfsigned');
   const notBeforeDate = new Date(Date.now() - 60_000); // tolerate small clock differences
   const ca = await generate([{ name: 'commonName', value: commonName }], {
     keyType: 'ec',
@@ -427,6 +429,7 @@ export async function generateServingCert(
   ca: GeneratedPair,
   options: { commonName?: string; dnsNames?: string[]; validDays?: number; notBefore?: Date; notAfter?: Date } = {},
 ): Promise<GeneratedPair> {
+  const { generate } = await import('selfsigned');
   const notBeforeDate = options.notBefore ?? new Date(Date.now() - 60_000);
   const dnsNames = ['localhost', ...(options.dnsNames ?? [])];
   const leaf = await generate([{ name: 'commonName', value: options.commonName ?? 'localhost' }], {
