@@ -12,6 +12,9 @@
 // only. Exit 1 when a normal request failed or the webhook died.
 //
 //   node bench/abuse.mjs [--only name,name] [--case-seconds 12] [--idle-seconds 4] [--rate 50] [--timeout 900] [--json F]
+//                        [--dist DIR] [--cpu-prof DIR]
+// --dist: another build (e.g. a copy under .cache/variants/, to compare builds); --cpu-prof: the webhook runs with
+// node --cpu-prof and writes one .cpuprofile per case into DIR when it stops (open in Chrome DevTools).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
@@ -29,8 +32,10 @@ const RATE = Number(option('rate', '50'));
 const GLOBAL_S = Number(option('timeout', '900'));
 const REGISTRY = 'datanode.local:5000/';
 const only = option('only', '').split(',').filter(Boolean);
+const DIST = path.resolve(option('dist', path.join(root, 'dist')));
+const CPU_PROF = option('cpu-prof', '');
 
-requireDist();
+requireDist(DIST);
 // The attacker and the steady stream share CPU 1; the webhook has CPU 0.
 spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 
@@ -434,7 +439,8 @@ async function runCase(c) {
   const row = { name: c.name, what: c.what };
   let server;
   try {
-    server = await startWebhook({ configFile, certs, env, logFd, cwd: work });
+    const nodeFlags = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(CPU_PROF)}`, `--cpu-prof-name=${c.name}.${process.pid}.cpuprofile`] : [];
+    server = await startWebhook({ dist: DIST, configFile, certs, env, logFd, cwd: work, nodeFlags });
   } catch (e) {
     closeSync(logFd);
     // A config the server refuses to start with is a sane outcome for the pattern cases.
