@@ -3,11 +3,24 @@
  * are in the header comment of app.ts; this file applies them.
  *
  * Request bodies are charged by their declared size (Content-Length, or the body limit when a body has none) from
- * the moment the headers arrive until the answer is sent: O(1) per request, and an upper bound on what the body can
- * cost, since nghttp2 and the HTTP/1 parser never deliver more than Content-Length.
+ * the moment the headers arrive until the answer is written (or the request is gone): O(1) per request, and an upper
+ * bound on what the body can cost, since nghttp2 and the HTTP/1 parser never deliver more than Content-Length.
+ *
+ * Per request this costs one fastify hook (onRequest), one entry in a Set of requests in flight and one 'close'
+ * listener on the response, which releases everything. The deadlines are not timers per request: one unref'd sweep
+ * timer per server (every quarter of the shorter deadline, between 10 ms and 1 s) walks the requests in flight.
+ * - Body deadline: a request whose body is not in (or that still waits for the large-body turn) bodyTimeoutMs after
+ *   its headers gets 408 at the first sweep past that point: at most one sweep period late, never early.
+ * - Write deadline: an answer handed over but not yet written out is noted by the first sweep that sees it and cut
+ *   (stream reset / connection destroyed) writeTimeoutMs later: between writeTimeoutMs and writeTimeoutMs + two
+ *   periods after the hand-over, never early.
+ * - HTTP/2 answer sent before the client finished its body (RFC 9113 8.1: ask it to stop): done right after our own
+ *   408/413/503 are written, and by the sweep for any other early answer (fastify's 404/415).
  */
 import http2, { type Http2SecureServer, type Http2ServerRequest, type Http2Stream } from 'node:http2';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../telemetry/logger.js';
 import type { ConnectionEvent, Metrics } from '../telemetry/metrics.js';
@@ -43,8 +56,22 @@ export interface ConnectionLimits {
   largeBodyBytes: number;
   /** Large-body requests waiting for their turn at most; past it: 503. */
   largeBodyQueue: number;
+  /**
+   * After a large body held the turn for t ms, the next starts no earlier than min(t, this) ms later: large bodies
+   * take at most half of the event loop, so a normal admission waits behind at most about one of them.
+   * Default LARGE_BODY_PAUSE_MAX_MS.
+   */
+  largeBodyPauseMaxMs?: number;
   /** Connection events are logged as one summary line per interval, never one line each. */
   eventLogIntervalMs: number;
+}
+
+/** Default of ConnectionLimits.largeBodyPauseMaxMs: 0, no pause (the next large body starts when one ends). */
+export const LARGE_BODY_PAUSE_MAX_MS = 0;
+
+/** The sweep's period: a quarter of the shorter deadline, at least 10 ms and at most 1 s. */
+export function sweepPeriodMs(l: Pick<ConnectionLimits, 'bodyTimeoutMs' | 'writeTimeoutMs'>): number {
+  return Math.min(1000, Math.max(10, Math.floor(Math.min(l.bodyTimeoutMs, l.writeTimeoutMs) / 4)));
 }
 
 /** HTTP/2 options for http2.createSecureServer (merged into fastify's `https`). */
@@ -87,6 +114,98 @@ export class ConnectionEventLog {
   }
 }
 
+/**
+ * The large-body turn: one holder at a time, a bounded FIFO of waiters (at most `queueCap`, so shift() is cheap),
+ * and a pause after each holder as long as it held the turn (capped at `pauseMaxMs`): large bodies get at most
+ * half of the event loop. The clock and the timer are injected so the rule can be tested without waiting.
+ */
+export class LargeBodyTurn {
+  private holding = false;
+  private startedAt = 0;
+  /** No holder starts before this (the pause after the last one). */
+  private resumeAt = Number.NEGATIVE_INFINITY;
+  private cancelTimer: (() => void) | undefined;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly queueCap: number,
+    private readonly pauseMaxMs: number,
+    private readonly now: () => number = () => performance.now(),
+    private readonly later: (run: () => void, ms: number) => () => void = unrefTimeout,
+  ) {}
+
+  /** Whether enter() would refuse (the turn is taken or pausing, and the queue is full). */
+  full(): boolean {
+    return !this.free() && this.waiting.length >= this.queueCap;
+  }
+
+  /**
+   * Calls start() now, or when its turn comes; start() must call leave() once it is done (at once if its request is
+   * gone). Returns false (start() never called) when the queue is full.
+   */
+  enter(start: () => void): boolean {
+    if (this.free()) {
+      this.begin();
+      start();
+      return true;
+    }
+    if (this.waiting.length >= this.queueCap) return false;
+    this.waiting.push(start);
+    this.next();
+    return true;
+  }
+
+  /** The holder is done: the next waiter starts after the pause. */
+  leave(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    const now = this.now();
+    this.resumeAt = now + Math.min(Math.max(0, now - this.startedAt), this.pauseMaxMs);
+    this.next();
+  }
+
+  /** Waiters (for tests and the docs' "at most largeBodyQueue wait"). */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  stop(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+  }
+
+  private free(): boolean {
+    return !this.holding && this.waiting.length === 0 && this.cancelTimer === undefined && this.now() >= this.resumeAt;
+  }
+
+  private begin(): void {
+    this.holding = true;
+    this.startedAt = this.now();
+  }
+
+  /** Starts the first waiter if the turn is free and the pause is over, else arms the one timer for the pause. */
+  private next(): void {
+    if (this.holding || this.cancelTimer || this.waiting.length === 0) return;
+    const wait = this.resumeAt - this.now();
+    if (wait > 0) {
+      this.cancelTimer = this.later(() => {
+        this.cancelTimer = undefined;
+        this.next();
+      }, wait);
+      return;
+    }
+    const start = this.waiting.shift()!;
+    this.begin();
+    start();
+  }
+}
+
+function unrefTimeout(run: () => void, ms: number): () => void {
+  const timer = setTimeout(run, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+}
+
 /** Bytes reserved against a limit; each request releases exactly what it took. */
 class Budget {
   used = 0;
@@ -96,29 +215,73 @@ class Budget {
   }
 }
 
-interface RequestState {
-  charged: number;
-  connection: Budget;
-  /** Holds the large-body turn (released with the request). */
-  large: boolean;
-  bodyTimer?: NodeJS.Timeout;
-  writeTimer?: NodeJS.Timeout;
-  done: boolean;
-}
-
 type AnyRequest = FastifyRequest<any, any, any>;
 type AnyReply = FastifyReply<any, any, any>;
+type RawRequest = IncomingMessage | Http2ServerRequest;
+type RawResponse = ServerResponse | http2.Http2ServerResponse;
 
-const STATE = Symbol('connectionLimits');
-type WithState = { [STATE]?: RequestState };
+const NO_TURN = 0;
+const WAITING = 1;
+const HOLDING = 2;
 
-/** The connection a request belongs to: the HTTP/2 session, or the HTTP/1.1 socket. */
-function connectionKey(raw: IncomingMessage | Http2ServerRequest): object {
-  const stream = (raw as Http2ServerRequest).stream as Http2Stream | undefined;
-  return stream?.session ?? raw.socket;
+/** A request in flight, from its headers until its response closes. */
+interface Flight {
+  readonly request: AnyRequest;
+  readonly reply: AnyReply;
+  /** HTTP/2: the stream; HTTP/1.1: undefined (see socket). */
+  readonly stream: Http2Stream | undefined;
+  readonly socket: Socket | null;
+  /** performance.now() when the headers arrived. */
+  readonly arrived: number;
+  charged: number;
+  connection: Budget | undefined;
+  turn: typeof NO_TURN | typeof WAITING | typeof HOLDING;
+  /** When a sweep first saw the answer handed over but not written out (-1: not yet). */
+  writeSeen: number;
+  /** We reset the stream ourselves (not counted as a client's reset). */
+  ourReset: boolean;
+  done: boolean;
+  /** Neighbours in the list of requests in flight. */
+  prev: Flight | undefined;
+  next: Flight | undefined;
 }
 
-function declaredBodySize(raw: IncomingMessage | Http2ServerRequest, bodyLimit: number): number {
+/**
+ * The requests in flight as an intrusive doubly linked list: O(1) add and remove with no table. (A Set measured
+ * worse under load: its backing store, rebuilt as requests come and go, kept ~35 MiB more heap alive.)
+ */
+class FlightList {
+  private head: Flight | undefined;
+
+  add(f: Flight): void {
+    f.next = this.head;
+    if (this.head) this.head.prev = f;
+    this.head = f;
+  }
+
+  remove(f: Flight): void {
+    if (f.prev) f.prev.next = f.next;
+    else if (this.head === f) this.head = f.next;
+    if (f.next) f.next.prev = f.prev;
+    f.prev = f.next = undefined;
+  }
+
+  /** Calls visit for each request in flight; visit may remove the one it is given. */
+  forEach(visit: (f: Flight) => void): void {
+    for (let f = this.head; f; ) {
+      const next = f.next;
+      visit(f);
+      f = next;
+    }
+  }
+}
+
+/** The connection a request belongs to: the HTTP/2 session, or the HTTP/1.1 socket. */
+function connectionKey(f: Flight): object | undefined {
+  return f.stream?.session ?? f.socket ?? undefined;
+}
+
+function declaredBodySize(raw: RawRequest, bodyLimit: number): number {
   const length = raw.headers['content-length'];
   if (typeof length === 'string' && /^\d{1,15}$/.test(length)) return Number(length);
   const stream = (raw as Http2ServerRequest).stream as Http2Stream | undefined;
@@ -132,7 +295,8 @@ function errorBody(error: string, message: string): string {
 
 /**
  * Installs the caps on a fastify HTTP/2 (+HTTP/1.1) server: connection cap, body size/budget/deadline, write
- * deadline, counters for resets, aborts and handshake failures. Returns a stop function (clears the log timer).
+ * deadline, the large-body turn, counters for resets, aborts and handshake failures. Returns the event log and a
+ * stop function (flushes the log; the sweep ends with the server).
  */
 export function installConnectionLimits(
   app: FastifyInstance<Http2SecureServer>,
@@ -144,29 +308,16 @@ export function installConnectionLimits(
   const events = new ConnectionEventLog(logger, metrics, limits.eventLogIntervalMs);
   const total = new Budget(limits.totalBodyBytes);
   const perConnection = new WeakMap<object, Budget>();
-  // One large body at a time; the waiting ones are resumed in arrival order.
-  let largeBusy = false;
-  const largeWaiting: (() => void)[] = [];
-  const nextLarge = () => {
-    const resume = largeWaiting.shift();
-    if (resume) resume();
-    else largeBusy = false;
-  };
-  const ourResets = new WeakSet<Http2Stream>();
+  const turn = new LargeBodyTurn(limits.largeBodyQueue, limits.largeBodyPauseMaxMs ?? LARGE_BODY_PAUSE_MAX_MS);
+  const inFlight = new FlightList();
 
   server.maxConnections = limits.maxConnections;
   server.on('drop', () => events.record('connection_refused'));
   server.on('tlsClientError', () => events.record('tls_handshake_failed'));
   server.on('sessionError', () => events.record('session_error'));
-  server.on('stream', (stream: Http2Stream) => {
-    stream.once('close', () => {
-      const code = stream.rstCode;
-      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !ourResets.has(stream)) events.record('stream_reset');
-    });
-  });
   // A client that sends "Expect: 100-continue" waits before sending its body: answer 413 instead of 100 when
   // Content-Length is over the limit (curl does this for bodies over 1 MiB). Otherwise continue as Node would.
-  server.on('checkContinue', (req: IncomingMessage | Http2ServerRequest, res: any) => {
+  server.on('checkContinue', (req: RawRequest, res: any) => {
     if (declaredBodySize(req, limits.bodyLimit) > limits.bodyLimit) {
       events.record('body_too_large');
       const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
@@ -179,133 +330,164 @@ export function installConnectionLimits(
     server.emit('request', req, res);
   });
 
-  const release = (state: RequestState) => {
-    if (state.done) return;
-    state.done = true;
-    clearTimeout(state.bodyTimer);
-    clearTimeout(state.writeTimer);
-    state.connection.used -= state.charged;
-    total.used -= state.charged;
-    if (state.large) {
-      state.large = false;
-      nextLarge();
+  const leaveTurn = (f: Flight) => {
+    if (f.turn !== HOLDING) return;
+    f.turn = NO_TURN;
+    turn.leave();
+  };
+
+  const release = (f: Flight) => {
+    if (f.done) return;
+    f.done = true;
+    inFlight.remove(f);
+    if (f.connection) {
+      f.connection.used -= f.charged;
+      total.used -= f.charged;
+    }
+    leaveTurn(f);
+  };
+
+  // The one listener per request: the response closes when it is written out, or when its stream/connection ends.
+  const onClose = (f: Flight) => {
+    if (f.done) return;
+    release(f);
+    if (f.stream) {
+      const code = f.stream.rstCode;
+      if (code !== undefined && code !== http2.constants.NGHTTP2_NO_ERROR && !f.ourReset) events.record('stream_reset');
+    } else if (!(f.reply.raw as RawResponse).headersSent) {
+      events.record('request_aborted'); // an HTTP/1.1 client that left before the answer
     }
   };
 
   /** Closes what is left of a request after its answer: the client may still be sending a body nobody reads. */
-  const abandon = (request: AnyRequest, how: 'graceful' | 'reset') => {
-    const raw = request.raw as IncomingMessage | Http2ServerRequest;
-    const stream = (raw as Http2ServerRequest).stream as Http2Stream | undefined;
+  const abandon = (f: Flight, how: 'graceful' | 'reset') => {
+    const stream = f.stream;
     if (stream) {
       if (stream.closed || stream.destroyed) return;
-      ourResets.add(stream);
+      f.ourReset = true;
       stream.close(how === 'graceful' ? http2.constants.NGHTTP2_NO_ERROR : http2.constants.NGHTTP2_CANCEL);
     } else if (how === 'reset') {
-      raw.socket?.destroy();
+      f.socket?.destroy();
     }
     // HTTP/1.1 graceful: the answer carries "connection: close"; Node ends the socket once it is written.
   };
 
-  const answer = (request: AnyRequest, reply: AnyReply, status: number, error: string, message: string) => {
+  /** HTTP/2: our answer is written but the client is still sending a body: ask it to stop (RFC 9113 8.1). */
+  const stopBody = (f: Flight) => {
+    const stream = f.stream!;
+    if (!stream.closed && !stream.destroyed && !stream.state.remoteClose) abandon(f, 'graceful');
+  };
+
+  const answer = (f: Flight, status: number, error: string, message: string) => {
+    const { request, reply } = f;
     reply.code(status).header('content-type', 'application/json; charset=utf-8');
     if (request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     reply.send(errorBody(error, message));
+    if (f.stream && !(request.raw as RawRequest).complete) f.stream.once('finish', () => stopBody(f));
   };
 
+  const busy = (f: Flight, message: string) => {
+    events.record('busy');
+    f.reply.header('retry-after', '1');
+    answer(f, 503, 'Service Unavailable', message);
+  };
+
+  const check = (f: Flight, now: number) => {
+    const res = f.reply.raw as RawResponse;
+    // HTTP/1.1 responses queued behind a pipelined one get no 'close' when the connection dies: release them here.
+    if (!f.stream && f.socket?.destroyed) return onClose(f);
+    if (!res.headersSent) {
+      // Not answered: the body deadline, for a body not in yet or still waiting for the large-body turn.
+      if (f.charged > 0 && (f.turn === WAITING || !(f.request.raw as RawRequest).complete) && now - f.arrived >= limits.bodyTimeoutMs) {
+        events.record('body_timeout');
+        answer(f, 408, 'Request Timeout', `request body not received within ${limits.bodyTimeoutMs} ms`);
+      }
+    } else if (f.stream) {
+      // HTTP/2: nghttp2 takes the answer into its own queue at once, so "written out" is the stream closing.
+      const stream = f.stream;
+      if (stream.closed || stream.destroyed) return; // 'close' is on its way
+      if (res.writableEnded && !stream.state.remoteClose) abandon(f, 'graceful'); // answered while the client still sends (404, 415)
+      else writeDeadline(f, now);
+    } else if (!res.writableFinished) {
+      writeDeadline(f, now);
+    }
+  };
+  const sweep = () => {
+    const now = performance.now();
+    inFlight.forEach((f) => check(f, now));
+  };
+  /** Handed over, not written out: the write deadline runs from the first sweep that sees it. */
+  const writeDeadline = (f: Flight, now: number) => {
+    if (f.writeSeen < 0) f.writeSeen = now;
+    else if (now - f.writeSeen >= limits.writeTimeoutMs) {
+      events.record('write_timeout');
+      abandon(f, 'reset');
+    }
+  };
+  const sweepTimer = setInterval(sweep, sweepPeriodMs(limits));
+  sweepTimer.unref();
+  server.once('close', () => {
+    clearInterval(sweepTimer);
+    turn.stop();
+  });
+
   app.addHook('onRequest', (request, reply, done) => {
-    const raw = request.raw as IncomingMessage | Http2ServerRequest;
+    const raw = request.raw as RawRequest;
+    const stream = (raw as Http2ServerRequest).stream as Http2Stream | undefined;
+    const f: Flight = {
+      request,
+      reply,
+      stream,
+      // Not read for HTTP/2: the compat request's socket is a Proxy built on first access.
+      socket: stream ? null : (raw as IncomingMessage).socket,
+      arrived: performance.now(),
+      charged: 0,
+      connection: undefined,
+      turn: NO_TURN,
+      writeSeen: -1,
+      ourReset: false,
+      done: false,
+      prev: undefined,
+      next: undefined,
+    };
+    inFlight.add(f);
+    (reply.raw as RawResponse).on('close', () => onClose(f));
+
     const size = declaredBodySize(raw, limits.bodyLimit);
     if (size > limits.bodyLimit) {
       events.record('body_too_large');
-      answer(request, reply, 413, 'Payload Too Large', `request body is larger than ${limits.bodyLimit} bytes`);
+      answer(f, 413, 'Payload Too Large', `request body is larger than ${limits.bodyLimit} bytes`);
       return;
     }
     if (size === 0) return done();
-    const key = connectionKey(raw);
-    let connection = perConnection.get(key);
+    const key = connectionKey(f);
+    let connection = key && perConnection.get(key);
     if (!connection) {
       connection = new Budget(limits.connectionBodyBytes);
-      perConnection.set(key, connection);
+      if (key) perConnection.set(key, connection);
     }
-    if (!connection.fits(size) || !total.fits(size)) {
-      events.record('busy');
-      reply.header('retry-after', '1');
-      answer(request, reply, 503, 'Service Unavailable', 'too many request bodies in flight; retry');
-      return;
-    }
+    if (!connection.fits(size) || !total.fits(size)) return busy(f, 'too many request bodies in flight; retry');
     const large = size > limits.largeBodyBytes;
-    if (large && largeBusy && largeWaiting.length >= limits.largeBodyQueue) {
-      events.record('busy');
-      reply.header('retry-after', '1');
-      answer(request, reply, 503, 'Service Unavailable', 'too many large request bodies waiting; retry');
-      return;
-    }
+    if (large && turn.full()) return busy(f, 'too many large request bodies waiting; retry');
     connection.used += size;
     total.used += size;
-    const state: RequestState = { charged: size, connection, large: false, done: false };
-    (request as WithState)[STATE] = state;
-    state.bodyTimer = setTimeout(() => {
-      if (reply.sent || state.done) return;
-      events.record('body_timeout');
-      answer(request, reply, 408, 'Request Timeout', `request body not received within ${limits.bodyTimeoutMs} ms`);
-    }, limits.bodyTimeoutMs);
-    state.bodyTimer.unref();
-    // Whatever happens to the request (answered, aborted, reset), its reservation and timers go with it.
-    raw.once('close', () => release(state));
+    f.charged = size;
+    f.connection = connection;
     if (!large) return done();
-    const start = () => {
-      if (state.done) return nextLarge(); // gone (timed out, reset) while waiting: pass the turn on
-      state.large = true;
+    f.turn = WAITING;
+    turn.enter(() => {
+      // Gone (timed out, reset) while waiting: pass the turn on.
+      if (f.done || (reply.raw as RawResponse).headersSent) {
+        f.turn = NO_TURN;
+        return turn.leave();
+      }
+      f.turn = HOLDING;
+      // The turn covers reading, parsing and the handler's synchronous part (all in the tick of the body's 'end');
+      // an HTTP/2 answer written before the body ended (404, 415) also ends it.
+      raw.once('end', () => setImmediate(leaveTurn, f));
+      f.stream?.once('finish', () => leaveTurn(f));
       done();
-    };
-    if (!largeBusy) {
-      largeBusy = true;
-      start();
-    } else {
-      largeWaiting.push(start);
-    }
-  });
-
-  app.addHook('preHandler', (request, _reply, done) => {
-    const state = (request as WithState)[STATE];
-    if (state) clearTimeout(state.bodyTimer); // the body is in
-    done();
-  });
-
-  // The answer is handed over now: it must be taken within writeTimeoutMs.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    const timer = setTimeout(() => {
-      events.record('write_timeout');
-      abandon(request, 'reset');
-    }, limits.writeTimeoutMs);
-    timer.unref();
-    const clear = () => clearTimeout(timer);
-    reply.raw.once('finish', clear);
-    reply.raw.once('close', clear);
-    // HTTP/2: an answer sent before the client finished its body (408, 413, 503) leaves the stream half open, and
-    // the compat response only finishes when the stream closes: ask the client to stop sending (RFC 9113 8.1).
-    const stream = (request.raw as Http2ServerRequest).stream as Http2Stream | undefined;
-    if (stream) {
-      stream.once('finish', () => {
-        if (!stream.closed && !stream.destroyed && !stream.state.remoteClose) abandon(request, 'graceful');
-      });
-    }
-    done(null, payload);
-  });
-
-  app.addHook('onResponse', (request, _reply, done) => {
-    const state = (request as WithState)[STATE];
-    if (state) release(state);
-    const raw = request.raw as IncomingMessage | Http2ServerRequest;
-    if (!raw.complete) abandon(request, 'graceful');
-    done();
-  });
-
-  app.addHook('onRequestAbort', (request, done) => {
-    if (request.raw.httpVersionMajor === 1) events.record('request_aborted');
-    const state = (request as WithState)[STATE];
-    if (state) release(state);
-    done();
+    });
   });
 
   return { events, stop: () => events.flush() };

@@ -55,8 +55,8 @@ function connect(s: RunningServer, ca: Buffer, options: http2.SecureClientSessio
 }
 
 /** An h2 stream with headers and part of its body sent; resolves with the status (0 if reset without one). */
-function halfSent(session: http2.ClientHttp2Session, body = REVIEW) {
-  const stream = session.request({ ':method': 'POST', ':path': '/mutate', ...JSON_HEADERS, 'content-length': String(Buffer.byteLength(body)) }, { endStream: false });
+function halfSent(session: http2.ClientHttp2Session, body = REVIEW, headers: http2.OutgoingHttpHeaders = JSON_HEADERS) {
+  const stream = session.request({ ':method': 'POST', ':path': '/mutate', ...headers, 'content-length': String(Buffer.byteLength(body)) }, { endStream: false });
   stream.write(body.slice(0, 10));
   const outcome = new Promise<{ status: number; rstCode: number | undefined; body: string }>((resolve) => {
     let status = 0;
@@ -265,6 +265,57 @@ describe('connection limits', () => {
     for (const h of held) h.destroy();
     // Once they are gone, new connections are served again.
     await vi.waitFor(async () => expect((await h1Request(s.httpsUrl, { ca, headers: JSON_HEADERS, body: REVIEW })).status).toBe(200), WAIT);
+  });
+
+  it('h2: an early answer not of ours (415 before the body) also asks the client to stop sending', async () => {
+    const { s, ca } = await start();
+    const session = connect(s, ca);
+    const outcome = await halfSent(session, REVIEW, { 'content-type': 'application/xml' }).outcome;
+    expect(outcome.status).toBe(415);
+    expect(outcome.rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    expect((await events(s))('stream_reset')).toBe(0);
+  });
+
+  it('HTTP/1.1: a client that leaves before the answer is counted as request_aborted', async () => {
+    const { s, ca } = await start();
+    const socket = await rawH1(s, ca);
+    socket.on('error', () => undefined);
+    // "100 Continue" comes back once the server has handed the request to its handlers: then the client goes.
+    const continued = new Promise((resolve) => socket.once('data', resolve));
+    socket.write(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: ${REVIEW.length}\r\n\r\n`);
+    expect(String(await continued)).toMatch(/^HTTP\/1\.1 100 /);
+    socket.destroy();
+    await vi.waitFor(async () => expect((await events(s))('request_aborted')).toBe(1), WAIT);
+  });
+
+  it('the large-body turn passes on once the holder is answered, even if its client never reads the answer', async () => {
+    // Write deadline far away: the holder's stream stays open (window 0) for the whole test.
+    const { s, ca } = await start({ limits: { largeBodyBytes: 100, writeTimeoutMs: 600_000 }, admit: bigAnswer(256 * 1024) });
+    const stuck = connect(s, ca, { settings: { initialWindowSize: 0 } });
+    const holder = stuck.request({ ':method': 'POST', ':path': '/mutate', ...JSON_HEADERS });
+    holder.on('error', () => undefined);
+    let headers = false;
+    holder.on('response', () => (headers = true));
+    holder.end(REVIEW);
+    await vi.waitFor(() => expect(headers).toBe(true), WAIT); // answered, never read
+    const next = await h2Request(s.httpsUrl, { ca, session: connect(s, ca), headers: JSON_HEADERS, body: REVIEW });
+    expect(next.status).toBe(200);
+    expect(holder.closed).toBe(false);
+  });
+
+  it('HTTP/1.1: pipelined requests queued behind an unread answer give their body budget back when the connection is cut', async () => {
+    // Room for exactly two reviews in flight in the whole server.
+    const room = 2 * Buffer.byteLength(REVIEW) + 100;
+    const { s, ca } = await start({ limits: { writeTimeoutMs: 200, totalBodyBytes: room }, admit: bigAnswer(48 * 1024 * 1024) });
+    const socket = await rawH1(s, ca);
+    socket.pause(); // never read: the first answer cannot be written out, the second waits behind it
+    socket.on('error', () => undefined);
+    const head = `POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${REVIEW.length}\r\n\r\n`;
+    socket.write(head + REVIEW + head + REVIEW);
+    await vi.waitFor(async () => expect((await events(s))('write_timeout')).toBe(1), WAIT);
+    // A body declared as large as the whole budget is taken only when nothing is left charged (else 503).
+    const whole = `{}${' '.repeat(room - 2)}`;
+    await vi.waitFor(async () => expect((await h2Request(s.httpsUrl, { ca, headers: JSON_HEADERS, body: whole })).status).toBe(400), WAIT);
   });
 
   it('counts h2 streams reset by the client', async () => {
