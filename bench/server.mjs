@@ -16,7 +16,8 @@
 //
 //   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
 //       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook-policy,webhook@DIR,webhook-policy@DIR]] [--inflight 32]
-//       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16'] [--json F]
+//       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16']
+//       [--heap '--max-old-space-size=192 --max-semi-space-size=1'] [--json F]
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -37,6 +38,9 @@ const inflight = Number(option('inflight', '32'));
 const cpuProf = flag('cpu-prof');
 const traceGc = flag('trace-gc');
 const heapSnapshot = flag('heap-snapshot');
+// V8 heap flags given to every target (the webhook and its baselines alike), e.g. the heap a pod gets: Node sizes its
+// heap from the container's memory limit, so an unlimited bench machine is not what the chart runs.
+const heapFlags = option('heap', '').split(/\s+/).filter(Boolean);
 const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
@@ -117,6 +121,7 @@ log(`server on CPU 0, h2load on CPU 1${pinning ? '' : ' (NOT pinned: taskset or 
   `bodies: ${bodies.map((b) => `${b.name} ${(b.bytes / 1024).toFixed(1)} KiB`).join(', ')}`);
 log(`webhook: node dist/cli/main.js serve, config = ${chart.source}, MLRUN_IMAGES_REGISTRY=${REGISTRY}, ` +
   `NODE_ENV=production, info logs to a file, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
+if (heapFlags.length > 0) log(`every target: ${heapFlags.join(' ')}`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Start / stop
@@ -133,6 +138,7 @@ async function start(name, spec) {
     if (heapSnapshot) nodeFlags.push('--heapsnapshot-signal=SIGUSR2');
   }
   if (spec.profiled && traceGc) nodeFlags.push('--trace-gc');
+  nodeFlags.push(...heapFlags, ...(spec.heapFlags ?? []));
   let t;
   if (spec.webhook) {
     const extra = option('webhook-node-options', '');
