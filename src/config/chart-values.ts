@@ -274,6 +274,14 @@ export const ChartValuesSchema = Type.Object(
     podLabels: StringMap('Extra pod labels (not used in selectors).'),
     priorityClassName: Type.String(desc('Pod priorityClassName (e.g. system-cluster-critical when failurePolicy is Fail).')),
     resources: KubeObject('Container resources. No CPU limit by default: throttling shows up as admission latency.'),
+    nodeOptions: Type.String({
+      maxLength: 1024,
+      ...desc(
+        'NODE_OPTIONS of the webhook container (replaces the image\'s). Node sizes its heap from the memory limit and ' +
+          'would let it reach the whole limit (then the kernel kills the pod before V8 collects): keep ' +
+          '--max-old-space-size at about 3/4 of resources.limits.memory (192 for 256Mi).',
+      ),
+    }),
     podSecurityContext: KubeObject('Pod securityContext (uid/gid 65532, non-root, seccomp RuntimeDefault by default).'),
     securityContext: KubeObject('Container securityContext (read-only root filesystem, no capabilities, no privilege escalation by default).'),
     nodeSelector: StringMap('Pod nodeSelector (also used by the helm test Pod).'),
