@@ -141,6 +141,18 @@ export async function chartDefaultConfig() {
   return { text: stringify({ mlrun, webhook: values.webhook, log: values.log }), source: 'charts/mlrun-image-webhook/values.yaml (helm unavailable)' };
 }
 
+/** NODE_OPTIONS as the chart sets them in the webhook container (values.yaml nodeOptions; the image's if unset). */
+export function chartNodeOptions() {
+  const text = readFileSync(path.join(root, 'charts/mlrun-image-webhook/values.yaml'), 'utf8');
+  const m = /^nodeOptions:\s*"([^"]*)"\s*$/m.exec(text);
+  return m ? m[1] : '--enable-source-maps';
+}
+
+/** The V8 heap flags among the chart's NODE_OPTIONS (--max-old-space-size, --max-semi-space-size …). */
+export function chartHeapFlags() {
+  return chartNodeOptions().split(/\s+/).filter((f) => /^--max-[\w-]*space-size=/.test(f));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Processes
 
@@ -178,8 +190,8 @@ export function httpGet(url, timeoutMs = 5000) {
 }
 
 /**
- * The webhook as the chart runs it: `node dist/cli/main.js serve --config F --tls-cert … --tls-key …`, NODE_ENV and
- * NODE_OPTIONS as in the image (Dockerfile), info logs to logFd (a file), metrics on the health port.
+ * The webhook as the chart runs it: `node dist/cli/main.js serve --config F --tls-cert … --tls-key …`, NODE_ENV as in
+ * the image (Dockerfile), NODE_OPTIONS as the chart sets them (values.yaml nodeOptions), info logs to logFd (a file), metrics on the health port.
  * env: extra environment (MLRUN_IMAGES_REGISTRY …). nodeFlags: extra node flags (--cpu-prof …).
  */
 export async function startWebhook({ dist = path.join(root, 'dist'), configFile, certs, env = {}, nodeFlags = [], logFd, cwd, cpu = 0, stderrTo }) {
@@ -190,7 +202,7 @@ export async function startWebhook({ dist = path.join(root, 'dist'), configFile,
   const [bin, argv] = pinned(cpu, [process.execPath, ...nodeFlags, path.join(dist, 'cli/main.js'), ...args]);
   const child = spawn(bin, argv, {
     cwd,
-    env: { ...process.env, NODE_ENV: 'production', NODE_OPTIONS: '--enable-source-maps', ...env },
+    env: { ...process.env, NODE_ENV: 'production', NODE_OPTIONS: chartNodeOptions(), ...env },
     stdio: ['ignore', logFd ?? 'ignore', 'pipe'],
   });
   let stderr = '';

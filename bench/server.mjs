@@ -17,14 +17,14 @@
 //   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
 //       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook-policy,webhook@DIR,webhook-policy@DIR]] [--inflight 32]
 //       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16']
-//       [--heap '--max-old-space-size=192 --max-semi-space-size=1'] [--json F]
+//       [--heap '--max-old-space-size=192 --max-semi-space-size=1' | --heap none] [--json F]
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  benchDir, chartDefaultConfig, cli, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
+  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
@@ -38,9 +38,11 @@ const inflight = Number(option('inflight', '32'));
 const cpuProf = flag('cpu-prof');
 const traceGc = flag('trace-gc');
 const heapSnapshot = flag('heap-snapshot');
-// V8 heap flags given to every target (the webhook and its baselines alike), e.g. the heap a pod gets: Node sizes its
-// heap from the container's memory limit, so an unlimited bench machine is not what the chart runs.
-const heapFlags = option('heap', '').split(/\s+/).filter(Boolean);
+// V8 heap flags given to every target (the webhook and its baselines alike). Default: the heap flags of the chart's
+// NODE_OPTIONS (values.yaml nodeOptions), i.e. the heap a pod gets; Node sizes its heap from the container's memory
+// limit, so V8 on an unlimited bench machine would size it far larger than the chart runs it. --heap none: V8's own.
+const heapOption = option('heap', chartHeapFlags().join(' '));
+const heapFlags = heapOption === 'none' ? [] : heapOption.split(/\s+/).filter(Boolean);
 const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
@@ -121,7 +123,8 @@ log(`server on CPU 0, h2load on CPU 1${pinning ? '' : ' (NOT pinned: taskset or 
   `bodies: ${bodies.map((b) => `${b.name} ${(b.bytes / 1024).toFixed(1)} KiB`).join(', ')}`);
 log(`webhook: node dist/cli/main.js serve, config = ${chart.source}, MLRUN_IMAGES_REGISTRY=${REGISTRY}, ` +
   `NODE_ENV=production, info logs to a file, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
-if (heapFlags.length > 0) log(`every target: ${heapFlags.join(' ')}`);
+const heapSource = option('heap', '') ? '--heap' : "the chart's nodeOptions";
+log(`every target's heap: ${heapFlags.length > 0 ? `${heapFlags.join(' ')} (${heapSource})` : 'as V8 sizes it on this machine (--heap none)'}`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Start / stop
@@ -151,7 +154,7 @@ async function start(name, spec) {
       dist: spec.webhook,
       configFile: targetConfig,
       certs,
-      env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...spec.env, ...(extra ? { NODE_OPTIONS: `--enable-source-maps ${extra}` } : {}) },
+      env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...spec.env, ...(extra ? { NODE_OPTIONS: `${chartNodeOptions()} ${extra}` } : {}) },
       nodeFlags,
       logFd,
       cwd: profDir ?? work,
