@@ -724,10 +724,11 @@ function buildPatch(
   const value = written.value;
   if (annotations?.[annotationKey] === value) return ops ? `[${ops}]` : undefined;
   const key = JSON.stringify(annotationKey);
+  const valueJson = (written.kind === 'full' && written.json) || JSON.stringify(value);
   let add: string;
-  if (!isObj(pod.metadata)) add = `{"op":"add","path":"/metadata","value":{"annotations":{${key}:${JSON.stringify(value)}}}}`;
-  else if (!annotations) add = `{"op":"add","path":"/metadata/annotations","value":{${key}:${JSON.stringify(value)}}}`;
-  else add = `{"op":"add","path":${annotationPath(annotationKey)},"value":${JSON.stringify(value)}}`;
+  if (!isObj(pod.metadata)) add = `{"op":"add","path":"/metadata","value":{"annotations":{${key}:${valueJson}}}}`;
+  else if (!annotations) add = `{"op":"add","path":"/metadata/annotations","value":{${key}:${valueJson}}}`;
+  else add = `{"op":"add","path":${annotationPath(annotationKey)},"value":${valueJson}}`;
   return `[${ops ? `${ops},` : ''}${add}]`;
 }
 

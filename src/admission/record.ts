@@ -76,27 +76,61 @@ function codesOf(d: ImageDecision): Partial<Record<CodeField, string>> {
 /** Entries written as text directly (no merged map, no entry objects) when no earlier record is to be merged. */
 const FAST_MAX_ENTRIES = 16;
 
+/** JSON text `t` as it reads inside a JSON string (JSON.stringify(t) without its quotes). */
+const inString = (t: string): string => JSON.stringify(t).slice(1, -1);
+
+/** from, to and reason of one entry as JSON members, and the same as they read inside the patch's JSON string. */
+type EntryText = { from: string; to: string; text: string; inString: string };
+
 /**
- * The record of this pass alone, written as JSON.stringify writes the merged map (same keys, order and fields), or
- * undefined when two containers share a key (the map keeps the last at the first one's place: the general path).
+ * Entry texts by the engine's (memoised, never modified) reasons list of a resolution: Pods repeat a few images, so
+ * the same entry is written again and again. Weak keys: entries go when the engine's bounded memo drops the
+ * resolution. from/to are compared before use, so a reasons list shared by other images is only a miss.
  */
-function ownRecordText(changed: readonly ImageDecision[]): string | undefined {
+const entryTexts = new WeakMap<readonly string[], EntryText>();
+
+function entryText(d: ImageDecision): EntryText {
+  let e = entryTexts.get(d.reasons);
+  if (e === undefined || e.from !== d.original || e.to !== d.image) {
+    const text = `"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
+    e = { from: d.original, to: d.image, text, inString: inString(text) };
+    // Only the engine's own lists are worth keeping (a decision with policy, mirror or digest codes has its own).
+    if (!d.policy && !d.digest && !d.mirror) entryTexts.set(d.reasons, e);
+  }
+  return e;
+}
+
+/**
+ * The record of this pass alone, written as JSON.stringify writes the merged map (same keys, order and fields), and
+ * the same text as a JSON string (what JSON.stringify(value) gives, for the patch), or undefined when two
+ * containers share a key (the map keeps the last at the first one's place: the general path). Every piece boundary
+ * is an ASCII character, so escaping the pieces one by one escapes the whole.
+ */
+function ownRecordText(changed: readonly ImageDecision[]): { value: string; json: string } | undefined {
   let text = '{';
+  let json = '"{';
   for (let i = 0; i < changed.length; i++) {
     const d = changed[i]!;
     for (let j = 0; j < i; j++) if (changed[j]!.kind === d.kind && changed[j]!.name === d.name) return undefined;
-    if (i > 0) text += ',';
-    text += `${JSON.stringify(`${d.kind}/${d.name}`)}:{"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
-    if (d.policy && d.policy.action !== 'none') text += `,"policy":${JSON.stringify(`${d.policy.verdict}/${d.policy.action}`)}`;
-    if (d.digest) text += `,"digest":"${d.digest}"`;
-    if (d.mirror) text += `,"mirror":"${d.mirror}"`;
-    text += '}';
+    if (i > 0) {
+      text += ',';
+      json += ',';
+    }
+    const key = JSON.stringify(`${d.kind}/${d.name}`);
+    const e = entryText(d);
+    let codes = '';
+    if (d.policy && d.policy.action !== 'none') codes += `,"policy":${JSON.stringify(`${d.policy.verdict}/${d.policy.action}`)}`;
+    if (d.digest) codes += `,"digest":"${d.digest}"`;
+    if (d.mirror) codes += `,"mirror":"${d.mirror}"`;
+    text += `${key}:{${e.text}${codes}}`;
+    json += `${inString(key)}:{${e.inString}${codes && inString(codes)}}`;
   }
-  return `${text}}`;
+  return { value: `${text}}`, json: `${json}}"` };
 }
 
 export type RecordWrite =
-  | { kind: 'full'; value: string }
+  /** json, when present: JSON.stringify(value), written along with it. */
+  | { kind: 'full'; value: string; json?: string }
   | { kind: 'trimmed'; value: string; entries: number; of: number } // always without reasons
   | { kind: 'omitted'; room: number };
 
@@ -107,9 +141,9 @@ export type RecordWrite =
  */
 export function writeRecord(earlier: RecordMap | undefined, changed: readonly ImageDecision[], room: number): RecordWrite {
   if (earlier === undefined && changed.length <= FAST_MAX_ENTRIES) {
-    const full = ownRecordText(changed);
+    const own = ownRecordText(changed);
     // A UTF-16 unit is at most 3 UTF-8 bytes: the exact count is needed only near the limit.
-    if (full !== undefined && (full.length * 3 <= room || utf8(full) <= room)) return { kind: 'full', value: full };
+    if (own !== undefined && (own.value.length * 3 <= room || utf8(own.value) <= room)) return { kind: 'full', value: own.value, json: own.json };
   }
   const merged = Object.create(null) as RecordMap;
   if (earlier) for (const k of Object.keys(earlier)) merged[k] = earlier[k];

@@ -67,7 +67,12 @@ describe('writeRecord with no earlier record (written as text, no merged map)', 
   it('writes what merging into an empty record writes: the same text, size checks and trimming', () => {
     fc.assert(
       fc.property(fc.array(decisionArb, { maxLength: 20 }), fc.integer({ min: -10, max: 4000 }), (ds, room) => {
-        expect(writeRecord(undefined, ds, room)).toEqual(writeRecord(earlier({}), ds, room));
+        const { json, ...fast } = writeRecord(undefined, ds, room) as { json?: string; kind: string; value?: string };
+        expect(fast).toEqual(writeRecord(earlier({}), ds, room));
+        // The text for the patch, written with it, is the value as a JSON string.
+        if (json !== undefined) expect(json).toBe(JSON.stringify(fast.value));
+        // A second pass over the same decisions (its entry texts remembered) writes the same.
+        expect(writeRecord(undefined, ds, room)).toEqual({ ...fast, ...(json !== undefined ? { json } : {}) });
       }),
       { numRuns: 500 },
     );
