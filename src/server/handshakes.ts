@@ -17,6 +17,11 @@
  * A connection over either is reset at once (RST: no crypto, no TIME_WAIT on our side) and counted. Connections
  * over server.maxConnections never get here: Node drops them before 'connection'.
  *
+ * The price: the budget is shared by every client, so a client that keeps it spent (100 new connections a second,
+ * or 32 connections that never finish their handshake, each held until handshakeTimeout) also gets the new
+ * connections of kube-apiserver reset, and those calls fail (the webhook's failurePolicy applies). Its open
+ * connections keep working, and without the budget the same flood delays every admission instead.
+ *
  * How the gate sits in front of TLS: a tls.Server starts its handshake in its own 'connection' listener
  * (tlsConnectionListener wraps the socket in a TLSSocket). A listener prepended before it could destroy the socket,
  * but Node would still wrap the dead socket and report a 'socket hang up' tlsClientError for it (counted as
@@ -48,13 +53,13 @@ export type HandshakeEvent = 'handshake_limited';
  * Production values. Measured on the 2-core dev machine (EC P-256 serving certificate, loopback, server pinned to
  * one core): 0.87-0.90 ms server CPU per TLS 1.3 handshake, 0.96-0.99 ms with the h2 session kube-apiserver then
  * opens, 0.6 ms with TLS 1.2.
- * - 100 per second: about 10% of one core at the sustained maximum, while kube-apiserver needs a handful per
- *   restart. The many-connections abuse case could otherwise hold the core at 100%.
+ * - 100 per second: about 10% of one core at the sustained maximum (unlimited, a flood gets ~1,000 a second: the
+ *   whole core), while kube-apiserver needs a handful per restart.
  * - burst 200: a simultaneous re-dial of every API server after a webhook restart, even over HTTP/1.1 (one
  *   connection per in-flight admission), fits several times over; the burst costs at most ~0.2 s of CPU.
- * - 32 in progress: an in-cluster handshake takes a few milliseconds, so 32 at once is about 10,000 handshakes per
- *   second of headroom, far past the rate limit, while at most ~30 ms of handshake work (32 × 0.9 ms) can be queued
- *   in front of an admission (100 were in flight in the abuse case).
+ * - 32 in progress: an in-cluster handshake takes a few milliseconds, so 100 a second keep about one in progress;
+ *   32 leaves room for a burst of simultaneous dials while at most ~30 ms of handshake work (32 × 0.9 ms) can be
+ *   queued in front of an admission (100 were in flight in the abuse case).
  */
 export const DEFAULT_HANDSHAKE_LIMITS: Readonly<Omit<HandshakeLimitOptions, 'now'>> = Object.freeze({
   ratePerSecond: 100,
