@@ -95,7 +95,7 @@ function entryText(d: ImageDecision): EntryText {
     const text = `"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
     e = { from: d.original, to: d.image, text, inString: inString(text) };
     // Only the engine's own lists are worth keeping (a decision with policy, mirror or digest codes has its own).
-    if (!d.policy && !d.digest && !d.mirror) entryTexts.set(d.reasons, e);
+    if ((!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror) entryTexts.set(d.reasons, e);
   }
   return e;
 }
