@@ -1,5 +1,5 @@
 /**
- * A server-wide budget on new TLS connections, applied at TCP accept before any TLS work (issue 8).
+ * A budget on new TLS connections, applied at TCP accept before any TLS work (issue 8).
  *
  * A TLS handshake costs the server about 0.9 ms of CPU on the one event loop (measured below), so a client that
  * opens connections as fast as it can puts handshake after handshake in front of every admission: 2,000 h2
@@ -9,18 +9,20 @@
  * on open connections are never touched here.
  *
  * Two limits, both O(1) per connection and without per-connection timers:
- * - a token bucket (ratePerSecond, burst) charged by every connection that is let through to TLS;
- * - a cap on handshakes in progress (let through, neither 'secureConnection' nor 'tlsClientError' yet). It bounds
- *   how much handshake work can be queued in front of an admission at any moment. A handshake that never
- *   completes holds its slot until the server's handshakeTimeout (a tls.Server option; Node's default is 120 s),
- *   so the server must set a short one.
+ * - a server-wide token bucket (ratePerSecond, burst) charged by every connection that is let through to TLS;
+ * - a cap on handshakes in progress per source address (let through, neither 'secureConnection' nor
+ *   'tlsClientError' yet). It bounds how much handshake work one client can queue in front of an admission at any
+ *   moment. A handshake that never completes holds its slot until the server's handshakeTimeout (a tls.Server
+ *   option; Node's default is 120 s), so the server sets a short one.
  * A connection over either is reset at once (RST: no crypto, no TIME_WAIT on our side) and counted. Connections
  * over server.maxConnections never get here: Node drops them before 'connection'.
  *
- * The price: the budget is shared by every client, so a client that keeps it spent (100 new connections a second,
- * or 32 connections that never finish their handshake, each held until handshakeTimeout) also gets the new
- * connections of kube-apiserver reset, and those calls fail (the webhook's failurePolicy applies). Its open
- * connections keep working, and without the budget the same flood delays every admission instead.
+ * The price: the token bucket is shared by every client, so a client that keeps it spent (100 new connections a
+ * second, sustained) also gets the new connections of kube-apiserver reset, and those calls fail (the webhook's
+ * failurePolicy applies); its open connections keep working, and without the bucket the same flood delays every
+ * admission instead. The in-progress cap is per source on purpose: a shared one would let a single Pod lock every
+ * new connection out with 32 silent TCP connections re-opened every handshakeTimeout. Its map holds one entry per
+ * source with a handshake in progress, so it is bounded by the connections the server accepts (maxConnections).
  *
  * How the gate sits in front of TLS: a tls.Server starts its handshake in its own 'connection' listener
  * (tlsConnectionListener wraps the socket in a TLSSocket). A listener prepended before it could destroy the socket,
@@ -41,8 +43,8 @@ export interface HandshakeLimitOptions {
   ratePerSecond: number;
   /** New TLS connections at once after a quiet period (bucket size). */
   burst: number;
-  /** TLS handshakes in progress at once. */
-  maxInProgress: number;
+  /** TLS handshakes in progress at once from one source address. */
+  maxInProgressPerSource: number;
   /** Monotonic clock in milliseconds (tests inject one). Default performance.now. */
   now?: () => number;
 }
@@ -57,14 +59,14 @@ export type HandshakeEvent = 'handshake_limited';
  *   whole core), while kube-apiserver needs a handful per restart.
  * - burst 200: a simultaneous re-dial of every API server after a webhook restart, even over HTTP/1.1 (one
  *   connection per in-flight admission), fits several times over; the burst costs at most ~0.2 s of CPU.
- * - 32 in progress: an in-cluster handshake takes a few milliseconds, so 100 a second keep about one in progress;
- *   32 leaves room for a burst of simultaneous dials while at most ~30 ms of handshake work (32 × 0.9 ms) can be
- *   queued in front of an admission (100 were in flight in the abuse case).
+ * - 32 in progress per source: an in-cluster handshake takes a few milliseconds, so 100 a second keep about one in
+ *   progress; 32 leaves room for a burst of simultaneous dials from one API server while one client can queue at
+ *   most ~30 ms of handshake work (32 × 0.9 ms) in front of an admission (100 were in flight in the abuse case).
  */
 export const DEFAULT_HANDSHAKE_LIMITS: Readonly<Omit<HandshakeLimitOptions, 'now'>> = Object.freeze({
   ratePerSecond: 100,
   burst: 200,
-  maxInProgress: 32,
+  maxInProgressPerSource: 32,
 });
 
 /** A token bucket: starts full, refills continuously at ratePerSecond up to burst; take() spends one if there is one. */
@@ -102,7 +104,7 @@ function checkOptions(o: HandshakeLimitOptions): void {
   };
   positive('ratePerSecond', o.ratePerSecond, false);
   positive('burst', o.burst, true);
-  positive('maxInProgress', o.maxInProgress, true);
+  positive('maxInProgressPerSource', o.maxInProgressPerSource, true);
 }
 
 type ConnectionListener = (this: tls.Server, socket: Socket) => void;
@@ -119,27 +121,38 @@ export function installHandshakeLimit(
 ): { stop(): void } {
   checkOptions(options);
   const bucket = new TokenBucket(options.ratePerSecond, options.burst, options.now ?? (() => performance.now()));
-  const maxInProgress = options.maxInProgress;
-  let inProgress = 0;
-  const finished = new WeakSet<tls.TLSSocket>();
+  const maxPerSource = options.maxInProgressPerSource;
+  // Source address -> handshakes in progress from it; an entry goes when its count reaches 0.
+  const inProgress = new Map<string, number>();
+  // Raw socket -> its source, while its handshake is in progress (deleted when it ends: counted down once).
+  const sourceOf = new WeakMap<object, string>();
 
   const tlsListeners = server.listeners('connection') as ConnectionListener[];
   for (const listener of tlsListeners) server.removeListener('connection', listener);
 
   const gate = function (this: tls.Server, socket: Socket) {
+    const source = socket.remoteAddress ?? '';
+    const busy = inProgress.get(source) ?? 0;
     // In-progress first: a connection refused for it spends no token (it cost no crypto either).
-    if (inProgress >= maxInProgress || !bucket.take()) {
+    if (busy >= maxPerSource || !bucket.take()) {
       record('handshake_limited');
       socket.resetAndDestroy();
       return;
     }
-    inProgress++;
+    inProgress.set(source, busy + 1);
+    sourceOf.set(socket, source);
     for (const listener of tlsListeners) listener.call(this, socket);
   };
-  const handshakeOver = (socket: tls.TLSSocket) => {
-    if (finished.has(socket)) return;
-    finished.add(socket);
-    if (inProgress > 0) inProgress--;
+  const handshakeOver = (tlsSocket: tls.TLSSocket) => {
+    // Node's TLS listener wraps the raw socket it was given and keeps it as _parent (the per-source test fails if
+    // that ever changes).
+    const raw = (tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket;
+    const source = sourceOf.get(raw);
+    if (source === undefined) return;
+    sourceOf.delete(raw);
+    const busy = inProgress.get(source) ?? 0;
+    if (busy <= 1) inProgress.delete(source);
+    else inProgress.set(source, busy - 1);
   };
   const onSecure = (socket: tls.TLSSocket) => handshakeOver(socket);
   const onClientError = (_err: Error, socket: tls.TLSSocket) => handshakeOver(socket);

@@ -54,9 +54,12 @@ async function start(limits: Partial<HandshakeLimitOptions>, serverOptions: http
 }
 
 /** One TLS connection: resolves true when the handshake completes (the socket is kept open), false when refused. */
-function attempt(port: number): Promise<boolean> {
+function attempt(port: number, localAddress?: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: ca.cert, ALPNProtocols: ['h2'] });
+    // Another source address needs its own TCP socket (tls.connect's options have no localAddress).
+    const raw = localAddress ? net.connect({ port, host: '127.0.0.1', localAddress }) : undefined;
+    raw?.on('error', () => resolve(false));
+    const socket = tls.connect({ port, host: '127.0.0.1', socket: raw, servername: 'localhost', ca: ca.cert, ALPNProtocols: ['h2'] });
     cleanups.push(() => socket.destroy());
     socket.once('secureConnect', () => resolve(true));
     socket.on('error', () => resolve(false));
@@ -111,7 +114,7 @@ describe('installHandshakeLimit', () => {
   });
 
   it('caps handshakes in progress; a slot is freed when a handshake ends, whichever way', async () => {
-    const h = await start({ maxInProgress: 2 });
+    const h = await start({ maxInProgressPerSource: 2 });
     const a = await silent(h.port);
     await silent(h.port);
     await vi.waitFor(() => expect(h.seen.accepted).toBe(2), WAIT);
@@ -128,8 +131,20 @@ describe('installHandshakeLimit', () => {
     expect(h.limited).toHaveLength(1);
   });
 
+  it('counts handshakes in progress per source address: silent connections from one client do not lock others out', async () => {
+    const h = await start({ maxInProgressPerSource: 2 });
+    await silent(h.port);
+    await silent(h.port);
+    await vi.waitFor(() => expect(h.seen.accepted).toBe(2), WAIT);
+    expect(await attempt(h.port)).toBe(false); // 127.0.0.1 is at its cap
+    // Another source (the loopback net answers for all of 127/8): its own count, let through.
+    expect(await attempt(h.port, '127.0.0.2')).toBe(true);
+    await vi.waitFor(() => expect(h.seen.secure).toBe(1), WAIT);
+    expect(h.limited).toEqual(['handshake_limited']);
+  });
+
   it("a handshake that never completes holds its slot only until the server's handshakeTimeout", async () => {
-    const h = await start({ maxInProgress: 1 }, { handshakeTimeout: 300 });
+    const h = await start({ maxInProgressPerSource: 1 }, { handshakeTimeout: 300 });
     await silent(h.port);
     await vi.waitFor(() => expect(h.seen.accepted).toBe(1), WAIT);
     expect(await attempt(h.port)).toBe(false);
@@ -172,7 +187,7 @@ describe('installHandshakeLimit', () => {
     ['ratePerSecond', Number.NaN],
     ['burst', 0.5],
     ['burst', Number.POSITIVE_INFINITY],
-    ['maxInProgress', -1],
+    ['maxInProgressPerSource', -1],
   ])('refuses %s = %s', (name, value) => {
     const server = http2.createSecureServer({ cert: leaf.cert, key: leaf.key });
     expect(() => installHandshakeLimit(server, { ...DEFAULT_HANDSHAKE_LIMITS, [name]: value }, () => undefined)).toThrow(RangeError);
