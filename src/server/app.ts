@@ -42,6 +42,14 @@
  * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
  *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
  *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
+ * - New TLS connections (handshakes.ts): 100 per second server-wide (burst 200) and 32 handshakes in progress per
+ *   source address. A handshake costs ~0.9 ms of CPU on the event loop that answers admissions, and kube-apiserver
+ *   opens a handful of long-lived connections (re-dials only after a restart), so the budget costs it nothing while
+ *   a connection flood can no longer put 100 handshakes in front of an admission. Over it: reset at accept, before
+ *   any TLS work. The in-progress cap is per source so one client's silent connections lock out only itself.
+ * - handshakeTimeout = 10 s (Node's default is 120 s): a connection that never finishes its handshake holds its
+ *   slot (and a connection) until then; kube-apiserver's own TLS handshake timeout is 10 s (client-go), so a slower
+ *   handshake is of no use to it.
  * - A Content-Length over BODY_LIMIT gets 413 before any body byte is read (also instead of "100 Continue").
  * - Refused connections, stream resets, aborts, timeouts, 413s and 503s are counted in
  *   mlrun_image_webhook_connection_events_total{event} and logged as one summary line per 60 s, never one each.
@@ -63,6 +71,7 @@ import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admissi
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { DEFAULT_HANDSHAKE_LIMITS, installHandshakeLimit } from './handshakes.js';
 import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } from './limits.js';
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
 
@@ -82,6 +91,7 @@ export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 export const HTTP2_SESSION_TIMEOUT_MS = 120_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const HEADERS_TIMEOUT_MS = 30_000;
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 
 /** Production connection limits; the reasons are in the header comment. */
@@ -225,7 +235,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   const app = Fastify({
     http2: true,
-    https: { allowHTTP1: true, ...http2ServerOptions(limits), ...tls.serverOptions() },
+    https: { allowHTTP1: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...http2ServerOptions(limits), ...tls.serverOptions() },
     // Our own line per admission (below) replaces fastify's request/response lines; no per-request child logger.
     logger: false,
     bodyLimit: BODY_LIMIT,
@@ -266,6 +276,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // they are counted (connection_events_total) and summarised by the connection limits.
   server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
   const connectionLimits = installConnectionLimits(app, limits, logger, metrics);
+  installHandshakeLimit(server, DEFAULT_HANDSHAKE_LIMITS, (event) => connectionLimits.events.record(event));
 
   installErrorHandlers(app, logger, metrics);
   installJsonParser(app);
