@@ -66,8 +66,8 @@ export interface ConnectionLimits {
   eventLogIntervalMs: number;
 }
 
-/** Default of ConnectionLimits.largeBodyPauseMaxMs: 0, no pause (the next large body starts when one ends). */
-export const LARGE_BODY_PAUSE_MAX_MS = 0;
+/** Default of ConnectionLimits.largeBodyPauseMaxMs: a 3 MiB review takes about 20-30 ms of event loop. */
+export const LARGE_BODY_PAUSE_MAX_MS = 50;
 
 /** The sweep's period: a quarter of the shorter deadline, at least 10 ms and at most 1 s. */
 export function sweepPeriodMs(l: Pick<ConnectionLimits, 'bodyTimeoutMs' | 'writeTimeoutMs'>): number {
