@@ -2,7 +2,7 @@
 // what normal admissions suffered meanwhile and what the attacker got back.
 //
 // Per case: a fresh `node dist/cli/main.js serve` (chart default config, MLRUN_IMAGES_REGISTRY=datanode.local:5000/,
-// info logs to a file, a 192 MiB old-space heap as under the chart's 256 MiB memory limit), pinned to CPU 0; a
+// info logs to a file, NODE_OPTIONS as the chart sets them: a 192 MiB old-space heap), pinned to CPU 0; a
 // steady open-loop stream of normal admissions (typical body, h2, bench/steady.mjs) on CPU 1 — first alone (p99
 // idle), then while the attack runs (p99 during attack); VmRSS sampled every 50 ms; then the process is checked
 // (alive? /healthz answering?) and stopped.
@@ -21,7 +21,7 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import tls from 'node:tls';
 import {
-  benchDir, chartDefaultConfig, cli, fmt, httpGet, makeCertificates, memory, percentile, pinned, requireDist, root,
+  benchDir, chartNodeOptions, chartDefaultConfig, cli, fmt, httpGet, makeCertificates, memory, percentile, pinned, requireDist, root,
   rssSampler, sleep, startWebhook, workDir,
 } from './lib.mjs';
 
@@ -408,19 +408,23 @@ async function reloadCounts(server) {
 // ---------------------------------------------------------------------------------------------------------------
 // Running one case
 
-function steady(server, seconds) {
+/** onConnected: called once the stream's HTTP/2 connection is up (before its first request). */
+function steady(server, seconds, onConnected = () => undefined) {
   const [bin, argv] = pinned(1, [process.execPath, path.join(benchDir, 'steady.mjs'), server.url, typicalFile, String(seconds), String(RATE), '10000']);
   return new Promise((resolve) => {
     const child = spawn(bin, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     children.add(child);
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('connected\n')) onConnected();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), (seconds + 30) * 1000);
     child.on('exit', () => {
       clearTimeout(timer);
       children.delete(child);
       try {
-        const r = JSON.parse(out);
+        const r = JSON.parse(out.slice(out.indexOf('{')));
         const failed = r.sent - r.ok;
         resolve({ p99: percentile(r.all, 99), p90: percentile(r.all, 90), p50: percentile(r.all, 50), max: r.all.at(-1), failed, failures: r.failures, sent: r.sent });
       } catch {
@@ -432,7 +436,7 @@ function steady(server, seconds) {
 
 async function runCase(c) {
   atomicWrite(configFile, c.config ? c.config() : chart.text);
-  const env = { MLRUN_IMAGES_REGISTRY: REGISTRY, NODE_OPTIONS: '--enable-source-maps --max-old-space-size=192', ...c.env };
+  const env = { MLRUN_IMAGES_REGISTRY: REGISTRY, NODE_OPTIONS: chartNodeOptions(), ...c.env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   const logFile = path.join(work, `${c.name}.log`);
   const logFd = openSync(logFile, 'a');
@@ -456,9 +460,14 @@ async function runCase(c) {
     const sampler = rssSampler(server.pid);
     const rssStart = memory(server.pid).rssMiB;
     const caseS = c.seconds ? Math.max(CASE_S, c.seconds) : CASE_S;
+    // The attack starts once the measured stream's connection is up, as kube-apiserver's is before any attack.
+    let connected;
+    const up = new Promise((resolve) => (connected = resolve));
+    const duringRun = steady(server, caseS, connected);
+    await Promise.race([up, sleep(5000)]);
     const until = Date.now() + caseS * 1000;
     const [during, attack] = await Promise.all([
-      steady(server, caseS),
+      duringRun,
       Promise.race([
         c.attack(server, until).catch((e) => ({ answers: new Map([['client error', 1]]), note: String(e?.message ?? e).slice(0, 160) })),
         new Promise((resolve) => setTimeout(resolve, (caseS + 20) * 1000).unref()).then(() => ({ answers: new Map([['timeout', 1]]), note: 'attack client did not finish' })),
@@ -499,7 +508,7 @@ async function runCase(c) {
 // ---------------------------------------------------------------------------------------------------------------
 
 console.log(`npm run abuse — Node ${process.version}; per case: fresh webhook (config: ${chart.source}; ` +
-  `MLRUN_IMAGES_REGISTRY=${REGISTRY}; --max-old-space-size=192) on CPU 0; ${RATE} normal admissions/s (typical, h2, ` +
+  `MLRUN_IMAGES_REGISTRY=${REGISTRY}; NODE_OPTIONS=${chartNodeOptions()}) on CPU 0; ${RATE} normal admissions/s (typical, h2, ` +
   `10 s timeout) on CPU 1: ${IDLE_S} s idle, then ${CASE_S} s during the attack`);
 const rows = [];
 for (const c of CASES.filter((x) => only.length === 0 || only.includes(x.name))) {

@@ -1,7 +1,8 @@
 // A steady stream of normal admissions for bench/abuse.mjs, in its own process (pinned next to the attacker, not
 // the server): open loop, RATE requests per second of BODY over one HTTP/2 connection (as kube-apiserver sends),
 // each with a TIMEOUT; a request that waits on a stalled server counts its full wait (no coordinated omission).
-// Prints one JSON line: latencies (ms, sorted) of the 200 answers and the failures by kind.
+// Prints "connected" once its connection is up, then one JSON line: latencies (ms, sorted) of the 200 answers and
+// the failures by kind.
 //
 //   node bench/steady.mjs URL BODY_FILE SECONDS [RATE=100] [TIMEOUT_MS=10000]
 import { readFileSync } from 'node:fs';
@@ -57,6 +58,17 @@ function one() {
     req.end(body);
   });
 }
+
+// Connected before the first request is due, as kube-apiserver's connection is before any attack: the caller starts
+// its attack when it reads this line (a new TLS connection dialled during a connection flood is what the
+// new-connection budget refuses, which is not what is measured here).
+connect();
+await new Promise((resolve) => {
+  session.once('connect', resolve);
+  session.once('close', resolve);
+  setTimeout(resolve, 5000).unref();
+});
+process.stdout.write('connected\n');
 
 const pending = [];
 const interval = 1000 / Number(rate);
