@@ -33,12 +33,16 @@
  *   still arriving then is of no use to anyone. It is answered 408 and its stream (or connection) closed.
  * - Write deadline = 30 s from handing an answer over: the same reasoning for a client that does not read. The
  *   HTTP/2 stream is reset (CANCEL) or the HTTP/1.1 connection destroyed, which frees the queued answer.
+ * - Both deadlines are checked by one sweep per second over the requests in flight (no timer per request): a
+ *   deadline fires at most one (body) or two (write) sweep periods late, never early.
  * - Declared body bytes in flight: 12 MiB per connection (4 maximal reviews), 48 MiB in all (16 maximal reviews,
  *   over 1,000 typical ones): beyond that a request gets 503 + Retry-After before its body is read. Together with
  *   the two deadlines this bounds what slow or never-finishing bodies can hold.
  * - Bodies declared over 256 KiB are read and handled one at a time, server-wide, the next waiting unread with its
- *   deadline running (64 may wait, then 503): real Pods are a few KiB, and parsing a large review takes the event
- *   loop for milliseconds, so a flood of large reviews must not put several parses in front of every normal one.
+ *   deadline running (64 may wait, then 503), and the next starts no earlier than the last one took (at most
+ *   50 ms) after it: real Pods are a few KiB, and parsing a large review takes the event loop for milliseconds, so
+ *   a flood of large reviews gets at most half of the event loop and a normal admission waits behind at most about
+ *   one of them.
  * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
  *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
  *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
@@ -109,6 +113,7 @@ export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   bodyLimit: BODY_LIMIT,
   largeBodyBytes: 256 * 1024,
   largeBodyQueue: 64,
+  largeBodyPauseMaxMs: 50,
   eventLogIntervalMs: 60_000,
 });
 
