@@ -32,7 +32,8 @@
  *
  * In-progress accounting uses the server's documented events: every TLSSocket of a tls.Server ends its handshake
  * with exactly one 'secureConnection' or one 'tlsClientError' (failure, hang-up, handshake timeout); Node guards
- * both. Each socket is counted down once (WeakSet), so the count cannot drift below what was let through.
+ * both. Each socket is counted down once (its WeakMap entry goes on the first), so the count cannot drift below
+ * what was let through.
  */
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -144,8 +145,8 @@ export function installHandshakeLimit(
     for (const listener of tlsListeners) listener.call(this, socket);
   };
   const handshakeOver = (tlsSocket: tls.TLSSocket) => {
-    // Node's TLS listener wraps the raw socket it was given and keeps it as _parent (the per-source test fails if
-    // that ever changes).
+    // Node's TLS listener wraps the raw socket it was given and keeps it as _parent (if that ever changes, no slot
+    // is freed and the test 'a slot is freed when a handshake ends' fails).
     const raw = (tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket;
     const source = sourceOf.get(raw);
     if (source === undefined) return;

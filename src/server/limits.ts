@@ -6,7 +6,7 @@
  * the moment the headers arrive until the answer is written (or the request is gone): O(1) per request, and an upper
  * bound on what the body can cost, since nghttp2 and the HTTP/1 parser never deliver more than Content-Length.
  *
- * Per request this costs one fastify hook (onRequest), one entry in a Set of requests in flight and one 'close'
+ * Per request this costs one fastify hook (onRequest), one entry in the list of requests in flight and one 'close'
  * listener on the response, which releases everything. The deadlines are not timers per request: one unref'd sweep
  * timer per server (every quarter of the shorter deadline, between 10 ms and 1 s) walks the requests in flight.
  * - Body deadline: a request whose body is not in (or that still waits for the large-body turn) bodyTimeoutMs after
