@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { V1Pod } from '@kubernetes/client-node';
 import { Pod } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
-import { admit } from '../../src/admission/admit.js';
+import { admit, admitAfterInternalError } from '../../src/admission/admit.js';
 import { podCreateReview } from '../../src/admission/review.js';
 import { check } from './check.js';
 import { testRuntime } from '../helpers/runtime.js';
@@ -312,9 +312,51 @@ describe('properties', () => {
       fc.property(fc.oneof(fc.jsonValue(), fc.record({ kind: fc.constant('AdmissionReview'), apiVersion: fc.constant('admission.k8s.io/v1'), request: fc.jsonValue() })), (body) => {
         const r = admit(body, runtime);
         expect([200, 400]).toContain(r.status);
+        if (r.status === 200) expect(r.json).toBe(JSON.stringify(r.body));
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+// The server sends result.json as it is, so on every path that writes it, it must be the body byte for byte
+// (check() covers the Pods that are decided; these are the other ways out of admit()).
+describe('the answer as text (result.json) on the paths that decide nothing', () => {
+  const runtime = testRuntime();
+  const text = fc.string({ unit: 'binary', maxLength: 40 });
+  const pod = { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } };
+  const sameText = (r: ReturnType<typeof admit>) => {
+    expect(r.status).toBe(200);
+    if (r.status === 200) expect(r.json).toBe(JSON.stringify(r.body));
+  };
+
+  it('skipped requests, whatever their uid, namespace, operation and resource', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 36 }), text, text, text, (uid, namespace, operation, resource) => {
+        const body = { kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { uid, namespace, operation, resource: { group: '', resource } } };
+        const r = admit(body, runtime);
+        sameText(r);
+        expect(r.status === 200 && r.summary.outcome).toBe('skipped');
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a Pod it cannot understand', () => {
+    sameText(admit(review(undefined, { object: { metadata: {}, spec: { containers: {} } } }), runtime));
+  });
+
+  it('an internal error inside admit()', () => {
+    const broken = { ...runtime, resolver: { ...runtime.resolver, resolve: () => { throw new Error('boom "\u2028'); } } };
+    const r = admit(review(pod), broken);
+    sameText(r);
+    expect(r.status === 200 && r.summary.outcome).toBe('error');
+  });
+
+  it("the server's safety net (admitAfterInternalError)", () => {
+    const r = admitAfterInternalError(review(pod), 'internal error: boom');
+    sameText(r);
+    expect(r.status === 200 && r.body.response.warnings).toEqual([expect.stringContaining('internal error')]);
   });
 });
 
