@@ -58,16 +58,13 @@ export interface ConnectionLimits {
   largeBodyQueue: number;
   /**
    * After a large body held the turn for t ms, the next starts no earlier than min(t, this) ms later: large bodies
-   * take at most half of the event loop, so a normal admission waits behind at most about one of them.
-   * Default LARGE_BODY_PAUSE_MAX_MS.
+   * take at most half of the event loop, so a normal admission waits behind at most about one of them (a 3 MiB
+   * review takes about 20-30 ms of event loop).
    */
-  largeBodyPauseMaxMs?: number;
+  largeBodyPauseMaxMs: number;
   /** Connection events are logged as one summary line per interval, never one line each. */
   eventLogIntervalMs: number;
 }
-
-/** Default of ConnectionLimits.largeBodyPauseMaxMs: a 3 MiB review takes about 20-30 ms of event loop. */
-export const LARGE_BODY_PAUSE_MAX_MS = 50;
 
 /** The sweep's period: a quarter of the shorter deadline, at least 10 ms and at most 1 s. */
 export function sweepPeriodMs(l: Pick<ConnectionLimits, 'bodyTimeoutMs' | 'writeTimeoutMs'>): number {
@@ -308,7 +305,7 @@ export function installConnectionLimits(
   const events = new ConnectionEventLog(logger, metrics, limits.eventLogIntervalMs);
   const total = new Budget(limits.totalBodyBytes);
   const perConnection = new WeakMap<object, Budget>();
-  const turn = new LargeBodyTurn(limits.largeBodyQueue, limits.largeBodyPauseMaxMs ?? LARGE_BODY_PAUSE_MAX_MS);
+  const turn = new LargeBodyTurn(limits.largeBodyQueue, limits.largeBodyPauseMaxMs);
   const inFlight = new FlightList();
 
   server.maxConnections = limits.maxConnections;
