@@ -79,6 +79,26 @@ describe('writeRecord with no earlier record (written as text, no merged map)', 
   });
 });
 
+describe('writeRecord: entry texts remembered per reasons list', () => {
+  // The engine hands out one reasons list per memoised resolution; a list seen again with another from or to
+  // (a decision built around the same list) must not get the text remembered for the first.
+  it.each([
+    ['another to', { image: 'mlrun/mlrun:1.10.0' }],
+    ['another from', { original: 'mlrun/mlrun ' }],
+  ])('a shared list with %s is written afresh', (_n, other) => {
+    const reasons = ['tag from server version 1.9.2'];
+    const first = { ...decision('c'), reasons };
+    const second = { ...first, ...other };
+    const read = (d: ImageDecision) => {
+      const w = writeRecord(undefined, [d], 10_000);
+      return w.kind === 'full' ? JSON.parse(w.value)['containers/c'] : undefined;
+    };
+    expect(read(first)).toEqual({ from: first.original, to: first.image, reason: reasons[0] });
+    expect(read(second)).toEqual({ from: second.original, to: second.image, reason: reasons[0] });
+    expect(read(first)).toEqual({ from: first.original, to: first.image, reason: reasons[0] });
+  });
+});
+
 describe('readRecord', () => {
   it.each([
     [undefined, false, 0],
