@@ -65,6 +65,12 @@ describe('admission log line', () => {
     expect(line.warningsOmitted).toBeUndefined();
   });
 
+  it('cuts a long warning even when there are few warnings', () => {
+    const line = logOne(summary({ warnings: ['short', 'y'.repeat(10_000), 'z'] }));
+    expect(line.warnings).toEqual(['short', clip('y'.repeat(10_000)), 'z']);
+    expect(line.warningsOmitted).toBeUndefined();
+  });
+
   it.each([
     ['MLRun would raise for an image', summary({ outcome: 'unchanged', decisions: [decision(0, { changed: false, reasonCode: 'error', warning: 'w' })], changedByReason: {}, warnings: ['w'] }), 'warn'],
     ['the Pod could not be understood', summary({ outcome: 'error', decisions: [], changedByReason: {} }), 'warn'],
