@@ -327,8 +327,8 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     }
     return d;
   }
-  // Built only when a step adds to them: with neither policy nor mirror, the engine's own (memoised, never
-  // modified) lists are the decision's.
+  // Built only when a step adds to them: otherwise the decision carries the engine's own (memoised, never modified)
+  // lists, so no list is built per container and record.ts can remember entry texts by that reasons list.
   let reasons: readonly string[] = NONE;
   let codes: readonly string[] = NONE;
   let notes: string[] | undefined;

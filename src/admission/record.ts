@@ -94,7 +94,8 @@ function entryText(d: ImageDecision): EntryText {
   if (e === undefined || e.from !== d.original || e.to !== d.image) {
     const text = `"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
     e = { from: d.original, to: d.image, text, inString: inString(text) };
-    // Only the engine's own lists are worth keeping (a decision with policy, mirror or digest codes has its own).
+    // Kept only for plain decisions: one with a policy, digest or mirror code mostly carries a list built for that
+    // decision alone (its reasons extended), which is never asked for again.
     if ((!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror) entryTexts.set(d.reasons, e);
   }
   return e;

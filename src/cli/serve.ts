@@ -571,7 +571,9 @@ class MirrorLink {
     const m = config.mirror;
     const wanted = mirrorWanted(config);
     if (wanted && !mirrorModules) {
-      // Switched on by a reload: load the registry client first (no look-ups meanwhile), then apply the config of then.
+      // Switched on by a reload: load the registry client first (no look-ups meanwhile), then apply again with the
+      // config current by then (another reload may have come in). A failed load is not retried: a module that cannot
+      // be imported is a broken image, which a retry does not mend.
       loadMirrorModules().then(
         () => this.apply(),
         (err: unknown) => this.deps.logger.error({ err: errorFields(err) }, 'mirror checks off: the registry client cannot be loaded'),
