@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Logger } from '../telemetry/logger.js';
+import { errorFields, type Logger } from '../telemetry/logger.js';
 import type { ConnectionEvent, Metrics } from '../telemetry/metrics.js';
 
 export interface ConnectionLimits {
@@ -411,7 +411,17 @@ export function installConnectionLimits(
   };
   const sweep = () => {
     const now = performance.now();
-    inFlight.forEach((f) => check(f, now));
+    let failed: unknown;
+    inFlight.forEach((f) => {
+      // A check that throws (a stream state nobody foresaw) must not end the process from a timer: the other
+      // requests are still checked, and one line says so.
+      try {
+        check(f, now);
+      } catch (err) {
+        failed ??= err;
+      }
+    });
+    if (failed !== undefined) logger.error({ err: errorFields(failed) }, 'connection limits: a deadline check failed');
   };
   /** Handed over, not written out: the write deadline runs from the first sweep that sees it. */
   const writeDeadline = (f: Flight, now: number) => {
