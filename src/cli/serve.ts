@@ -136,12 +136,20 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
   const metrics = createMetrics();
   // Set once the initial config is in: reloads before that cannot happen (the watcher starts with start()).
   let composition: Composition | undefined;
+  // Reloads are applied in order, one after the other: a reload that switches registry look-ups on first loads the
+  // registry client, so that 'config reloaded' is logged once the config is in force (a Pod admitted right after
+  // it is pinned by digest), not while the client is still loading.
+  let reloads: Promise<void> = Promise.resolve();
   const watcher = new ConfigWatcher({
     file: options.configFile,
     env: process.env,
     onReload: (result) => {
-      onConfigReload(result, options.configFile, logger, metrics);
-      if (result.ok) composition?.reload(result.runtime);
+      reloads = reloads.then(async () => {
+        // A failed load is reported by the mirror link when it applies the config.
+        if (result.ok && mirrorWanted(result.runtime.config)) await loadMirrorModules().catch(() => undefined);
+        onConfigReload(result, options.configFile, logger, metrics);
+        if (result.ok) composition?.reload(result.runtime);
+      }).catch((err: unknown) => logger.error({ err: errorFields(err) }, 'applying the reloaded config failed'));
     },
     onWarning: (message) => logger.warn({ file: options.configFile }, message),
   });
