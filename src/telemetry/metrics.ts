@@ -45,7 +45,7 @@ export const CONNECTION_EVENTS = [
   'busy', // too many request body bytes in flight (per connection or in total): 503 before reading the body
   'session_error', // an HTTP/2 session failed (protocol error, session memory limit)
   'tls_handshake_failed',
-  'handshake_limited', // a new TLS connection closed at accept because handshakes arrived faster than the rate limit
+  'handshake_limited', // a new TLS connection reset at accept: over the new-connection rate, or its source has too many handshakes in progress
 ] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
 
