@@ -119,10 +119,8 @@ function ownRecordText(changed: readonly ImageDecision[]): { value: string; json
     }
     const key = JSON.stringify(`${d.kind}/${d.name}`);
     const e = entryText(d);
-    let codes = '';
-    if (d.policy && d.policy.action !== 'none') codes += `,"policy":${JSON.stringify(`${d.policy.verdict}/${d.policy.action}`)}`;
-    if (d.digest) codes += `,"digest":"${d.digest}"`;
-    if (d.mirror) codes += `,"mirror":"${d.mirror}"`;
+    // The same codes as the general path's entry (codesOf), as members after the reason.
+    const codes = (d.policy && d.policy.action !== 'none') || d.digest || d.mirror ? `,${JSON.stringify(codesOf(d)).slice(1, -1)}` : '';
     text += `${key}:{${e.text}${codes}}`;
     json += `${inString(key)}:{${e.inString}${codes && inString(codes)}}`;
   }
