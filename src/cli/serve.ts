@@ -16,12 +16,11 @@ import { RuntimeSet, type InstallEvent } from '../config/runtime-set.js';
 import type { Runtime } from '../config/runtime.js';
 import type { Config } from '../config/schema.js';
 import { ConfigWatcher, type ReloadResult } from '../config/watch.js';
-import type { createMirrorService, MirrorService, readKeyringFiles, RoundResult } from '../registry/mirror.js';
+import type { MirrorService, RoundResult } from '../registry/mirror.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, startServer, type RegistryLookups, type RunningServer } from '../server/app.js';
 import { createLogger, errorFields, setLogLevel, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type InstallInfo, type Metrics, type RegistryRequestKind } from '../telemetry/metrics.js';
 import { parseArgs, UsageError } from './args.js';
-import type { catalogueFor } from './catalogue.js';
 
 export const SERVE_USAGE = `Usage: mlrun-image-webhook serve [options]
 
@@ -146,7 +145,7 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
     onReload: (result) => {
       reloads = reloads.then(async () => {
         // A failed load is reported by the mirror link when it applies the config.
-        if (result.ok && mirrorWanted(result.runtime.config)) await loadMirrorModules().catch(() => undefined);
+        if (result.ok && mirrorWanted(result.runtime.config)) await mirrorCode.load().catch(() => undefined);
         onConfigReload(result, options.configFile, logger, metrics);
         if (result.ok) composition?.reload(result.runtime);
       }).catch((err: unknown) => logger.error({ err: errorFields(err) }, 'applying the reloaded config failed'));
@@ -166,7 +165,7 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
   logConfig(logger, 'config loaded', initial.runtime, initial.source);
   try {
     // The registry client and the catalogue: loaded only when the config needs registry look-ups.
-    if (mirrorWanted(initial.runtime.config)) await loadMirrorModules();
+    if (mirrorWanted(initial.runtime.config)) await mirrorCode.load();
   } catch (err) {
     const e = errorFields(err);
     stderr.write(`error: cannot load the registry client: ${e.message}\n`);
@@ -177,7 +176,7 @@ export async function runServe(argv: string[], hooks: ServeHooks = {}): Promise<
 
   try {
     // The Kubernetes client costs about 50 MiB of RSS: loaded only when discovery is on.
-    if (initial.runtime.config.discovery.enabled) await loadDiscoveryModules();
+    if (initial.runtime.config.discovery.enabled) await discoveryCode.load();
     composition = new Composition(initial.runtime, { logger, metrics, kubeconfig: options.kubeconfig, backoff: hooks.discoveryBackoff });
   } catch (err) {
     const e = errorFields(err);
@@ -311,9 +310,9 @@ class Composition {
         this.deps.logger.error({ err: errorFields(err) }, 'discovery cannot start; Pods resolve with the static config');
       }
     };
-    if (runtime.config.discovery.enabled && !discoveryModules) {
+    if (runtime.config.discovery.enabled && !discoveryCode.loaded) {
       // Switched on by this reload: load the Kubernetes client first (the static config serves meanwhile).
-      loadDiscoveryModules().then(
+      discoveryCode.load().then(
         () => {
           if (this.runtimes.staticRuntime === runtime) applyDiscovery();
           this.installsChanged();
@@ -422,7 +421,7 @@ class DiscoveryLink {
       return;
     }
     this.kubeConfig ??= loadKubeConfig(this.deps.kubeconfig);
-    const watcher = new (discoveryClasses().InstallWatcher)({
+    const watcher = new (discoveryCode.get().InstallWatcher)({
       kubeConfig: this.kubeConfig,
       namespaces: d.namespaces,
       deploymentName: d.deployment,
@@ -507,29 +506,49 @@ class DiscoveryLink {
   }
 }
 
-/** Loaded by loadDiscoveryModules() before any discovery code runs. */
-let discoveryModules: { KubeConfig: typeof KubeConfig; InstallWatcher: typeof InstallWatcher } | undefined;
-let discoveryLoading: Promise<void> | undefined;
+/**
+ * Code loaded on first need: import() runs at most once, and a failed load stays failed (a module that cannot be
+ * imported is a broken image, which a retry does not mend).
+ */
+class LazyModules<T> {
+  private value: T | undefined;
+  private loading: Promise<void> | undefined;
 
-function loadDiscoveryModules(): Promise<void> {
-  discoveryLoading ??= Promise.all([import('@kubernetes/client-node'), import('../cluster/watch.js')]).then(([k8s, watch]) => {
-    discoveryModules = { KubeConfig: k8s.KubeConfig, InstallWatcher: watch.InstallWatcher };
-  });
-  return discoveryLoading;
+  constructor(
+    private readonly what: string,
+    private readonly importAll: () => Promise<T>,
+  ) {}
+
+  load(): Promise<void> {
+    this.loading ??= this.importAll().then((v) => {
+      this.value = v;
+    });
+    return this.loading;
+  }
+
+  get loaded(): boolean {
+    return this.value !== undefined;
+  }
+
+  get(): T {
+    if (this.value === undefined) throw new Error(`internal: ${this.what} used before its modules were loaded`);
+    return this.value;
+  }
 }
 
-function discoveryClasses(): NonNullable<typeof discoveryModules> {
-  if (!discoveryModules) throw new Error('internal: discovery used before its modules were loaded');
-  return discoveryModules;
-}
+/** The Kubernetes client and the install watcher: loaded before any discovery code runs. */
+const discoveryCode = new LazyModules('discovery', async () => {
+  const [k8s, watch] = await Promise.all([import('@kubernetes/client-node'), import('../cluster/watch.js')]);
+  return { KubeConfig: k8s.KubeConfig, InstallWatcher: watch.InstallWatcher };
+});
 
 /** Whether the Kubernetes client was loaded (tests: it must not be when discovery is off). */
 export function discoveryLoaded(): boolean {
-  return discoveryModules !== undefined;
+  return discoveryCode.loaded;
 }
 
 function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new (discoveryClasses().KubeConfig)();
+  const kc = new (discoveryCode.get().KubeConfig)();
   try {
     if (file !== undefined) kc.loadFromFile(file);
     else kc.loadFromDefault();
@@ -578,11 +597,10 @@ class MirrorLink {
     const config = this.runtimes.staticRuntime.config;
     const m = config.mirror;
     const wanted = mirrorWanted(config);
-    if (wanted && !mirrorModules) {
+    if (wanted && !mirrorCode.loaded) {
       // Switched on by a reload: load the registry client first (no look-ups meanwhile), then apply again with the
-      // config current by then (another reload may have come in). A failed load is not retried: a module that cannot
-      // be imported is a broken image, which a retry does not mend.
-      loadMirrorModules().then(
+      // config current by then (another reload may have come in).
+      mirrorCode.load().then(
         () => this.apply(),
         (err: unknown) => this.deps.logger.error({ err: errorFields(err) }, 'mirror checks off: the registry client cannot be loaded'),
       );
@@ -598,7 +616,7 @@ class MirrorLink {
     this.lastMissing = undefined;
     metrics.setMirrorImages({ present: 0, missing: 0, unknown: 0 });
     if (!wanted) return;
-    const { createMirrorService, readKeyringFiles } = mirrorFunctions();
+    const { createMirrorService, readKeyringFiles } = mirrorCode.get();
     const keyring = readKeyringFiles(m.pullSecretFiles);
     if (keyring.problems.length > 0) logger.warn({ problems: keyring.problems }, 'mirror: some pull secret files are not used');
     const created = createMirrorService({
@@ -655,7 +673,7 @@ class MirrorLink {
     const images = new Set<string>();
     const failures: string[] = [];
     const pythons = this.runtimes.staticRuntime.config.mirror.pythonVersions;
-    const { catalogueFor } = mirrorFunctions();
+    const { catalogueFor } = mirrorCode.get();
     for (const rt of this.runtimesInUse()) {
       const c = catalogueFor(rt, pythons);
       if (!c.ok) {
@@ -686,27 +704,15 @@ function mirrorWanted(config: Config): boolean {
   return config.mirror.enabled || config.policy.pinDigests === 'resolve';
 }
 
-/** Loaded by loadMirrorModules() before a mirror service is built (the chart's defaults never need them). */
-let mirrorModules:
-  | { createMirrorService: typeof createMirrorService; readKeyringFiles: typeof readKeyringFiles; catalogueFor: typeof catalogueFor }
-  | undefined;
-let mirrorLoading: Promise<void> | undefined;
-
-function loadMirrorModules(): Promise<void> {
-  mirrorLoading ??= Promise.all([import('../registry/mirror.js'), import('./catalogue.js')]).then(([mirror, catalogue]) => {
-    mirrorModules = { createMirrorService: mirror.createMirrorService, readKeyringFiles: mirror.readKeyringFiles, catalogueFor: catalogue.catalogueFor };
-  });
-  return mirrorLoading;
-}
-
-function mirrorFunctions(): NonNullable<typeof mirrorModules> {
-  if (!mirrorModules) throw new Error('internal: the mirror used before its modules were loaded');
-  return mirrorModules;
-}
+/** The registry client and the catalogue: loaded before a mirror service is built (the chart's defaults never need them). */
+const mirrorCode = new LazyModules('the mirror', async () => {
+  const [mirror, catalogue] = await Promise.all([import('../registry/mirror.js'), import('./catalogue.js')]);
+  return { createMirrorService: mirror.createMirrorService, readKeyringFiles: mirror.readKeyringFiles, catalogueFor: catalogue.catalogueFor };
+});
 
 /** Whether the registry client and the catalogue were loaded (tests: not while the config needs no look-ups). */
 export function mirrorLoaded(): boolean {
-  return mirrorModules !== undefined;
+  return mirrorCode.loaded;
 }
 
 function onConfigReload(result: ReloadResult, source: string | undefined, logger: Logger, metrics: Metrics): void {
