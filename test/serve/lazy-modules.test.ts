@@ -3,14 +3,13 @@
  * policy.pinDigests: resolve): with the chart's defaults their code never sits in the heap. A reload that switches
  * look-ups on loads them then and builds the service. (Own file: the loaded state is per module instance.)
  */
-import { EventEmitter } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mirrorLoaded, runServe } from '../../src/cli/serve.js';
-import type { RunningServer } from '../../src/server/app.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mirrorLoaded } from '../../src/cli/serve.js';
 import { until } from '../helpers/envtest.js';
-import { h1Request, logCapture, servingFiles, writeAtomic } from '../server/helpers.js';
+import { startServe } from '../helpers/serve.js';
+import { h1Request, servingFiles, writeAtomic } from '../server/helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -24,18 +23,7 @@ describe('serve: registry client loaded only when needed', () => {
     const config = path.join(files.dir, 'config.yaml');
     const base = 'mlrun:\n  version: 1.9.2\n  imagesRegistry: registry-a.example/\n';
     await writeFile(config, base);
-    const signals = new EventEmitter();
-    const logs = logCapture();
-    let server: RunningServer | undefined;
-    const running = runServe(
-      ['--config', config, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
-      { signals, logDestination: logs, exit: vi.fn(), onListening: (s) => (server = s) },
-    );
-    cleanups.push(async () => {
-      signals.emit('SIGTERM', 'SIGTERM');
-      await running;
-    });
-    const s = await until('listening', () => server);
+    const { signals, logs, s } = await startServe(config, files, (stop) => cleanups.push(stop));
     const body = await readFile(path.join(import.meta.dirname, '../fixtures/admission/admission-typical.json'));
     const answer = await h1Request(s.httpsUrl, { ca: files.pki.ca.cert, headers: { 'content-type': 'application/json' }, body });
     expect(answer.status).toBe(200);

@@ -3,16 +3,14 @@
  * catalogue (metrics, one log line when the missing set changes), registry requests counted, admissions told what
  * the mirror holds, and a config reload that points the webhook at another registry rebuilding the service.
  */
-import { EventEmitter } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { podCreateReview } from '../../src/admission/review.js';
-import { runServe } from '../../src/cli/serve.js';
-import type { RunningServer } from '../../src/server/app.js';
 import { until } from '../helpers/envtest.js';
+import { startServe } from '../helpers/serve.js';
 import { pushImage, type PushedImage, REGISTRY_SKIP_REASON, registryBinary, startRegistry, type RunningRegistry } from '../helpers/registry-server.js';
-import { decodePatch, h1Request, httpGet, logCapture, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
+import { decodePatch, h1Request, httpGet, metricValue, servingFiles, writeAtomic } from '../server/helpers.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const skip = registryBinary() === undefined;
@@ -36,22 +34,7 @@ function config(registry: RunningRegistry, others: RunningRegistry[] = []): stri
   ].join('\n');
 }
 
-/** `serve` on free ports with this config file and serving pair; stopped (SIGTERM) after the test. */
-async function serve(file: string, files: { certFile: string; keyFile: string }) {
-  const signals = new EventEmitter();
-  const logs = logCapture();
-  let server: RunningServer | undefined;
-  const running = runServe(
-    ['--config', file, '--port', '0', '--health-port', '0', '--host', '127.0.0.1', '--tls-cert', files.certFile, '--tls-key', files.keyFile, '--drain-delay', '0'],
-    { signals, logDestination: logs, exit: vi.fn(), onListening: (started) => (server = started) },
-  );
-  cleanups.push(async () => {
-    signals.emit('SIGTERM', 'SIGTERM');
-    await running;
-  });
-  const s = await until('listening', () => server);
-  return { signals, logs, running, s };
-}
+const serve = (file: string, files: { certFile: string; keyFile: string }) => startServe(file, files, (stop) => cleanups.push(stop));
 
 describe.skipIf(skip)('serve with the mirror check against a real registry', () => {
   let a: RunningRegistry;
