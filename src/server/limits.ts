@@ -371,8 +371,8 @@ export function installConnectionLimits(
 
   /** HTTP/2: our answer is written but the client is still sending a body: ask it to stop (RFC 9113 8.1). */
   const stopBody = (f: Flight) => {
-    const stream = f.stream!;
-    if (!stream.closed && !stream.destroyed && !stream.state.remoteClose) abandon(f, 'graceful');
+    // abandon() itself skips a stream already closed or destroyed.
+    if (!f.stream!.state.remoteClose) abandon(f, 'graceful');
   };
 
   const answer = (f: Flight, status: number, error: string, message: string) => {
