@@ -46,11 +46,12 @@
  * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
  *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
  *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
- * - New TLS connections (handshakes.ts): 100 per second server-wide (burst 200) and 32 handshakes in progress per
- *   source address. A handshake costs ~0.9 ms of CPU on the event loop that answers admissions, and kube-apiserver
- *   opens a handful of long-lived connections (re-dials only after a restart), so the budget costs it nothing while
- *   a connection flood can no longer put 100 handshakes in front of an admission. Over it: reset at accept, before
- *   any TLS work. The in-progress cap is per source so one client's silent connections lock out only itself.
+ * - New TLS connections (handshakes.ts) are paced: handed to TLS at 100 per second server-wide (4 back to back at
+ *   most), in turns by source address, with 32 handshakes in progress per source; the rest wait unread (64 per
+ *   source, 256 in all, 3 s at most; over that: reset at accept, before any TLS work). A handshake costs ~0.9 ms of
+ *   CPU on the event loop that answers admissions, and kube-apiserver opens a handful of long-lived connections
+ *   (re-dials only after a restart), so pacing costs it at most a turn while a connection flood can no longer put
+ *   blocks of handshakes in front of an admission.
  * - handshakeTimeout = 10 s (Node's default is 120 s): a connection that never finishes its handshake holds its
  *   slot (and a connection) until then; kube-apiserver's own TLS handshake timeout is 10 s (client-go), so a slower
  *   handshake is of no use to it.
@@ -281,7 +282,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // they are counted (connection_events_total) and summarised by the connection limits.
   server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
   const connectionLimits = installConnectionLimits(app, limits, logger, metrics);
-  installHandshakeLimit(server, DEFAULT_HANDSHAKE_LIMITS, (event) => connectionLimits.events.record(event));
+  const handshakeLimit = installHandshakeLimit(server, DEFAULT_HANDSHAKE_LIMITS, (event) => connectionLimits.events.record(event));
 
   installErrorHandlers(app, logger, metrics);
   installJsonParser(app);
@@ -420,6 +421,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   } catch (err) {
     tls.stop();
     connectionLimits.stop();
+    handshakeLimit.stop();
     await Promise.allSettled([app.close(), health.close()]);
     throw err;
   }
@@ -460,6 +462,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       closing = true;
       tls.stop();
       connectionLimits.stop();
+      // Connections still waiting for their handshake turn are reset: they would hold the close for up to 3 s.
+      handshakeLimit.stop();
       // GOAWAY: clients open new connections (to another replica) for new requests; open streams finish here.
       for (const s of sessions) s.close();
       const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;

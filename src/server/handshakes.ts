@@ -8,27 +8,33 @@
  * only when 250 streams are busy) and re-dials only after a webhook restart, a handful per API server. Admissions
  * on open connections are never touched here.
  *
- * Two limits, both O(1) per connection and without per-connection timers:
- * - a server-wide token bucket (ratePerSecond, burst) charged by every connection that is let through to TLS;
- * - a cap on handshakes in progress per source address (let through, neither 'secureConnection' nor
- *   'tlsClientError' yet). It bounds how much handshake work one client can queue in front of an admission at any
- *   moment. A handshake that never completes holds its slot until the server's handshakeTimeout (a tls.Server
- *   option; Node's default is 120 s), so the server sets a short one.
- * A connection over either is reset at once (RST: no crypto, no TIME_WAIT on our side) and counted. Connections
- * over server.maxConnections never get here: Node drops them before 'connection'.
+ * New connections are paced, not refused: a connection is handed to TLS when the server-wide token bucket has a
+ * token (ratePerSecond, a small burst), taken from per-source queues in turn (round-robin by source address), so
+ * handshake work is spread out (at most `burst` back to back, then one per 1/ratePerSecond) instead of arriving
+ * in blocks in front of an admission, and a flood from one address delays another address's new connection by
+ * one turn, not by the flood. Until its turn a connection waits unread (its ClientHello stays in the socket's
+ * buffer; Node's TLS socket takes what was buffered). Bounds, all O(1) or O(sources queued) per event and without
+ * per-connection timers (one timer runs while anything waits):
+ * - at most maxQueuedPerSource waiting per source and maxQueued in all, each for at most maxWaitMs (kept well under
+ *   client-go's 10 s TLS handshake timeout, so a waiting client still has time for its handshake). Over these the
+ *   connection is reset (RST: no crypto, no TIME_WAIT on our side) and counted (`handshake_limited`);
+ * - at most maxInProgressPerSource handshakes in progress per source address (handed to TLS, neither
+ *   'secureConnection' nor 'tlsClientError' yet): one client's silent connections (each held until the server's
+ *   handshakeTimeout) hold up only that client's next connections, not other sources' (a shared cap would let one
+ *   Pod lock every new connection out with 32 silent sockets). A source at its cap is skipped in the turn.
+ * Connections over server.maxConnections never get here: Node drops them before 'connection'; waiting connections
+ * count toward it.
  *
- * The price: the token bucket is shared by every client, so a client that keeps it spent (100 new connections a
- * second, sustained) also gets the new connections of kube-apiserver reset, and those calls fail (the webhook's
- * failurePolicy applies); its open connections keep working, and without the bucket the same flood delays every
- * admission instead. The in-progress cap is per source on purpose: a shared one would let a single Pod lock every
- * new connection out with 32 silent TCP connections re-opened every handshakeTimeout. Its map holds one entry per
- * source with a handshake in progress, so it is bounded by the connections the server accepts (maxConnections).
+ * The price: new connections wait their turn when others arrive faster than the rate (apiserver's re-dial behind a
+ * one-address flood waits about one turn, 10 ms); a flood from more addresses than maxQueued / maxQueuedPerSource
+ * can fill the queue and then new connections are reset as before (kube-apiserver retries a reset dial).
  *
  * How the gate sits in front of TLS: a tls.Server starts its handshake in its own 'connection' listener
  * (tlsConnectionListener wraps the socket in a TLSSocket). A listener prepended before it could destroy the socket,
  * but Node would still wrap the dead socket and report a 'socket hang up' tlsClientError for it (counted as
  * tls_handshake_failed). So the gate takes the listeners present at install (that one) and calls them itself, only
- * for the connections it lets through: a refused connection creates no TLSSocket and emits no TLS event.
+ * for the connections it lets through, when their turn comes: a refused connection creates no TLSSocket and emits
+ * no TLS event.
  *
  * In-progress accounting uses the server's documented events: every TLSSocket of a tls.Server ends its handshake
  * with exactly one 'secureConnection' or one 'tlsClientError' (failure, hang-up, handshake timeout); Node guards
@@ -40,12 +46,17 @@ import { performance } from 'node:perf_hooks';
 import type tls from 'node:tls';
 
 export interface HandshakeLimitOptions {
-  /** New TLS connections per second, long-run. */
+  /** New TLS connections handed to TLS per second, long-run. */
   ratePerSecond: number;
-  /** New TLS connections at once after a quiet period (bucket size). */
+  /** New TLS connections handed to TLS back to back after a quiet period (bucket size). */
   burst: number;
   /** TLS handshakes in progress at once from one source address. */
   maxInProgressPerSource: number;
+  /** Connections waiting for their turn, per source address and in all. */
+  maxQueuedPerSource: number;
+  maxQueued: number;
+  /** How long a connection may wait for its turn before it is reset. */
+  maxWaitMs: number;
   /** Monotonic clock in milliseconds (tests inject one). Default performance.now. */
   now?: () => number;
 }
@@ -58,19 +69,24 @@ export type HandshakeEvent = 'handshake_limited';
  * opens, 0.6 ms with TLS 1.2.
  * - 100 per second: about 10% of one core at the sustained maximum (unlimited, a flood gets ~1,000 a second: the
  *   whole core), while kube-apiserver needs a handful per restart.
- * - burst 200: a simultaneous re-dial of every API server after a webhook restart, even over HTTP/1.1 (one
- *   connection per in-flight admission), fits several times over; the burst costs at most ~0.2 s of CPU.
- * - 32 in progress per source: an in-cluster handshake takes a few milliseconds, so 100 a second keep about one in
- *   progress; 32 leaves room for a burst of simultaneous dials from one API server while one client can queue at
- *   most ~30 ms of handshake work (32 × 0.9 ms) in front of an admission (100 were in flight in the abuse case).
+ * - burst 4: at most ~4 ms of handshakes back to back in front of an admission (a burst of 200 let a flood put
+ *   180 ms there: the p99 of normal admissions went 8.6 -> 25 ms); a simultaneous re-dial of every API server,
+ *   even over HTTP/1.1 with dozens of connections, waits a few hundred milliseconds instead of being reset.
+ * - 32 in progress per source: an in-cluster handshake takes a few milliseconds, so at the rate about one is in
+ *   progress; 32 silent connections hold up their own source only.
+ * - 64 waiting per source, 256 in all (half of maxConnections, so waiting connections cannot crowd out open ones),
+ *   each for at most 3 s: 64 waiting drain in 0.64 s at the rate, and client-go's TLS handshake timeout is 10 s.
  */
 export const DEFAULT_HANDSHAKE_LIMITS: Readonly<Omit<HandshakeLimitOptions, 'now'>> = Object.freeze({
   ratePerSecond: 100,
-  burst: 200,
+  burst: 4,
   maxInProgressPerSource: 32,
+  maxQueuedPerSource: 64,
+  maxQueued: 256,
+  maxWaitMs: 3_000,
 });
 
-/** A token bucket: starts full, refills continuously at ratePerSecond up to burst; take() spends one if there is one. */
+/** A token bucket: starts full, refills continuously at ratePerSecond up to burst. */
 class TokenBucket {
   private tokens: number;
   private last: number;
@@ -84,13 +100,24 @@ class TokenBucket {
     this.last = now();
   }
 
-  take(): boolean {
+  private refill(): void {
     const t = this.now();
     // A clock that goes backwards (an injected one) refills nothing rather than draining the bucket.
     if (t > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.ratePerSecond) / 1000);
       this.last = t;
     }
+  }
+
+  /** Milliseconds until a token is there (0: one is there now). */
+  wait(): number {
+    this.refill();
+    return this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / this.ratePerSecond;
+  }
+
+  /** Spends a token if there is one. */
+  take(): boolean {
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
@@ -106,43 +133,167 @@ function checkOptions(o: HandshakeLimitOptions): void {
   positive('ratePerSecond', o.ratePerSecond, false);
   positive('burst', o.burst, true);
   positive('maxInProgressPerSource', o.maxInProgressPerSource, true);
+  positive('maxQueuedPerSource', o.maxQueuedPerSource, true);
+  positive('maxQueued', o.maxQueued, true);
+  positive('maxWaitMs', o.maxWaitMs, false);
 }
 
 type ConnectionListener = (this: tls.Server, socket: Socket) => void;
 
+/** A connection waiting for its turn. */
+interface Waiting {
+  socket: Socket;
+  source: string;
+  since: number;
+  onClose: () => void;
+}
+
+const ignore = () => undefined;
+/** While no connection waits, the timer is off; while one waits but no source can start, look again this often. */
+const BLOCKED_RECHECK_MS = 100;
+
+export interface HandshakeLimit {
+  /** Connections waiting for their turn now. */
+  waiting(): number;
+  /** Resets every waiting connection and puts the server's own listeners back as they were. */
+  stop(): void;
+}
+
 /**
  * Puts the budget in front of the TLS handshake of `server` (a tls.Server or http2 secure server, before it
- * listens). Refused connections are reset and reported through record('handshake_limited'). stop() puts the
- * server's own listeners back as they were.
+ * listens). Refused connections are reset and reported through record('handshake_limited').
  */
 export function installHandshakeLimit(
   server: tls.Server,
   options: HandshakeLimitOptions,
   record: (event: HandshakeEvent) => void,
-): { stop(): void } {
+): HandshakeLimit {
   checkOptions(options);
-  const bucket = new TokenBucket(options.ratePerSecond, options.burst, options.now ?? (() => performance.now()));
-  const maxPerSource = options.maxInProgressPerSource;
+  const now = options.now ?? (() => performance.now());
+  const bucket = new TokenBucket(options.ratePerSecond, options.burst, now);
+  const { maxInProgressPerSource, maxQueuedPerSource, maxQueued, maxWaitMs } = options;
   // Source address -> handshakes in progress from it; an entry goes when its count reaches 0.
   const inProgress = new Map<string, number>();
   // Raw socket -> its source, while its handshake is in progress (deleted when it ends: counted down once).
   const sourceOf = new WeakMap<object, string>();
+  // Source address -> its waiting connections, oldest first. Map order is the turn order: a source that has had
+  // its turn goes to the back. Bounded by maxQueued entries in all.
+  const queues = new Map<string, Waiting[]>();
+  let queued = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let pumping = false;
+  let stopped = false;
 
   const tlsListeners = server.listeners('connection') as ConnectionListener[];
   for (const listener of tlsListeners) server.removeListener('connection', listener);
 
-  const gate = function (this: tls.Server, socket: Socket) {
-    const source = socket.remoteAddress ?? '';
-    const busy = inProgress.get(source) ?? 0;
-    // In-progress first: a connection refused for it spends no token (it cost no crypto either).
-    if (busy >= maxPerSource || !bucket.take()) {
-      record('handshake_limited');
-      socket.resetAndDestroy();
+  const refuse = (socket: Socket) => {
+    record('handshake_limited');
+    socket.resetAndDestroy();
+  };
+
+  // A waiting socket is read into its own buffer (Node's TLS socket takes what was buffered), so a reset or a
+  // hang-up before any byte ends it and it leaves the queue; a client that sent its ClientHello and then hung up is
+  // only seen when its turn comes (its 'end' waits behind the unread bytes): it costs a token, no crypto.
+  const unqueue = (w: Waiting) => {
+    w.socket.removeListener('close', w.onClose);
+    w.socket.removeListener('error', ignore);
+    queued--;
+  };
+
+  const startTls = (w: Waiting) => {
+    unqueue(w);
+    inProgress.set(w.source, (inProgress.get(w.source) ?? 0) + 1);
+    sourceOf.set(w.socket, w.source);
+    for (const listener of tlsListeners) listener.call(server, w.socket);
+  };
+
+  // Hands waiting connections to TLS while there are tokens, one source after the other.
+  const pump = () => {
+    if (pumping) return; // starting TLS can end a handshake at once (a dead socket): that call pumps on return
+    pumping = true;
+    try {
+      while (queued > 0) {
+        let turn: string | undefined;
+        for (const source of queues.keys()) {
+          if ((inProgress.get(source) ?? 0) < maxInProgressPerSource) {
+            turn = source;
+            break;
+          }
+        }
+        if (turn === undefined || !bucket.take()) break;
+        const queue = queues.get(turn)!;
+        const w = queue.shift()!;
+        queues.delete(turn);
+        if (queue.length > 0) queues.set(turn, queue);
+        startTls(w);
+      }
+    } finally {
+      pumping = false;
+    }
+    schedule();
+  };
+
+  // Resets the connections that waited too long; each queue is oldest first, so only heads are looked at.
+  const expire = () => {
+    const t = now();
+    for (const [source, queue] of queues) {
+      while (queue.length > 0 && t - queue[0]!.since >= maxWaitMs) {
+        const w = queue.shift()!;
+        unqueue(w);
+        refuse(w.socket);
+      }
+      if (queue.length === 0) queues.delete(source);
+    }
+  };
+
+  const tick = () => {
+    timer = undefined;
+    try {
+      expire();
+      pump();
+    } catch {
+      // A timer callback must not throw (the process would end); the next event pumps again.
+    }
+  };
+
+  function schedule() {
+    if (queued === 0) {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
       return;
     }
-    inProgress.set(source, busy + 1);
-    sourceOf.set(socket, source);
-    for (const listener of tlsListeners) listener.call(this, socket);
+    if (timer) return;
+    const wait = bucket.wait();
+    // Either a token is due, or every waiting source is at its in-progress cap (a handshake ending pumps too).
+    timer = setTimeout(tick, Math.max(1, Math.min(wait > 0 ? Math.ceil(wait) : BLOCKED_RECHECK_MS, maxWaitMs)));
+    timer.unref();
+  }
+
+  const gate = (socket: Socket) => {
+    const source = socket.remoteAddress ?? '';
+    let queue = queues.get(source);
+    if (queued >= maxQueued || (queue !== undefined && queue.length >= maxQueuedPerSource)) {
+      refuse(socket);
+      return;
+    }
+    const w: Waiting = { socket, source, since: now(), onClose: () => undefined };
+    // A client that gives up while waiting leaves the queue; a reset from it must not be an unhandled 'error'.
+    w.onClose = () => {
+      const q = queues.get(source);
+      const at = q ? q.indexOf(w) : -1;
+      if (at < 0) return;
+      q!.splice(at, 1);
+      if (q!.length === 0) queues.delete(source);
+      unqueue(w);
+      schedule();
+    };
+    socket.on('error', ignore);
+    socket.once('close', w.onClose);
+    if (queue === undefined) queues.set(source, (queue = []));
+    queue.push(w);
+    queued++;
+    pump();
   };
   const handshakeOver = (tlsSocket: tls.TLSSocket) => {
     // Node's TLS listener wraps the raw socket it was given and keeps it as _parent (if that ever changes, no slot
@@ -154,6 +305,8 @@ export function installHandshakeLimit(
     const busy = inProgress.get(source) ?? 0;
     if (busy <= 1) inProgress.delete(source);
     else inProgress.set(source, busy - 1);
+    // A slot is free: a waiting connection of that source may start.
+    if (queued > 0) pump();
   };
   const onSecure = (socket: tls.TLSSocket) => handshakeOver(socket);
   const onClientError = (_err: Error, socket: tls.TLSSocket) => handshakeOver(socket);
@@ -164,7 +317,19 @@ export function installHandshakeLimit(
   server.on('tlsClientError', onClientError);
 
   return {
+    waiting: () => queued,
     stop() {
+      if (stopped) return;
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      for (const queue of queues.values()) {
+        for (const w of queue) {
+          unqueue(w);
+          w.socket.resetAndDestroy();
+        }
+      }
+      queues.clear();
       server.removeListener('connection', gate);
       server.removeListener('secureConnection', onSecure);
       server.removeListener('tlsClientError', onClientError);

@@ -1,7 +1,8 @@
 /**
  * The new-connection budget (src/server/handshakes.ts) on a real http2 secure server with the repo's development
- * certificates and real TLS/TCP clients: burst, refill (injected clock), handshakes-in-progress cap, what a refused
- * connection costs the server (no TLSSocket, no TLS event), established connections untouched, stop().
+ * certificates and real TLS/TCP clients: burst, pacing (injected clock), turns by source address, the waiting
+ * bounds (per source, in all, in time), handshakes-in-progress cap, what a refused or waiting connection costs the
+ * server (no TLSSocket, no TLS event), established connections untouched, stop().
  * No assertion on durations: waits are for events, with generous upper bounds.
  */
 import http2 from 'node:http2';
@@ -32,6 +33,7 @@ interface Harness {
   limited: string[];
   /** Server events seen after the gate. */
   seen: { accepted: number; secure: number; tlsErrors: string[] };
+  waiting(): number;
   stop(): void;
 }
 
@@ -42,7 +44,7 @@ async function start(limits: Partial<HandshakeLimitOptions>, serverOptions: http
     stream.end('ok');
   });
   const limited: string[] = [];
-  const { stop } = installHandshakeLimit(server, { ...DEFAULT_HANDSHAKE_LIMITS, ...limits }, (e) => limited.push(e));
+  const { stop, waiting } = installHandshakeLimit(server, { ...DEFAULT_HANDSHAKE_LIMITS, ...limits }, (e) => limited.push(e));
   const seen = { accepted: 0, secure: 0, tlsErrors: [] as string[] };
   // Added after the gate, so it also sees the connections the gate refused (already destroyed).
   server.on('connection', () => seen.accepted++);
@@ -50,7 +52,10 @@ async function start(limits: Partial<HandshakeLimitOptions>, serverOptions: http
   server.on('tlsClientError', (err: NodeJS.ErrnoException) => seen.tlsErrors.push(err.code ?? err.message));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-  return { server, port: (server.address() as net.AddressInfo).port, limited, seen, stop };
+  // Before the close (cleanups run last first): a connection still waiting would hold server.close() until its
+  // maxWaitMs, which an injected clock never reaches.
+  cleanups.push(stop);
+  return { server, port: (server.address() as net.AddressInfo).port, limited, seen, waiting, stop };
 }
 
 /** One TLS connection: resolves true when the handshake completes (the socket is kept open), false when refused. */
@@ -82,79 +87,132 @@ async function silent(port: number): Promise<net.Socket> {
   return socket;
 }
 
+/** No new token for the length of a test. */
+const NO_REFILL = 0.001;
+
 describe('installHandshakeLimit', () => {
-  it('lets the burst through, refuses the excess at accept, counts it, and the refused cost no TLS work', async () => {
+  it('lets the burst through, the rest wait for tokens instead of being refused, and a wait costs no TLS work', async () => {
     let now = 1_000; // no refill until moved
-    const h = await start({ burst: 3, ratePerSecond: 1, now: () => now });
-    expect(await attempts(h.port, 5)).toEqual([true, true, true, false, false]);
-    expect(h.limited).toEqual(['handshake_limited', 'handshake_limited']);
-    // One more handshake after the refusals: whatever Node would report for them comes before it completes.
-    now += 1_000;
-    expect(await attempt(h.port)).toBe(true);
+    const h = await start({ burst: 3, ratePerSecond: 10, now: () => now });
+    const all = Array.from({ length: 5 }, () => attempt(h.port));
+    await vi.waitFor(() => expect(h.seen.secure).toBe(3), WAIT);
+    await vi.waitFor(() => expect(h.waiting()).toBe(2), WAIT);
+    // Waiting connections were accepted but not handed to TLS: no TLS event for them yet.
+    expect(h.seen.accepted).toBe(5);
+    expect(h.seen.tlsErrors).toEqual([]);
+    now += 100; // one token at 10/s
     await vi.waitFor(() => expect(h.seen.secure).toBe(4), WAIT);
-    // A refused connection never reached TLS: no secureConnection and no 'socket hang up' tlsClientError
-    // (which destroying it before or after Node's TLS listener would produce, counted as a failed handshake).
-    expect(h.seen.accepted).toBe(6);
+    expect(h.waiting()).toBe(1);
+    now += 100;
+    expect(await Promise.all(all)).toEqual([true, true, true, true, true]);
+    expect(h.limited).toEqual([]);
     expect(h.seen.tlsErrors).toEqual([]);
   });
 
-  it('refills tokens with time, up to the burst', async () => {
+  it('refills tokens with time, up to the burst; a clock going backwards refills nothing', async () => {
     let now = 0;
     const h = await start({ burst: 2, ratePerSecond: 10, now: () => now });
-    expect(await attempts(h.port, 3)).toEqual([true, true, false]);
-    now += 100; // one token at 10/s
-    expect(await attempts(h.port, 2)).toEqual([true, false]);
+    expect(await attempts(h.port, 2)).toEqual([true, true]);
+    const third = attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    now += 100;
+    expect(await third).toBe(true);
     now += 60_000; // a long quiet period refills to the burst, not past it
-    expect(await attempts(h.port, 3)).toEqual([true, true, false]);
-    now -= 30_000; // a clock going backwards refills nothing
-    expect(await attempts(h.port, 1)).toEqual([false]);
-    expect(h.limited).toHaveLength(4);
+    const next = [attempt(h.port), attempt(h.port), attempt(h.port)];
     await vi.waitFor(() => expect(h.seen.secure).toBe(5), WAIT);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    now -= 30_000;
+    await new Promise((r) => setTimeout(r, 250)); // the timer looks again (no token: still waiting)
+    expect(h.waiting()).toBe(1);
+    now += 30_100;
+    expect(await Promise.all(next)).toEqual([true, true, true]);
+    expect(h.limited).toEqual([]);
+  });
+
+  it('bounds the waiting: over maxQueuedPerSource or maxQueued a connection is reset at once and counted', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL, maxQueuedPerSource: 2, maxQueued: 3 });
+    expect(await attempt(h.port)).toBe(true);
+    void attempt(h.port);
+    void attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(2), WAIT);
+    expect(await attempt(h.port)).toBe(false); // a third from 127.0.0.1
+    void attempt(h.port, '127.0.0.2');
+    await vi.waitFor(() => expect(h.waiting()).toBe(3), WAIT);
+    expect(await attempt(h.port, '127.0.0.2')).toBe(false); // 3 wait in all
+    expect(h.limited).toEqual(['handshake_limited', 'handshake_limited']);
+    expect(h.waiting()).toBe(3);
     expect(h.seen.tlsErrors).toEqual([]);
   });
 
-  it('caps handshakes in progress; a slot is freed when a handshake ends, whichever way', async () => {
+  it('a connection waits at most maxWaitMs, then it is reset and counted', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL, maxWaitMs: 300 });
+    expect(await attempt(h.port)).toBe(true);
+    expect(await attempt(h.port)).toBe(false);
+    expect(h.limited).toEqual(['handshake_limited']);
+    expect(h.waiting()).toBe(0);
+    expect(h.seen.tlsErrors).toEqual([]);
+  });
+
+  it('gives turns by source address: a flood from one address delays another by one turn, not by the flood', async () => {
+    let now = 0;
+    const h = await start({ burst: 1, ratePerSecond: 10, now: () => now });
+    expect(await attempt(h.port)).toBe(true);
+    for (let i = 0; i < 4; i++) void attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(4), WAIT);
+    const other = attempt(h.port, '127.0.0.2');
+    await vi.waitFor(() => expect(h.waiting()).toBe(5), WAIT);
+    now += 100; // 127.0.0.1 came first: its oldest goes, and 127.0.0.1 goes to the back
+    await vi.waitFor(() => expect(h.waiting()).toBe(4), WAIT);
+    now += 100;
+    expect(await other).toBe(true);
+    expect(h.waiting()).toBe(3);
+  });
+
+  it('caps handshakes in progress per source; the next waits (not refused) until a slot is freed, whichever way', async () => {
     const h = await start({ maxInProgressPerSource: 2 });
     const a = await silent(h.port);
     await silent(h.port);
     await vi.waitFor(() => expect(h.seen.accepted).toBe(2), WAIT);
-    expect(await attempt(h.port)).toBe(false);
-    expect(h.limited).toEqual(['handshake_limited']);
+    const third = attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    // Another source (the loopback net answers for all of 127/8) has its own count: it goes first.
+    expect(await attempt(h.port, '127.0.0.2')).toBe(true);
+    expect(h.waiting()).toBe(1);
     // A client that hangs up mid-handshake frees its slot (Node reports it as a tlsClientError).
     a.destroy();
-    await vi.waitFor(() => expect(h.seen.tlsErrors).toEqual(['ECONNRESET']), WAIT);
+    expect(await third).toBe(true);
+    expect(h.seen.tlsErrors).toEqual(['ECONNRESET']);
     // Completed handshakes free their slot too: established connections (kept open) do not count.
-    for (let i = 1; i <= 3; i++) {
-      expect(await attempt(h.port)).toBe(true);
-      await vi.waitFor(() => expect(h.seen.secure).toBe(i), WAIT);
-    }
-    expect(h.limited).toHaveLength(1);
-  });
-
-  it('counts handshakes in progress per source address: silent connections from one client do not lock others out', async () => {
-    const h = await start({ maxInProgressPerSource: 2 });
-    await silent(h.port);
-    await silent(h.port);
-    await vi.waitFor(() => expect(h.seen.accepted).toBe(2), WAIT);
-    expect(await attempt(h.port)).toBe(false); // 127.0.0.1 is at its cap
-    // Another source (the loopback net answers for all of 127/8): its own count, let through.
-    expect(await attempt(h.port, '127.0.0.2')).toBe(true);
-    await vi.waitFor(() => expect(h.seen.secure).toBe(1), WAIT);
-    expect(h.limited).toEqual(['handshake_limited']);
+    expect(await attempts(h.port, 2)).toEqual([true, true]);
+    expect(h.limited).toEqual([]);
   });
 
   it("a handshake that never completes holds its slot only until the server's handshakeTimeout", async () => {
     const h = await start({ maxInProgressPerSource: 1 }, { handshakeTimeout: 300 });
     await silent(h.port);
     await vi.waitFor(() => expect(h.seen.accepted).toBe(1), WAIT);
-    expect(await attempt(h.port)).toBe(false);
-    await vi.waitFor(() => expect(h.seen.tlsErrors).toEqual(['ERR_TLS_HANDSHAKE_TIMEOUT']), WAIT);
-    expect(await attempt(h.port)).toBe(true);
-    expect(h.limited).toEqual(['handshake_limited']);
+    const next = attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    expect(await next).toBe(true);
+    expect(h.seen.tlsErrors).toEqual(['ERR_TLS_HANDSHAKE_TIMEOUT']);
+    expect(h.limited).toEqual([]);
   });
 
-  it('leaves established connections alone: requests go on while new connections are refused', async () => {
-    const h = await start({ burst: 1, ratePerSecond: 1, now: () => 0 });
+  it('a client that gives up or resets while waiting leaves the queue, and its reset is no unhandled error', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
+    expect(await attempt(h.port)).toBe(true);
+    const quitter = await silent(h.port);
+    const resetter = await silent(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(2), WAIT);
+    quitter.end();
+    resetter.resetAndDestroy();
+    await vi.waitFor(() => expect(h.waiting()).toBe(0), WAIT);
+    expect(h.limited).toEqual([]);
+    expect(h.seen.tlsErrors).toEqual([]);
+  });
+
+  it('leaves established connections alone: requests go on while new connections wait', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
     const session = http2.connect(`https://localhost:${h.port}`, { ca: ca.cert });
     cleanups.push(() => session.destroy());
     const get = () =>
@@ -168,18 +226,25 @@ describe('installHandshakeLimit', () => {
         req.end();
       });
     expect(await get()).toBe(200);
-    expect(await attempts(h.port, 3)).toEqual([false, false, false]);
-    expect(h.limited).toHaveLength(3);
+    for (let i = 0; i < 3; i++) void attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(3), WAIT);
     expect(await Promise.all([get(), get(), get()])).toEqual([200, 200, 200]);
   });
 
-  it('stop() gives the server its own connection listener back', async () => {
-    const h = await start({ burst: 1, ratePerSecond: 1, now: () => 0 });
-    expect(await attempts(h.port, 2)).toEqual([true, false]);
+  it('stop() resets the waiting connections and gives the server its own connection listener back, once', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
+    expect(await attempt(h.port)).toBe(true);
+    const waiting = attempt(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
     h.stop();
-    expect(h.server.listeners('connection')[0]?.name).toBe('tlsConnectionListener');
+    h.stop();
+    expect(await waiting).toBe(false);
+    expect(h.waiting()).toBe(0);
+    const names = h.server.listeners('connection').map((l) => l.name);
+    expect(names[0]).toBe('tlsConnectionListener');
+    expect(names.filter((n) => n === 'tlsConnectionListener')).toHaveLength(1);
     expect(await attempts(h.port, 3)).toEqual([true, true, true]);
-    expect(h.limited).toHaveLength(1);
+    expect(h.seen.tlsErrors).toEqual([]);
   });
 
   it.each([
@@ -188,6 +253,9 @@ describe('installHandshakeLimit', () => {
     ['burst', 0.5],
     ['burst', Number.POSITIVE_INFINITY],
     ['maxInProgressPerSource', -1],
+    ['maxQueuedPerSource', 0],
+    ['maxQueued', 1.5],
+    ['maxWaitMs', Number.NaN],
   ])('refuses %s = %s', (name, value) => {
     const server = http2.createSecureServer({ cert: leaf.cert, key: leaf.key });
     expect(() => installHandshakeLimit(server, { ...DEFAULT_HANDSHAKE_LIMITS, [name]: value }, () => undefined)).toThrow(RangeError);
