@@ -148,6 +148,14 @@ export function chartNodeOptions() {
   return m ? m[1] : '--enable-source-maps';
 }
 
+/** The node flags of the image's ENTRYPOINT (Dockerfile: ["node", FLAGS…, "/app/dist/cli/main.js"]). */
+export function imageNodeFlags() {
+  const text = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+  const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
+  const argv = m ? JSON.parse(m[1]) : [];
+  return argv.slice(1).filter((a) => a.startsWith('--'));
+}
+
 /** The V8 heap flags among the chart's NODE_OPTIONS (--max-old-space-size, --max-semi-space-size …). */
 export function chartHeapFlags() {
   return chartNodeOptions().split(/\s+/).filter((f) => /^--max-[\w-]*space-size=/.test(f));
@@ -190,16 +198,17 @@ export function httpGet(url, timeoutMs = 5000) {
 }
 
 /**
- * The webhook as the chart runs it: `node dist/cli/main.js serve --config F --tls-cert … --tls-key …`, NODE_ENV as in
- * the image (Dockerfile), NODE_OPTIONS as the chart sets them (values.yaml nodeOptions), info logs to logFd (a file), metrics on the health port.
+ * The webhook as the chart runs it: `node IMAGE_FLAGS dist/cli/main.js serve --config F --tls-cert … --tls-key …`, NODE_ENV
+ * and the node flags of the image (Dockerfile ENTRYPOINT), NODE_OPTIONS as the chart sets them (values.yaml nodeOptions),
+ * info logs to logFd (a file), metrics on the health port.
  * env: extra environment (MLRUN_IMAGES_REGISTRY …). nodeFlags: extra node flags (--cpu-prof …).
  */
-export async function startWebhook({ dist = path.join(root, 'dist'), configFile, certs, env = {}, nodeFlags = [], logFd, cwd, cpu = 0, stderrTo }) {
+export async function startWebhook({ dist = path.join(root, 'dist'), configFile, certs, env = {}, nodeFlags = [], imageFlags = imageNodeFlags(), logFd, cwd, cpu = 0, stderrTo }) {
   const port = await freePort();
   const healthPort = await freePort();
   const args = ['serve', '--config', configFile, '--tls-cert', certs.certFile, '--tls-key', certs.keyFile];
   args.push('--host', '127.0.0.1', '--port', String(port), '--health-port', String(healthPort), '--drain-delay', '0');
-  const [bin, argv] = pinned(cpu, [process.execPath, ...nodeFlags, path.join(dist, 'cli/main.js'), ...args]);
+  const [bin, argv] = pinned(cpu, [process.execPath, ...imageFlags, ...nodeFlags, path.join(dist, 'cli/main.js'), ...args]);
   const child = spawn(bin, argv, {
     cwd,
     env: { ...process.env, NODE_ENV: 'production', NODE_OPTIONS: chartNodeOptions(), ...env },

@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
+  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, imageNodeFlags, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
@@ -43,6 +43,8 @@ const heapSnapshot = flag('heap-snapshot');
 // limit, so V8 on an unlimited bench machine would size it far larger than the chart runs it. --heap none: V8's own.
 const heapOption = option('heap', chartHeapFlags().join(' '));
 const heapFlags = heapOption === 'none' ? [] : heapOption.split(/\s+/).filter(Boolean);
+// The node flags of the image's ENTRYPOINT (startWebhook adds them to the webhook; the baselines get them here).
+const imageFlags = imageNodeFlags();
 const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
@@ -125,6 +127,7 @@ log(`webhook: node dist/cli/main.js serve, config = ${chart.source}, MLRUN_IMAGE
   `NODE_ENV=production, info logs to a file, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
 const heapSource = option('heap', '') ? '--heap' : "the chart's nodeOptions";
 log(`every target's heap: ${heapFlags.length > 0 ? `${heapFlags.join(' ')} (${heapSource})` : 'as V8 sizes it on this machine (--heap none)'}`);
+log(`every target's node flags from the image (Dockerfile ENTRYPOINT): ${imageFlags.join(' ') || 'none'}`);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Start / stop
@@ -142,6 +145,8 @@ async function start(name, spec) {
   }
   if (spec.profiled && traceGc) nodeFlags.push('--trace-gc');
   nodeFlags.push(...heapFlags, ...(spec.heapFlags ?? []));
+  // The image's node flags (--single-threaded-gc) for every target, like the heap: the same GC for all.
+  if (!spec.webhook) nodeFlags.push(...imageFlags);
   let t;
   if (spec.webhook) {
     const extra = option('webhook-node-options', '');

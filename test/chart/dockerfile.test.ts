@@ -3,6 +3,7 @@
  * package.json, COPY sources against the repository and .dockerignore, and every npm command against package.json.
  * (CI runs the build stage's commands for real anyway: npm ci + npm run build.)
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -149,6 +150,15 @@ describe('Dockerfile', () => {
     expect(all(build, 'ADD')).toEqual([]);
   });
 
+  it("the entrypoint's node flags are ones this Node accepts (a flag Node refuses would stop the container at start)", () => {
+    const argv = JSON.parse(all(runtime, 'ENTRYPOINT').pop()!.args) as string[];
+    const flags = argv.slice(1, -1);
+    expect(flags.length).toBeGreaterThan(0);
+    const r = spawnSync(process.execPath, [...flags, '-e', '0'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('.dockerignore keeps local state and non-runtime files out of the context', () => {
     for (const p of ['node_modules', 'dist', '.git', '.cache', 'test', 'charts', 'docs', '.env']) {
       expect(dockerignoreIncludes(dockerignore, p), p).toBe(false);
@@ -159,7 +169,7 @@ describe('Dockerfile', () => {
     const bin = Object.values(pkg.bin)[0]!;
     expect(bin).toBe('dist/cli/main.js');
     const entrypoint = all(runtime, 'ENTRYPOINT').pop()!;
-    expect(JSON.parse(entrypoint.args)).toEqual(['node', `/app/${bin}`]);
+    expect(JSON.parse(entrypoint.args)).toEqual(['node', '--single-threaded-gc', `/app/${bin}`]);
     expect(JSON.parse(all(runtime, 'CMD').pop()!.args)).toEqual(['serve']);
     expect(all(runtime, 'WORKDIR').pop()!.args).toBe('/app');
     expect(all(runtime, 'USER').pop()!.args).toMatch(/^65532(:65532)?$/);
