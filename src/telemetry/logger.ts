@@ -51,6 +51,24 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
 }
 
+
+type PinoInternals = Record<symbol, unknown>;
+
+/**
+ * Writes one line given its fields as JSON text (`,"key":value` for each member, in order): the same bytes as
+ * `logger[level](object, msg)` gives for an object with those members, for a logger made by createLogger (its level
+ * label, time format and bindings are read from the logger), without pino's per-call work (serializers, redaction,
+ * generic stringification of an object built only to be stringified). For the per-admission line, written once per
+ * request; test/server/log-line.test.ts compares it with pino's own line. One difference, on purpose: a lone UTF-16
+ * surrogate in a top-level string is escaped (as JSON.stringify does) where pino would write it raw.
+ */
+export function writeLine(logger: Logger, level: Level, fields: string, msg: string): void {
+  const l = logger as unknown as PinoInternals;
+  const time = (l[pino.symbols.timeSym] as () => string)();
+  const bindings = l[pino.symbols.chindingsSym] as string;
+  (l[pino.symbols.streamSym] as DestinationStream).write(`{"level":"${level}"${time}${bindings}${fields},"msg":${JSON.stringify(msg)}}\n`);
+}
+
 /** Changes the level at run time (config reload). Unknown levels are ignored rather than thrown on. */
 export function setLogLevel(logger: Logger, level: string | undefined): void {
   if (level && level !== logger.level && Object.hasOwn(logger.levels.values, level)) logger.level = level;

@@ -1,7 +1,8 @@
 /** The per-admission log line: what it says (python version, reasons), its level, and that it stays bounded. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AdmissionSummary, ImageDecision } from '../../src/admission/types.js';
-import { clip, LOG_MAX_CHANGES, LOG_MAX_STRING, LOG_MAX_WARNINGS, logAdmission } from '../../src/server/app.js';
+import { clip, LOG_MAX_CHANGES, LOG_MAX_STRING, LOG_MAX_WARNINGS, logAdmission, type LookupNote } from '../../src/server/app.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { logCapture, NOTHING_WAVE2 } from './helpers.js';
 
@@ -45,6 +46,41 @@ function logOne(s: AdmissionSummary) {
   logAdmission(createLogger({ destination: logs }), s, 0.0012);
   expect(logs.lines).toHaveLength(1);
   return logs.lines[0];
+}
+
+/** The line's members built as a plain object, the way the line was written through pino before (the reference). */
+function expectedMembers(s: AdmissionSummary, seconds: number, lookup?: LookupNote): Record<string, unknown> {
+  const changed = s.decisions.filter((d) => d.changed);
+  const changes = changed.slice(0, LOG_MAX_CHANGES).map((d) => ({ container: clip(`${d.kind}/${d.name}`), from: clip(d.original), to: clip(d.image), reasonCode: d.reasonCode }));
+  const total = Object.values(s.changedByReason).reduce((a, b) => a + b!, 0);
+  const out: Record<string, unknown> = {
+    uid: clip(s.uid),
+    namespace: s.namespace === undefined ? undefined : clip(s.namespace),
+    pod: s.name === undefined ? undefined : clip(s.name),
+    operation: s.operation === undefined ? undefined : clip(s.operation),
+    outcome: s.outcome,
+    images: s.imagesSeen,
+    changes,
+    warnings: s.warnings.slice(0, LOG_MAX_WARNINGS).map((w) => clip(w)),
+    duration_ms: Math.round(seconds * 1e6) / 1e3,
+  };
+  if (Math.max(total, changed.length) > changes.length) out.changesOmitted = Math.max(total, changed.length) - changes.length;
+  if (s.warnings.length > LOG_MAX_WARNINGS) out.warningsOmitted = s.warnings.length - LOG_MAX_WARNINGS;
+  if (s.limits.length > 0) out.limits = s.limits;
+  if (s.detail) out.detail = clip(s.detail);
+  if (s.clientVersion) out.clientVersion = clip(s.clientVersion);
+  if (s.clientPythonVersion) out.clientPythonVersion = clip(s.clientPythonVersion);
+  if (lookup) out.registryLookup = lookup;
+  if (s.production) {
+    out.production = true;
+    out.policyMode = s.policyMode;
+    const acted = s.policy
+      .filter((e) => e.action !== 'none')
+      .map((e) => Object.fromEntries(['policy', 'container', 'verdict', 'action', 'image', 'suggestion'].flatMap((k) => ((e as Record<string, string>)[k] === undefined ? [] : [[k, clip((e as Record<string, string>)[k]!)]]))));
+    if (acted.length > 0) out.policy = acted;
+    if (s.policyOmitted > 0) out.policyOmitted = s.policyOmitted;
+  }
+  return out;
 }
 
 describe('admission log line', () => {
@@ -94,6 +130,74 @@ describe('admission log line', () => {
     expect(line.uid.length).toBeLessThanOrEqual(LOG_MAX_STRING + 30);
     // Whatever the Pod, the line is a few tens of KiB at most.
     expect(JSON.stringify(line).length).toBeLessThan((LOG_MAX_CHANGES * 5 + LOG_MAX_WARNINGS + 10) * (LOG_MAX_STRING + 40));
+  });
+
+  it("is byte for byte the line pino writes for the same members (the line is written as text, not through pino's object path)", () => {
+    // Any text a Pod can carry, quotes, backslashes and control characters included (well-formed: see writeLine).
+    const text = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.string({ unit: 'binary-ascii', maxLength: 40 }), fc.constant('x'.repeat(400)));
+    const opt = (a: fc.Arbitrary<string>) => fc.option(a, { nil: undefined });
+    const dec = fc.record({
+      kind: fc.constantFrom('containers', 'initContainers', 'ephemeralContainers'),
+      name: text,
+      original: text,
+      image: text,
+      changed: fc.boolean(),
+      reasonCode: fc.constantFrom('tag+prefix', 'prefix', 'error', 'unchanged', 'limit', 'pin+tag'),
+    });
+    const entry = fc.record(
+      {
+        policy: fc.constantFrom('pin-tags', 'pin-digests'),
+        container: text,
+        verdict: fc.constantFrom('floating', 'pinned', 'digest'),
+        action: fc.constantFrom('none', 'warn', 'deny', 'rewrite', 'resolved'),
+        image: text,
+        suggestion: text,
+      },
+      { requiredKeys: ['policy', 'container', 'verdict', 'action', 'image'] },
+    );
+    const sum = fc.record({
+      uid: text,
+      namespace: opt(text),
+      name: opt(text),
+      operation: opt(text),
+      outcome: fc.constantFrom('mutated', 'unchanged', 'skipped', 'denied', 'error', 'reported'),
+      decisions: fc.array(dec, { maxLength: 25 }),
+      extraChanged: fc.nat(50),
+      imagesSeen: fc.nat(1000),
+      warnings: fc.array(text, { maxLength: 12 }),
+      limits: fc.subarray(['image-too-long', 'too-many-containers', 'version-too-long']),
+      detail: opt(text),
+      clientVersion: fc.option(text, { nil: null }),
+      clientPythonVersion: fc.option(text, { nil: null }),
+      production: fc.boolean(),
+      policyMode: fc.constantFrom('off', 'enforce', 'report'),
+      policy: fc.array(entry, { maxLength: 4 }),
+      policyOmitted: fc.nat(3),
+    });
+    const lookup = fc.option(fc.record({ images: fc.nat(9), ms: fc.double({ min: 0, max: 500, noNaN: true }), secondPass: fc.boolean() }), { nil: undefined });
+    fc.assert(
+      fc.property(sum, lookup, fc.double({ min: 0, max: 30, noNaN: true }), (g, look, seconds) => {
+        const { extraChanged, decisions, ...rest } = g;
+        const s = summary({
+          ...rest,
+          decisions: decisions.map((d, i) => decision(i, d as Partial<ImageDecision>)),
+          changedByReason: { 'tag+prefix': decisions.filter((d) => d.changed).length + extraChanged },
+          policy: rest.policy as AdmissionSummary['policy'],
+        } as Partial<AdmissionSummary>);
+        const ours: string[] = [];
+        logAdmission(createLogger({ destination: { write: (l: string) => void ours.push(l) } }), s, seconds, look as LookupNote | undefined);
+        expect(ours).toHaveLength(1);
+        // pino's own line for the members our line carries, in the same order.
+        const { level, time: _time, name: _name, msg, ...members } = JSON.parse(ours[0]!);
+        const theirs: string[] = [];
+        createLogger({ destination: { write: (l: string) => void theirs.push(l) } })[level as 'info' | 'warn'](members, msg);
+        const untimed = (l: string) => l.replace(/"time":"[^"]*"/, '"time":"T"');
+        expect(untimed(ours[0]!)).toBe(untimed(theirs[0]!));
+        // And the members are what the line is documented to carry, in this order.
+        expect(JSON.stringify(members)).toBe(JSON.stringify(expectedMembers(s, seconds, look as LookupNote | undefined)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('clip keeps short strings and says how much it cut', () => {
