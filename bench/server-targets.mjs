@@ -99,11 +99,10 @@ if (mode === 'bare-https') {
     app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
   } else {
     const dist = new URL(process.env.BENCH_DIST ?? '../dist/', import.meta.url);
-    const { createLogger } = await import(new URL('telemetry/logger.js', dist).href);
+    const { createLogger, logDestination } = await import(new URL('telemetry/logger.js', dist).href);
     const { createMetrics } = await import(new URL('telemetry/metrics.js', dist).href);
-    const { default: pino } = await import('pino');
-    // The webhook's logger (its redaction, time and level formats) writing to the same kind of destination.
-    const logger = createLogger({ destination: pino.destination({ dest: process.env.BENCH_LOG ?? 1, sync: false }) });
+    // The webhook's logger (its redaction, time and level formats) writing through the webhook's own destination.
+    const logger = createLogger({ destination: logDestination({ dest: process.env.BENCH_LOG ?? 1 }) });
     const metrics = createMetrics();
     // The webhook's parser set-up (app.ts installJsonParser): fastify's own JSON parser on a string body.
     const parse = app.getDefaultJsonParser('remove', 'remove');

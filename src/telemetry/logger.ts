@@ -47,10 +47,41 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: false }),
+    options.destination ?? logDestination(),
   );
 }
 
+/**
+ * Where lines go by default (stdout): asynchronous writes, gathered. Each fs.write costs the event loop a thread-pool
+ * round trip, once per line before, now once per LOG_BUFFER_BYTES of lines (about 8 admission lines) or per
+ * LOG_FLUSH_MS, whichever comes first, so a line is on stdout within a second. pino flushes what is left when the
+ * process exits; a SIGKILL or OOM kill loses at most that second. LOG_MAX_BUFFERED_BYTES bounds what a stalled reader
+ * of stdout (a full pipe) can make the process hold: past it, lines are dropped, not kept.
+ */
+export const LOG_BUFFER_BYTES = 4096;
+export const LOG_FLUSH_MS = 1000;
+export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+export function logDestination(
+  options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
+): DestinationStream & { flush(): void; flushSync(): void; on(event: string, listener: (...args: unknown[]) => void): unknown } {
+  const dest = pino.destination({
+    dest: options.dest ?? 1,
+    sync: false,
+    minLength: options.minLength ?? LOG_BUFFER_BYTES,
+    maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
+  });
+  const timer = setInterval(() => {
+    try {
+      dest.flush();
+    } catch {
+      // Destroyed (the process is ending): nothing left to flush.
+    }
+  }, options.flushMs ?? LOG_FLUSH_MS);
+  timer.unref();
+  dest.on('close', () => clearInterval(timer));
+  return dest;
+}
 
 type PinoInternals = Record<symbol, unknown>;
 

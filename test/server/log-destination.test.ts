@@ -1,0 +1,71 @@
+/**
+ * The default log destination (src/telemetry/logger.ts logDestination): lines are gathered and written in batches,
+ * a lone line still reaches its file within the flush interval, and a reader that never drains cannot make the
+ * process hold more than maxLength bytes. Real files, no fake timers; waits are for events with generous bounds.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createLogger, logDestination } from '../../src/telemetry/logger.js';
+import { tempDir } from './helpers.js';
+
+const WAIT = { timeout: 15_000, interval: 20 };
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function file(): Promise<string> {
+  const t = await tempDir('logdest');
+  cleanups.push(t.cleanup);
+  return path.join(t.dir, 'out.log');
+}
+
+function destination(options: Parameters<typeof logDestination>[0]) {
+  const dest = logDestination(options);
+  cleanups.push(() => new Promise<void>((resolve) => {
+    dest.on('close', () => resolve());
+    dest.flushSync();
+    (dest as unknown as { end(): void }).end();
+  }));
+  return dest;
+}
+
+const read = (f: string) => {
+  try {
+    return readFileSync(f, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
+describe('logDestination', () => {
+  it('holds a short line back (no write per line) and writes it within the flush interval', async () => {
+    const f = await file();
+    const dest = destination({ dest: f, flushMs: 200 });
+    await new Promise((r) => dest.on('ready', r));
+    createLogger({ destination: dest }).info({ uid: 'u1' }, 'admission');
+    expect(read(f)).toBe('');
+    await vi.waitFor(() => expect(read(f)).toContain('"uid":"u1"'), WAIT);
+  });
+
+  it('writes as soon as the gathered lines reach minLength, without waiting for the interval', async () => {
+    const f = await file();
+    const dest = destination({ dest: f, minLength: 1024, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    const logger = createLogger({ destination: dest });
+    for (let i = 0; i < 20; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
+    await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(8), WAIT);
+  });
+
+  it('drops lines past maxLength instead of holding them', async () => {
+    const f = await file();
+    const dest = destination({ dest: f, minLength: 4096, maxLength: 1000, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    const dropped: unknown[] = [];
+    dest.on('drop', (line: unknown) => dropped.push(line));
+    const logger = createLogger({ destination: dest });
+    for (let i = 0; i < 3; i++) logger.info({ i, pad: 'x'.repeat(400) }, 'line');
+    expect(dropped.length).toBeGreaterThanOrEqual(1);
+  });
+});
