@@ -2,7 +2,8 @@
 // what normal admissions suffered meanwhile and what the attacker got back.
 //
 // Per case: a fresh `node dist/cli/main.js serve` (chart default config, MLRUN_IMAGES_REGISTRY=datanode.local:5000/,
-// info logs to a file, NODE_OPTIONS as the chart sets them: a 192 MiB old-space heap), pinned to CPU 0; a
+// info logs to a file, NODE_OPTIONS as the chart sets them: a 192 MiB old-space heap, the node flags of the image's
+// entrypoint: --single-threaded-gc), pinned to CPU 0; a
 // steady open-loop stream of normal admissions (typical body, h2, bench/steady.mjs) on CPU 1 — first alone (p99
 // idle), then while the attack runs (p99 during attack); VmRSS sampled every 50 ms; then the process is checked
 // (alive? /healthz answering?) and stopped.
@@ -21,7 +22,7 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import tls from 'node:tls';
 import {
-  benchDir, chartNodeOptions, chartDefaultConfig, cli, fmt, httpGet, makeCertificates, memory, percentile, pinned, requireDist, root,
+  benchDir, chartNodeOptions, chartDefaultConfig, cli, fmt, httpGet, imageNodeFlags, makeCertificates, memory, percentile, pinned, requireDist, root,
   rssSampler, sleep, startWebhook, workDir,
 } from './lib.mjs';
 
@@ -510,7 +511,7 @@ async function runCase(c) {
 // ---------------------------------------------------------------------------------------------------------------
 
 console.log(`npm run abuse — Node ${process.version}; per case: fresh webhook (config: ${chart.source}; ` +
-  `MLRUN_IMAGES_REGISTRY=${REGISTRY}; NODE_OPTIONS=${chartNodeOptions()}) on CPU 0; ${RATE} normal admissions/s (typical, h2, ` +
+  `MLRUN_IMAGES_REGISTRY=${REGISTRY}; NODE_OPTIONS=${chartNodeOptions()}; node flags of the image: ${imageNodeFlags().join(' ') || 'none'}) on CPU 0; ${RATE} normal admissions/s (typical, h2, ` +
   `10 s timeout) on CPU 1: ${IDLE_S} s idle, then ${CASE_S} s during the attack`);
 const rows = [];
 for (const c of CASES.filter((x) => only.length === 0 || only.includes(x.name))) {
