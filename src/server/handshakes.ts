@@ -115,6 +115,11 @@ class TokenBucket {
     return this.tokens >= 1 ? 0 : ((1 - this.tokens) * 1000) / this.ratePerSecond;
   }
 
+  /** Returns a token taken for nothing (up to the burst). */
+  giveBack(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
+
   /** Spends a token if there is one. */
   take(): boolean {
     this.refill();
@@ -187,25 +192,39 @@ export function installHandshakeLimit(
   const tlsListeners = server.listeners('connection') as ConnectionListener[];
   for (const listener of tlsListeners) server.removeListener('connection', listener);
 
+  // A refused socket keeps a listener for 'error' for good: a reset can fail asynchronously (EINVAL when the client
+  // has already sent FIN and Node's own shutdown of the socket is pending), and an 'error' without a listener would
+  // end the process. A socket already gone is only destroyed.
   const refuse = (socket: Socket) => {
     record('handshake_limited');
-    socket.resetAndDestroy();
+    if (!socket.listeners('error').includes(ignore)) socket.on('error', ignore);
+    if (socket.destroyed || socket.writableEnded) socket.destroy();
+    else socket.resetAndDestroy();
   };
 
   // A waiting socket is read into its own buffer (Node's TLS socket takes what was buffered), so a reset or a
   // hang-up before any byte ends it and it leaves the queue; a client that sent its ClientHello and then hung up is
-  // only seen when its turn comes (its 'end' waits behind the unread bytes): it costs a token, no crypto.
-  const unqueue = (w: Waiting) => {
+  // only seen when its turn comes (its 'end' waits behind the unread bytes): it costs a token and a server key
+  // exchange before TLS sees the hang-up. `keepErrorListener`: for a socket about to be refused or destroyed.
+  const unqueue = (w: Waiting, keepErrorListener: boolean) => {
     w.socket.removeListener('close', w.onClose);
-    w.socket.removeListener('error', ignore);
+    if (!keepErrorListener) w.socket.removeListener('error', ignore);
     queued--;
   };
 
   const startTls = (w: Waiting) => {
-    unqueue(w);
+    unqueue(w, false);
     inProgress.set(w.source, (inProgress.get(w.source) ?? 0) + 1);
     sourceOf.set(w.socket, w.source);
-    for (const listener of tlsListeners) listener.call(server, w.socket);
+    try {
+      for (const listener of tlsListeners) listener.call(server, w.socket);
+    } catch {
+      // Node's TLS listener threw (it should not): no TLS event will come for this socket, so its slot is given
+      // back here and the socket closed, rather than held until a restart.
+      handshakeOverRaw(w.socket);
+      w.socket.on('error', ignore);
+      w.socket.destroy();
+    }
   };
 
   // Hands waiting connections to TLS while there are tokens, one source after the other.
@@ -226,12 +245,18 @@ export function installHandshakeLimit(
         const w = queue.shift()!;
         queues.delete(turn);
         if (queue.length > 0) queues.set(turn, queue);
+        if (w.socket.destroyed) {
+          // Gone, its 'close' not yet emitted: nothing to hand to TLS, and the token goes back.
+          unqueue(w, true);
+          bucket.giveBack();
+          continue;
+        }
         startTls(w);
       }
     } finally {
       pumping = false;
+      schedule();
     }
-    schedule();
   };
 
   // Resets the connections that waited too long; each queue is oldest first, so only heads are looked at.
@@ -240,7 +265,7 @@ export function installHandshakeLimit(
     for (const [source, queue] of queues) {
       while (queue.length > 0 && t - queue[0]!.since >= maxWaitMs) {
         const w = queue.shift()!;
-        unqueue(w);
+        unqueue(w, true);
         refuse(w.socket);
       }
       if (queue.length === 0) queues.delete(source);
@@ -265,8 +290,12 @@ export function installHandshakeLimit(
     }
     if (timer) return;
     const wait = bucket.wait();
-    // Either a token is due, or every waiting source is at its in-progress cap (a handshake ending pumps too).
-    timer = setTimeout(tick, Math.max(1, Math.min(wait > 0 ? Math.ceil(wait) : BLOCKED_RECHECK_MS, maxWaitMs)));
+    // The next token, or (every waiting source at its in-progress cap: a handshake ending pumps too) a recheck; never
+    // later than the oldest waiting connection's deadline (the heads are the oldest of each source).
+    let next = wait > 0 ? Math.ceil(wait) : BLOCKED_RECHECK_MS;
+    const t = now();
+    for (const queue of queues.values()) if (queue.length > 0) next = Math.min(next, Math.ceil(queue[0]!.since + maxWaitMs - t));
+    timer = setTimeout(tick, Math.max(1, next));
     timer.unref();
   }
 
@@ -285,7 +314,7 @@ export function installHandshakeLimit(
       if (at < 0) return;
       q!.splice(at, 1);
       if (q!.length === 0) queues.delete(source);
-      unqueue(w);
+      unqueue(w, false);
       schedule();
     };
     socket.on('error', ignore);
@@ -298,7 +327,9 @@ export function installHandshakeLimit(
   const handshakeOver = (tlsSocket: tls.TLSSocket) => {
     // Node's TLS listener wraps the raw socket it was given and keeps it as _parent (if that ever changes, no slot
     // is freed and the test 'a slot is freed when a handshake ends' fails).
-    const raw = (tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket;
+    handshakeOverRaw((tlsSocket as unknown as { _parent?: object })._parent ?? tlsSocket);
+  };
+  function handshakeOverRaw(raw: object): void {
     const source = sourceOf.get(raw);
     if (source === undefined) return;
     sourceOf.delete(raw);
@@ -307,7 +338,7 @@ export function installHandshakeLimit(
     else inProgress.set(source, busy - 1);
     // A slot is free: a waiting connection of that source may start.
     if (queued > 0) pump();
-  };
+  }
   const onSecure = (socket: tls.TLSSocket) => handshakeOver(socket);
   const onClientError = (_err: Error, socket: tls.TLSSocket) => handshakeOver(socket);
 
@@ -325,8 +356,9 @@ export function installHandshakeLimit(
       timer = undefined;
       for (const queue of queues.values()) {
         for (const w of queue) {
-          unqueue(w);
-          w.socket.resetAndDestroy();
+          unqueue(w, true);
+          if (w.socket.destroyed || w.socket.writableEnded) w.socket.destroy();
+          else w.socket.resetAndDestroy();
         }
       }
       queues.clear();

@@ -211,6 +211,23 @@ describe('installHandshakeLimit', () => {
     expect(h.seen.tlsErrors).toEqual([]);
   });
 
+  it('a waiting connection that is ending when it is reset (stop, or its wait running out) ends no process', async () => {
+    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
+    expect(await attempt(h.port)).toBe(true);
+    // Stop at the moment the server reads the client's FIN: Node's own shutdown of that socket is pending, and a
+    // reset then fails asynchronously (EINVAL); with no 'error' listener left, that error would end the process.
+    // (A microtask after 'end' is that moment: Node has called end() on its side and the socket is not yet closed.)
+    const stopped = new Promise<void>((resolve) =>
+      h.server.on('connection', (s: net.Socket) => s.once('end', () => queueMicrotask(() => (h.stop(), resolve())))),
+    );
+    const quitter = await silent(h.port);
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    quitter.end();
+    await stopped;
+    await new Promise((r) => setTimeout(r, 200)); // an asynchronous 'error' would have surfaced by now
+    expect(h.waiting()).toBe(0);
+  });
+
   it('leaves established connections alone: requests go on while new connections wait', async () => {
     const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
     const session = http2.connect(`https://localhost:${h.port}`, { ca: ca.cert });
