@@ -37,8 +37,11 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/** Marks the loggers made here: writeLine knows their line format (level label, time, bindings). */
+const MADE_HERE = Symbol('mlrun-image-webhook logger');
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? 'info',
       base: { name: 'mlrun-image-webhook', ...options.base },
@@ -49,6 +52,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     options.destination ?? logDestination(),
   );
+  (logger as unknown as PinoInternals)[MADE_HERE] = true;
+  return logger;
 }
 
 /**
@@ -65,22 +70,14 @@ export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export function logDestination(
   options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
 ): DestinationStream & { flush(): void; flushSync(): void; on(event: string, listener: (...args: unknown[]) => void): unknown } {
-  const dest = pino.destination({
+  // sonic-boom's periodicFlush: an unref'd timer, cleared when the stream closes.
+  return pino.destination({
     dest: options.dest ?? 1,
     sync: false,
     minLength: options.minLength ?? LOG_BUFFER_BYTES,
     maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
-  });
-  const timer = setInterval(() => {
-    try {
-      dest.flush();
-    } catch {
-      // Destroyed (the process is ending): nothing left to flush.
-    }
-  }, options.flushMs ?? LOG_FLUSH_MS);
-  timer.unref();
-  dest.on('close', () => clearInterval(timer));
-  return dest;
+    periodicFlush: options.flushMs ?? LOG_FLUSH_MS,
+  } as Parameters<typeof pino.destination>[0]);
 }
 
 type PinoInternals = Record<symbol, unknown>;
@@ -95,6 +92,11 @@ type PinoInternals = Record<symbol, unknown>;
  */
 export function writeLine(logger: Logger, level: Level, fields: string, msg: string): void {
   const l = logger as unknown as PinoInternals;
+  // Another pino logger (its own formatters, hooks, transports): through pino, as an object.
+  if (l[MADE_HERE] !== true) {
+    logger[level](JSON.parse(`{${fields.slice(1)}}`) as object, msg);
+    return;
+  }
   const time = (l[pino.symbols.timeSym] as () => string)();
   const bindings = l[pino.symbols.chindingsSym] as string;
   (l[pino.symbols.streamSym] as DestinationStream).write(`{"level":"${level}"${time}${bindings}${fields},"msg":${JSON.stringify(msg)}}\n`);

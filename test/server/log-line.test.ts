@@ -1,5 +1,6 @@
 /** The per-admission log line: what it says (python version, reasons), its level, and that it stays bounded. */
 import fc from 'fast-check';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { AdmissionSummary, ImageDecision } from '../../src/admission/types.js';
 import { clip, LOG_MAX_CHANGES, LOG_MAX_STRING, LOG_MAX_WARNINGS, logAdmission, type LookupNote } from '../../src/server/app.js';
@@ -198,6 +199,16 @@ describe('admission log line', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("goes through pino's object path for a logger not made by createLogger (its own format is kept)", () => {
+    const lines: string[] = [];
+    const other = pino({ base: { svc: 'x' }, messageKey: 'message' }, { write: (l: string) => void lines.push(l) });
+    logAdmission(other, summary(), 0.0012);
+    expect(lines).toHaveLength(1);
+    const line = JSON.parse(lines[0]!);
+    expect(line).toMatchObject({ level: 30, svc: 'x', message: 'admission', uid: 'u1', outcome: 'mutated', duration_ms: 1.2 });
+    expect(line.changes).toEqual([{ container: 'containers/c0', from: 'mlrun/mlrun', to: 'datanode-registry.example/mlrun/mlrun:1.9.2-py39', reasonCode: 'tag+prefix' }]);
   });
 
   it('clip keeps short strings and says how much it cut', () => {
