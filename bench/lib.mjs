@@ -152,8 +152,12 @@ export function chartNodeOptions() {
 export function imageNodeFlags() {
   const text = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
   const m = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(text);
-  const argv = m ? JSON.parse(m[1]) : [];
-  return argv.slice(1).filter((a) => a.startsWith('--'));
+  if (!m) throw new Error('Dockerfile: no one-line exec-form ENTRYPOINT ["node", FLAGS…, SCRIPT] to take node flags from');
+  const argv = JSON.parse(m[1]);
+  if (argv[0] !== 'node') throw new Error(`Dockerfile: ENTRYPOINT starts with ${JSON.stringify(argv[0])}, not node`);
+  // The flags are what comes between node and the script (the first argument that is not a flag).
+  const script = argv.findIndex((a, i) => i > 0 && !a.startsWith('-'));
+  return argv.slice(1, script < 0 ? argv.length : script);
 }
 
 /** The V8 heap flags among the chart's NODE_OPTIONS (--max-old-space-size, --max-semi-space-size …). */
