@@ -45,7 +45,7 @@ export const CONNECTION_EVENTS = [
   'busy', // too many request body bytes in flight (per connection or in total): 503 before reading the body
   'session_error', // an HTTP/2 session failed (protocol error, session memory limit)
   'tls_handshake_failed',
-  'handshake_limited', // a new TLS connection reset at accept: over the new-connection rate, or its source has too many handshakes in progress
+  'handshake_limited', // a new TLS connection reset at accept: it waited its turn for a handshake too long (3 s), or too many wait (64 per source address, 256 in all)
 ] as const;
 export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
 
