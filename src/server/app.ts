@@ -74,7 +74,7 @@ import Fastify, {
 import { admitAfterInternalError, admit as defaultAdmit } from '../admission/admit.js';
 import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admission/types.js';
 import type { Runtime } from '../config/runtime.js';
-import { createLogger, errorFields, writeLine, type Logger } from '../telemetry/logger.js';
+import { createLogger, errorFields, onDroppedLines, writeLine, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { DEFAULT_HANDSHAKE_LIMITS, installHandshakeLimit } from './handshakes.js';
 import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } from './limits.js';
@@ -283,6 +283,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   server.on('tlsClientError', (err: Error) => logger.debug({ err: errorFields(err) }, 'TLS handshake failed'));
   const connectionLimits = installConnectionLimits(app, limits, logger, metrics);
   const handshakeLimit = installHandshakeLimit(server, DEFAULT_HANDSHAKE_LIMITS, (event) => connectionLimits.events.record(event));
+  // Lines the log destination drops (stdout not read) cannot say so in the log: they are counted.
+  const stopCountingDrops = onDroppedLines(logger, () => metrics.logLinesDropped.inc());
 
   installErrorHandlers(app, logger, metrics);
   installJsonParser(app);
@@ -422,6 +424,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     tls.stop();
     connectionLimits.stop();
     handshakeLimit.stop();
+    stopCountingDrops();
     await Promise.allSettled([app.close(), health.close()]);
     throw err;
   }
@@ -464,6 +467,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       connectionLimits.stop();
       // Connections still waiting for their handshake turn are reset: they would hold the close for up to 3 s.
       handshakeLimit.stop();
+      stopCountingDrops();
       // GOAWAY: clients open new connections (to another replica) for new requests; open streams finish here.
       for (const s of sessions) s.close();
       const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;

@@ -102,6 +102,19 @@ export function writeLine(logger: Logger, level: Level, fields: string, msg: str
   (l[pino.symbols.streamSym] as DestinationStream).write(`{"level":"${level}"${time}${bindings}${fields},"msg":${JSON.stringify(msg)}}\n`);
 }
 
+/**
+ * Calls `listener` for each line the logger's destination drops (logDestination: past LOG_MAX_BUFFERED_BYTES waiting
+ * for a stdout nobody reads); returns the unsubscribe. A destination that never drops: nothing to listen to.
+ */
+export function onDroppedLines(logger: Logger, listener: () => void): () => void {
+  const stream = (logger as unknown as PinoInternals)[pino.symbols.streamSym] as
+    | { on?: (e: string, l: () => void) => unknown; removeListener?: (e: string, l: () => void) => unknown }
+    | undefined;
+  if (typeof stream?.on !== 'function' || typeof stream.removeListener !== 'function') return () => undefined;
+  stream.on('drop', listener);
+  return () => stream.removeListener!('drop', listener);
+}
+
 /** Changes the level at run time (config reload). Unknown levels are ignored rather than thrown on. */
 export function setLogLevel(logger: Logger, level: string | undefined): void {
   if (level && level !== logger.level && Object.hasOwn(logger.levels.values, level)) logger.level = level;

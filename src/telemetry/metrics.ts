@@ -139,6 +139,7 @@ export interface Metrics {
   readonly registryRequestDuration: Histogram<'kind'>;
   readonly policyDecisions: Counter<'policy' | 'action'>;
   readonly mirrorDecisions: Counter<'state'>;
+  readonly logLinesDropped: Counter;
   /** One admission answered (any status). summary is absent for bad requests and internal errors. */
   recordAdmission(outcome: AdmissionOutcome, durationSeconds: number, summary?: AdmissionSummary): void;
   /** A config (re)load: success updates the timestamp and the rules info. */
@@ -238,6 +239,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers: [registry],
   });
   buildInfo.labels(options.version ?? webhookVersion()).set(1);
+  const logLinesDropped = new Counter({
+    name: `${PREFIX}log_lines_dropped_total`,
+    help: 'Log lines dropped because stdout was not being read: more than 8 MiB of lines were waiting.',
+    registers: [registry],
+  });
   const connectionEvents = new Counter({
     name: `${PREFIX}connection_events_total`,
     help: `Connection-level events on the HTTPS port, by event: ${CONNECTION_EVENTS.join(', ')}.`,
@@ -465,6 +471,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registryRequestDuration,
     policyDecisions,
     mirrorDecisions,
+    logLinesDropped,
     recordAdmission(outcome, durationSeconds, summary) {
       (outcomeChildren.get(outcome) ?? admissionRequests.labels(outcome)).inc();
       admissionDuration.observe(durationSeconds);

@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, logDestination } from '../../src/telemetry/logger.js';
-import { tempDir } from './helpers.js';
+import { createLogger, logDestination, onDroppedLines } from '../../src/telemetry/logger.js';
+import { createMetrics } from '../../src/telemetry/metrics.js';
+import { testRuntime } from '../helpers/runtime.js';
+import { metricValue, startTestServer, tempDir } from './helpers.js';
 
 const WAIT = { timeout: 15_000, interval: 20 };
 const cleanups: (() => unknown)[] = [];
@@ -58,14 +60,30 @@ describe('logDestination', () => {
     await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(8), WAIT);
   });
 
-  it('drops lines past maxLength instead of holding them', async () => {
+  it('drops lines past maxLength instead of holding them, and says so to onDroppedLines', async () => {
     const f = await file();
     const dest = destination({ dest: f, minLength: 4096, maxLength: 1000, flushMs: 600_000 });
     await new Promise((r) => dest.on('ready', r));
-    const dropped: unknown[] = [];
-    dest.on('drop', (line: unknown) => dropped.push(line));
     const logger = createLogger({ destination: dest });
+    let dropped = 0;
+    const stop = onDroppedLines(logger, () => dropped++);
     for (let i = 0; i < 3; i++) logger.info({ i, pad: 'x'.repeat(400) }, 'line');
-    expect(dropped.length).toBeGreaterThanOrEqual(1);
+    expect(dropped).toBeGreaterThanOrEqual(1);
+    // Unsubscribed: further drops are not reported.
+    stop();
+    const before = dropped;
+    logger.info({ pad: 'x'.repeat(400) }, 'line');
+    expect(dropped).toBe(before);
+  });
+
+  it('the server counts dropped lines in mlrun_image_webhook_log_lines_dropped_total', async () => {
+    const f = await file();
+    // Room for nothing: the server's start-up line is already too much.
+    const dest = destination({ dest: f, minLength: 4096, maxLength: 50, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    const metrics = createMetrics({ defaultMetrics: false });
+    const server = await startTestServer(testRuntime(), { logger: createLogger({ destination: dest }), metrics });
+    await server.close();
+    expect(metricValue(await metrics.registry.metrics(), 'mlrun_image_webhook_log_lines_dropped_total')).toBeGreaterThanOrEqual(1);
   });
 });
