@@ -9,7 +9,7 @@ import { parseReference } from '../image/reference.js';
 import { compilePythonMatcher, type PyCompileError } from './pyregex.js';
 import type { Rules } from './rules.js';
 import { compareSemver, parseSemver, type SemVer } from './semver.js';
-import { BoundedMemo } from '../util/memo.js';
+import { BoundedMemo, BoundedTripleMemo } from '../util/memo.js';
 import { isSpaceU } from '../python/unicode.js';
 
 /** MLRun config in MLRun's vocabulary. null is Python None; "" is an empty string (both falsy, as in MLRun). */
@@ -201,10 +201,9 @@ export function compileResolver(settings: MlrunSettings, options: ResolverOption
   }
 
   // Pods repeat a few (image, client version, python) triples; results are immutable, so remember them (bounded).
-  const memo = new BoundedMemo<Resolution>(RESULT_MEMO_LIMITS.maxEntries, RESULT_MEMO_LIMITS.maxKeyLength);
+  const memo = new BoundedTripleMemo<Resolution>(RESULT_MEMO_LIMITS.maxEntries, RESULT_MEMO_LIMITS.maxKeyLength);
   function memoResolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {
-    const key = `${image}\u0000${clientVersion ?? '\u0001'}\u0000${clientPythonVersion ?? '\u0001'}`;
-    return memo.get(key, () => resolve(image, clientVersion, clientPythonVersion));
+    return memo.get(clientVersion, clientPythonVersion, image, () => resolve(image, clientVersion, clientPythonVersion));
   }
 
   function resolve(image: string, clientVersion: string | null, clientPythonVersion: string | null): Resolution {

@@ -32,3 +32,47 @@ export class BoundedMemo<V> {
     return v;
   }
 }
+
+/**
+ * A BoundedMemo for (a, b, key) triples that builds no joined key: maps nested by a, then b, then key. The engine
+ * asks it once per container with the Pod's client version and python version as a and b; a joined key cost a
+ * string of ~60 characters built, flattened and hashed per container. Same bounds: at most maxEntries entries in all
+ * (when full it starts over), and a triple whose parts are longer than maxKeyLength together is computed, not kept.
+ * null is its own key, distinct from "".
+ */
+export class BoundedTripleMemo<V> {
+  private readonly root = new Map<string | null, Map<string | null, Map<string, V>>>();
+  private entries = 0;
+
+  constructor(
+    readonly maxEntries: number,
+    readonly maxKeyLength: number,
+  ) {
+    if (!(maxEntries >= 1 && Number.isFinite(maxEntries)) || !(maxKeyLength >= 0 && Number.isFinite(maxKeyLength))) {
+      throw new RangeError(`BoundedTripleMemo needs finite limits (maxEntries ${maxEntries}, maxKeyLength ${maxKeyLength})`);
+    }
+  }
+
+  /** Entries held now (diagnostics and tests). */
+  get size(): number {
+    return this.entries;
+  }
+
+  get(a: string | null, b: string | null, key: string, compute: () => V): V {
+    if (key.length + (a === null ? 0 : a.length) + (b === null ? 0 : b.length) > this.maxKeyLength) return compute();
+    const hit = this.root.get(a)?.get(b)?.get(key);
+    if (hit !== undefined) return hit;
+    const v = compute();
+    if (this.entries >= this.maxEntries) {
+      this.root.clear();
+      this.entries = 0;
+    }
+    let byB = this.root.get(a);
+    if (byB === undefined) this.root.set(a, (byB = new Map()));
+    let byKey = byB.get(b);
+    if (byKey === undefined) byB.set(b, (byKey = new Map()));
+    if (!byKey.has(key)) this.entries++;
+    byKey.set(key, v);
+    return v;
+  }
+}
