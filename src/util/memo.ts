@@ -11,9 +11,7 @@ export class BoundedMemo<V> {
     readonly maxEntries: number,
     readonly maxKeyLength: number,
   ) {
-    if (!(maxEntries >= 1 && Number.isFinite(maxEntries)) || !(maxKeyLength >= 0 && Number.isFinite(maxKeyLength))) {
-      throw new RangeError(`BoundedMemo needs finite limits (maxEntries ${maxEntries}, maxKeyLength ${maxKeyLength})`);
-    }
+    checkLimits('BoundedMemo', maxEntries, maxKeyLength);
   }
 
   /** Entries held now (diagnostics and tests). */
@@ -48,9 +46,7 @@ export class BoundedTripleMemo<V> {
     readonly maxEntries: number,
     readonly maxKeyLength: number,
   ) {
-    if (!(maxEntries >= 1 && Number.isFinite(maxEntries)) || !(maxKeyLength >= 0 && Number.isFinite(maxKeyLength))) {
-      throw new RangeError(`BoundedTripleMemo needs finite limits (maxEntries ${maxEntries}, maxKeyLength ${maxKeyLength})`);
-    }
+    checkLimits('BoundedTripleMemo', maxEntries, maxKeyLength);
   }
 
   /** Entries held now (diagnostics and tests). */
@@ -74,5 +70,12 @@ export class BoundedTripleMemo<V> {
     if (!byKey.has(key)) this.entries++;
     byKey.set(key, v);
     return v;
+  }
+}
+
+/** Both limits finite, at least one entry: there is no unbounded memo. */
+function checkLimits(kind: string, maxEntries: number, maxKeyLength: number): void {
+  if (!(maxEntries >= 1 && Number.isFinite(maxEntries)) || !(maxKeyLength >= 0 && Number.isFinite(maxKeyLength))) {
+    throw new RangeError(`${kind} needs finite limits (maxEntries ${maxEntries}, maxKeyLength ${maxKeyLength})`);
   }
 }
