@@ -31,55 +31,20 @@ interface LazyCommand {
   load: () => Promise<{ usage: string; run: (argv: string[], io: Io) => Promise<number> }>;
 }
 
+/** A LazyCommand from the module's import and what to take from it (each module names its usage and run). */
+function fromModule<M>(importModule: () => Promise<M>, pick: (m: M) => Awaited<ReturnType<LazyCommand['load']>>): LazyCommand {
+  return { load: async () => pick(await importModule()) };
+}
+
 const LAZY: Record<string, LazyCommand> = {
-  resolve: {
-    load: async () => {
-      const m = await import('./resolve.js');
-      return { usage: m.RESOLVE_USAGE, run: m.runResolve };
-    },
-  },
-  mutate: {
-    load: async () => {
-      const m = await import('./mutate.js');
-      return { usage: m.MUTATE_USAGE, run: m.runMutate };
-    },
-  },
-  serve: {
-    load: async () => {
-      const m = await import('./serve.js');
-      return { usage: m.SERVE_USAGE, run: (argv) => m.runServe(argv) };
-    },
-  },
-  render: {
-    load: async () => {
-      const m = await import('./render.js');
-      return { usage: m.RENDER_USAGE, run: m.runRender };
-    },
-  },
-  'validate-config': {
-    load: async () => {
-      const m = await import('./validate-config.js');
-      return { usage: m.VALIDATE_CONFIG_USAGE, run: m.runValidateConfig };
-    },
-  },
-  catalogue: {
-    load: async () => {
-      const m = await import('./catalogue.js');
-      return { usage: m.CATALOGUE_USAGE, run: m.runCatalogue };
-    },
-  },
-  'check-mirror': {
-    load: async () => {
-      const m = await import('./check-mirror.js');
-      return { usage: m.CHECK_MIRROR_USAGE, run: m.runCheckMirror };
-    },
-  },
-  discover: {
-    load: async () => {
-      const m = await import('./discover.js');
-      return { usage: m.DISCOVER_USAGE, run: m.runDiscover };
-    },
-  },
+  resolve: fromModule(() => import('./resolve.js'), (m) => ({ usage: m.RESOLVE_USAGE, run: m.runResolve })),
+  mutate: fromModule(() => import('./mutate.js'), (m) => ({ usage: m.MUTATE_USAGE, run: m.runMutate })),
+  serve: fromModule(() => import('./serve.js'), (m) => ({ usage: m.SERVE_USAGE, run: (argv) => m.runServe(argv) })),
+  render: fromModule(() => import('./render.js'), (m) => ({ usage: m.RENDER_USAGE, run: m.runRender })),
+  'validate-config': fromModule(() => import('./validate-config.js'), (m) => ({ usage: m.VALIDATE_CONFIG_USAGE, run: m.runValidateConfig })),
+  catalogue: fromModule(() => import('./catalogue.js'), (m) => ({ usage: m.CATALOGUE_USAGE, run: m.runCatalogue })),
+  'check-mirror': fromModule(() => import('./check-mirror.js'), (m) => ({ usage: m.CHECK_MIRROR_USAGE, run: m.runCheckMirror })),
+  discover: fromModule(() => import('./discover.js'), (m) => ({ usage: m.DISCOVER_USAGE, run: m.runDiscover })),
 };
 
 export async function main(argv: string[], io: Io): Promise<number> {
