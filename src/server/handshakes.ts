@@ -154,6 +154,12 @@ interface Waiting {
 }
 
 const ignore = () => undefined;
+
+/** RST, unless the socket is already ending or gone (then a reset fails, asynchronously): only destroyed. */
+function resetOrDestroy(socket: Socket): void {
+  if (socket.destroyed || socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
+}
 /** While no connection waits, the timer is off; while one waits but no source can start, look again this often. */
 const BLOCKED_RECHECK_MS = 100;
 
@@ -198,8 +204,7 @@ export function installHandshakeLimit(
   const refuse = (socket: Socket) => {
     record('handshake_limited');
     if (!socket.listeners('error').includes(ignore)) socket.on('error', ignore);
-    if (socket.destroyed || socket.writableEnded) socket.destroy();
-    else socket.resetAndDestroy();
+    resetOrDestroy(socket);
   };
 
   // A waiting socket is read into its own buffer (Node's TLS socket takes what was buffered), so a reset or a
@@ -357,8 +362,7 @@ export function installHandshakeLimit(
       for (const queue of queues.values()) {
         for (const w of queue) {
           unqueue(w, true);
-          if (w.socket.destroyed || w.socket.writableEnded) w.socket.destroy();
-          else w.socket.resetAndDestroy();
+          resetOrDestroy(w.socket);
         }
       }
       queues.clear();
