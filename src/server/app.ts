@@ -77,15 +77,13 @@ import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, onDroppedLines, writeLine, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
 import { DEFAULT_HANDSHAKE_LIMITS, installHandshakeLimit } from './handshakes.js';
-import { http2ServerOptions, installConnectionLimits, type ConnectionLimits } from './limits.js';
+import { http2ServerOptions, installConnectionLimits, JSON_CONTENT_TYPE, type ConnectionLimits } from './limits.js';
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
 
 export const MUTATE_PATH = '/mutate';
 /** The production webhook entry's path (ADR 0008): same admission, with the production policy applied. */
 export const PRODUCTION_PATH = '/mutate/production';
 const ADMISSION_PATHS = new Set([MUTATE_PATH, PRODUCTION_PATH]);
-/** What fastify sets for a serialised object; the same for an answer sent as text. */
-const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 /** A namespace name is a DNS label: longer strings are not namespaces and select no install. */
 export const NAMESPACE_MAX = 63;
 /** Default per-admission budget for registry look-ups (issue 12: 300 ms, at most a quarter of timeoutSeconds). */

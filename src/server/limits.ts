@@ -66,6 +66,9 @@ export interface ConnectionLimits {
   eventLogIntervalMs: number;
 }
 
+/** What fastify sets for a serialised object; the same for the answers and errors the server sends as text. */
+export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** The sweep's period: a quarter of the shorter deadline, at least 10 ms and at most 1 s. */
 export function sweepPeriodMs(l: Pick<ConnectionLimits, 'bodyTimeoutMs' | 'writeTimeoutMs'>): number {
   return Math.min(1000, Math.max(10, Math.floor(Math.min(l.bodyTimeoutMs, l.writeTimeoutMs) / 4)));
@@ -317,7 +320,7 @@ export function installConnectionLimits(
   server.on('checkContinue', (req: RawRequest, res: any) => {
     if (declaredBodySize(req, limits.bodyLimit) > limits.bodyLimit) {
       events.record('body_too_large');
-      const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+      const headers: Record<string, string> = { 'content-type': JSON_CONTENT_TYPE };
       if (req.httpVersionMajor === 1) headers.connection = 'close';
       res.writeHead(413, headers);
       res.end(errorBody('Payload Too Large', `request body is larger than ${limits.bodyLimit} bytes`));
@@ -377,7 +380,7 @@ export function installConnectionLimits(
 
   const answer = (f: Flight, status: number, error: string, message: string) => {
     const { request, reply } = f;
-    reply.code(status).header('content-type', 'application/json; charset=utf-8');
+    reply.code(status).header('content-type', JSON_CONTENT_TYPE);
     if (request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     reply.send(errorBody(error, message));
     if (f.stream && !(request.raw as RawRequest).complete) f.stream.once('finish', () => stopBody(f));
