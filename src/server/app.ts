@@ -283,6 +283,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const handshakeLimit = installHandshakeLimit(server, DEFAULT_HANDSHAKE_LIMITS, (event) => connectionLimits.events.record(event));
   // Lines the log destination drops (stdout not read) cannot say so in the log: they are counted.
   const stopCountingDrops = onDroppedLines(logger, () => metrics.logLinesDropped.inc());
+  // What the server set up beside fastify, undone when it closes or fails to listen. Connections still waiting for
+  // their handshake turn are reset: they would hold the close for up to 3 s.
+  const stopExtras = () => {
+    tls.stop();
+    connectionLimits.stop();
+    handshakeLimit.stop();
+    stopCountingDrops();
+  };
 
   installErrorHandlers(app, logger, metrics);
   installJsonParser(app);
@@ -419,10 +427,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     await health.listen({ host: healthHost, port: options.healthPort ?? 8080 });
     healthUrl = urlOf('http', health.server.address() as AddressInfo, autoHost && options.healthHost === undefined);
   } catch (err) {
-    tls.stop();
-    connectionLimits.stop();
-    handshakeLimit.stop();
-    stopCountingDrops();
+    stopExtras();
     await Promise.allSettled([app.close(), health.close()]);
     throw err;
   }
@@ -461,11 +466,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       markNotReady('shutting down');
       if (options.drainDelayMs) await new Promise((r) => setTimeout(r, options.drainDelayMs));
       closing = true;
-      tls.stop();
-      connectionLimits.stop();
-      // Connections still waiting for their handshake turn are reset: they would hold the close for up to 3 s.
-      handshakeLimit.stop();
-      stopCountingDrops();
+      stopExtras();
       // GOAWAY: clients open new connections (to another replica) for new requests; open streams finish here.
       for (const s of sessions) s.close();
       const timeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
