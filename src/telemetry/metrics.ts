@@ -9,6 +9,7 @@ import { LIMIT_CODES, type AdmissionOutcomeKind, type AdmissionSummary, type Lim
 import type { Runtime } from '../config/runtime.js';
 import type { ResolutionAction } from '../mlrun/engine.js';
 import { webhookVersion } from './version.js';
+import { LOG_MAX_BUFFERED_BYTES } from './logger.js';
 
 const PREFIX = 'mlrun_image_webhook_';
 
@@ -241,7 +242,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   buildInfo.labels(options.version ?? webhookVersion()).set(1);
   const logLinesDropped = new Counter({
     name: `${PREFIX}log_lines_dropped_total`,
-    help: 'Log lines dropped because stdout was not being read: more than 8 MiB of lines were waiting.',
+    help: `Log lines dropped because stdout was not being read: more than ${LOG_MAX_BUFFERED_BYTES / (1024 * 1024)} MiB of lines were waiting.`,
     registers: [registry],
   });
   const connectionEvents = new Counter({
