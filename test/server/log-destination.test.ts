@@ -44,9 +44,12 @@ const read = (f: string) => {
 describe('logDestination', () => {
   it('holds a short line back (no write per line) and writes it within the flush interval', async () => {
     const f = await file();
-    const dest = destination({ dest: f, flushMs: 200 });
+    const dest = destination({ dest: f, flushMs: 3000 });
     await new Promise((r) => dest.on('ready', r));
     createLogger({ destination: dest }).info({ uid: 'u1' }, 'admission');
+    // A write per line would be in the file by now (an asynchronous write of one line takes well under 300 ms);
+    // the flush interval (3 s) is not over, so a held line is not.
+    await new Promise((r) => setTimeout(r, 300));
     expect(read(f)).toBe('');
     await vi.waitFor(() => expect(read(f)).toContain('"uid":"u1"'), WAIT);
   });
