@@ -60,8 +60,8 @@ function one() {
 }
 
 // Connected before the first request is due, as kube-apiserver's connection is before any attack: the caller starts
-// its attack when it reads this line (a new TLS connection dialled during a connection flood is what the
-// new-connection budget refuses, which is not what is measured here).
+// its attack when it reads this line (a new TLS connection dialled during a connection flood waits its turn behind
+// the flood's, which is not what is measured here).
 connect();
 await new Promise((resolve) => {
   session.once('connect', resolve);
