@@ -43,6 +43,9 @@
  *   50 ms) after it: real Pods are a few KiB, and parsing a large review takes the event loop for milliseconds, so
  *   a flood of large reviews gets at most half of the event loop and a normal admission waits behind at most about
  *   one of them.
+ * - Bodies over that same 256 KiB are parsed and admitted in a worker thread (off-thread.ts, ADR 0014): the event
+ *   loop copies their bytes over and sends the answer the worker wrote, so a review of megabytes no longer holds
+ *   every other admission for its JSON.parse.
  * - maxConnections = 512 TLS connections: a few API server replicas each use one HTTP/2 connection (more only when
  *   250 streams are busy) or, over HTTP/1.1, one per in-flight request; idle TLS connections cost ~50-100 KiB, so
  *   512 stays well inside the chart's 256 MiB. Connections over the cap are closed at accept.
@@ -59,8 +62,10 @@
  * - Refused connections, stream resets, aborts, timeouts, 413s and 503s are counted in
  *   mlrun_image_webhook_connection_events_total{event} and logged as one summary line per 60 s, never one each.
  */
+import { existsSync } from 'node:fs';
 import type { Http2SecureServer, Http2Session } from 'node:http2';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import Fastify, {
   type FastifyError,
@@ -76,16 +81,18 @@ import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admissi
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, onDroppedLines, writeLine, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
+import { jsonProblem, parseJsonBody, requestNamespace } from './body.js';
 import { DEFAULT_HANDSHAKE_LIMITS, installHandshakeLimit } from './handshakes.js';
 import { http2ServerOptions, installConnectionLimits, JSON_CONTENT_TYPE, type ConnectionLimits } from './limits.js';
+import { DEFAULT_OFF_THREAD, OffThreadAdmissions, OffThreadFailure, type OffThreadOptions, type OffThreadSession, type RegistryState } from './off-thread.js';
 import { ensureDevCertificates, TlsReloader, type TlsFiles } from './tls.js';
+
+export { jsonProblem, NAMESPACE_MAX, requestNamespace } from './body.js';
 
 export const MUTATE_PATH = '/mutate';
 /** The production webhook entry's path (ADR 0008): same admission, with the production policy applied. */
 export const PRODUCTION_PATH = '/mutate/production';
 const ADMISSION_PATHS = new Set([MUTATE_PATH, PRODUCTION_PATH]);
-/** A namespace name is a DNS label: longer strings are not namespaces and select no install. */
-export const NAMESPACE_MAX = 63;
 /** Default per-admission budget for registry look-ups (issue 12: 300 ms, at most a quarter of timeoutSeconds). */
 export const DEFAULT_LOOKUP_BUDGET_MS = 300;
 /** etcd caps an object at 1.5 MiB and a review carries object and oldObject (UPDATE): 3 MiB covers any real review. */
@@ -181,6 +188,26 @@ export interface StartServerOptions {
    * reload takes effect. Default DEFAULT_LOOKUP_BUDGET_MS.
    */
   budgetMs?: number | (() => number);
+  /**
+   * Bodies over limits.largeBodyBytes are parsed and admitted in a worker thread (ADR 0014). Default: on, with
+   * DEFAULT_OFF_THREAD and the worker script beside this module; false: every admission on the event loop.
+   */
+  offThread?: false | Partial<OffThreadOptions>;
+}
+
+/**
+ * The admission worker for large bodies (ADR 0014), or undefined: admissions are all decided on the event loop when
+ * it is switched off, when a custom admit function is given (the worker runs the real one), or when the worker
+ * script is not there (running from the TypeScript sources, as the unit tests do).
+ */
+function offThreadAdmissions(options: StartServerOptions, logger: Logger): OffThreadAdmissions | undefined {
+  if (options.offThread === false || options.admit) return undefined;
+  const settings = { ...DEFAULT_OFF_THREAD, workerUrl: new URL('./admission-worker.js', import.meta.url), ...options.offThread };
+  if (!existsSync(fileURLToPath(settings.workerUrl))) {
+    logger.debug({ worker: settings.workerUrl.href }, 'no admission worker script: large admissions are decided on the event loop');
+    return undefined;
+  }
+  return new OffThreadAdmissions(settings);
 }
 
 export interface RunningServer {
@@ -290,10 +317,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     connectionLimits.stop();
     handshakeLimit.stop();
     stopCountingDrops();
+    offThread?.stop();
   };
 
   installErrorHandlers(app, logger, metrics);
-  installJsonParser(app);
+  const offThread = offThreadAdmissions(options, logger);
+  installJsonParser(app, offThread ? limits.largeBodyBytes : undefined);
 
   // Start of the admission clock: routing done, body not yet read (fastify keeps no start time without a logger).
   const stamp = (request: FastifyRequest<any, any, any>, _reply: unknown, done: () => void) => {
@@ -315,46 +344,152 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return (request: AnyRequest, reply: AnyReply) => {
       // Answered already (408: the body came too late): nothing left to decide.
       if (reply.sent) return reply;
-      const started = performance.now();
       const body = request.body;
-      let registry: RegistryLookups | undefined;
-      let runtime: Runtime | undefined;
-      let context: AdmitContext | undefined;
-      let result: AdmissionResult;
-      try {
-        registry = registryOf();
-        const namespace = requestNamespace(body);
-        runtime = options.config.current(namespace);
-        // Production: the production webhook entry's path; admit() adds the namespaces the config lists
-        // (policy.namespaces, up to 1,024, looked up in a set built once per config, not scanned per request).
-        // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
-        context = registry ? { production, registry } : plainContext;
-        result = admitFn(body, runtime, context);
-      } catch (err) {
-        result = safetyNet(body, err, logger);
-      }
-      const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
-      if (!lookups) return answer(request, reply, result, undefined, registry);
-      // One budget per admission, counted from the start of the decision: the registry adds at most that much.
-      const budget = lookupBudgetMs() - (performance.now() - started);
-      if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
-      const first = result;
-      return waitAtMost(registry!, lookups, budget).then((waited) => {
-        if (reply.sent) return reply;
-        let second: AdmissionResult;
-        try {
-          second = admitFn(body, runtime!, { ...context, final: true });
-        } catch (err) {
-          // The first answer was good: keep it rather than the safety net's unchanged Pod.
-          logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
-          second = first;
-        }
-        return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
-      });
+      if (body instanceof LargeBody) return admitLarge(request, reply, body, production, plainContext);
+      return decide(request, reply, body, plainContext);
     };
   };
 
-  function answer(request: AnyRequest, reply: AnyReply, result: AdmissionResult, lookup: LookupNote | undefined, registry: RegistryLookups | undefined) {
+  /** The admission on the event loop: admit(), registry look-ups within the budget, admit() again. */
+  function decide(request: AnyRequest, reply: AnyReply, body: unknown, plainContext: AdmitContext) {
+    const started = performance.now();
+    let registry: RegistryLookups | undefined;
+    let runtime: Runtime | undefined;
+    let context: AdmitContext | undefined;
+    let result: AdmissionResult;
+    try {
+      registry = registryOf();
+      const namespace = requestNamespace(body);
+      runtime = options.config.current(namespace);
+      // Production: the production webhook entry's path; admit() adds the namespaces the config lists
+      // (policy.namespaces, up to 1,024, looked up in a set built once per config, not scanned per request).
+      // admit() uses only the synchronous state(); look-ups are the server's business (admission does no I/O).
+      context = registry ? { production: plainContext.production, registry } : plainContext;
+      result = admitFn(body, runtime, context);
+    } catch (err) {
+      result = safetyNet(body, err, logger);
+    }
+    const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
+    if (!lookups) return answer(request, reply, result, undefined, registry);
+    // One budget per admission, counted from the start of the decision: the registry adds at most that much.
+    const budget = lookupBudgetMs() - (performance.now() - started);
+    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
+    const first = result;
+    return waitAtMost(registry!, lookups, budget).then((waited) => {
+      if (reply.sent) return reply;
+      let second: AdmissionResult;
+      try {
+        second = admitFn(body, runtime!, { ...context, final: true });
+      } catch (err) {
+        // The first answer was good: keep it rather than the safety net's unchanged Pod.
+        logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
+        second = first;
+      }
+      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
+    });
+  }
+
+  /**
+   * A large body, decided by the admission worker (ADR 0014). What the worker cannot do is answered as the event
+   * loop would have: a body too heavy to parse in the worker's heap is refused (400), a worker that ended otherwise
+   * leaves the decision to the event loop (as before the worker existed), a worker that hangs gets a 500.
+   */
+  async function admitLarge(request: AnyRequest, reply: AnyReply, large: LargeBody, production: boolean, plainContext: AdmitContext) {
+    const started = performance.now();
+    try {
+      const alive = () => !reply.sent && !request.raw.destroyed;
+      return (await offThread!.run(large.bytes, alive, (session) => decideInWorker(request, reply, session, production, started))) ?? reply;
+    } catch (err) {
+      if (reply.sent) return reply;
+      if (!(err instanceof OffThreadFailure)) throw err;
+      switch (err.kind) {
+        case 'heap':
+          return refuse(request, reply, 400, `request body cannot be admitted: ${err.message}`);
+        case 'busy':
+          connectionLimits.events.record('busy');
+          reply.header('retry-after', '1');
+          return refuse(request, reply, 503, err.message);
+        case 'timeout':
+          logger.error({ err: errorFields(err) }, 'admission worker timed out; it was restarted');
+          return refuse(request, reply, 500, 'internal error');
+        case 'crashed': {
+          logger.error({ err: errorFields(err) }, 'admission worker failed; deciding this admission on the event loop');
+          const text = large.bytes.toString('utf8');
+          let body: unknown;
+          try {
+            body = parseJsonBody(text);
+          } catch {
+            return refuse(request, reply, 400, `request body is not valid JSON: ${jsonProblem(text)}`);
+          }
+          return decide(request, reply, body, plainContext);
+        }
+      }
+    }
+  }
+
+  /** decide(), with admit() in the worker: the registry's states are read here and sent with each pass. */
+  async function decideInWorker(request: AnyRequest, reply: AnyReply, session: OffThreadSession, production: boolean, started: number) {
+    if (session.invalid !== undefined) return refuse(request, reply, 400, `request body is not valid JSON: ${session.invalid}`);
+    const registry = registryOf();
+    let runtime: Runtime;
+    try {
+      runtime = options.config.current(session.namespace);
+    } catch (err) {
+      const result = await session.unchanged(`internal error: ${errorFields(err).message}`);
+      logger.error({ err: errorFields(err) }, 'admission failed unexpectedly; admitting unchanged');
+      return answer(request, reply, result, undefined, registry, true);
+    }
+    // Every image admit() asked the cache about, over all passes: the worker reports those it had no state for.
+    const asked = new Set<string>();
+    const pass = async (final: boolean, states: RegistryState[] | undefined) => {
+      const r = await session.admit(runtime, production, states, final);
+      for (const image of r.asked) asked.add(image);
+      return r;
+    };
+    // Without a registry one pass decides. With one, a pass tells which images admit() reads from the cache; they
+    // are read here and the pass repeated until it asks about nothing it was not told (twice in practice: a state
+    // can change which image is asked about next, e.g. mirror.missing keep-original).
+    let states: RegistryState[] = [];
+    let r = await pass(false, registry ? states : undefined);
+    for (let i = 0; registry && r.asked.length > 0 && i < MAX_WORKER_PASSES; i++) {
+      const fresh = readStates(registry, r.asked);
+      // All unknown: the pass just made already took them as unknown.
+      if (!fresh.some(([, state, digest]) => state !== 'unknown' || digest !== undefined)) break;
+      states = states.concat(fresh);
+      r = await pass(false, states);
+    }
+    const result = r.result;
+    if (reply.sent) return reply;
+    const lookups = registry && result.status === 200 ? lookupsOf(result.summary) : undefined;
+    if (!lookups) return answer(request, reply, result, undefined, registry, true);
+    const budget = lookupBudgetMs() - (performance.now() - started);
+    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry, true);
+    const waited = await waitAtMost(registry!, lookups, budget);
+    if (reply.sent) return reply;
+    let second = result;
+    try {
+      second = (await pass(true, readStates(registry!, [...asked]))).result;
+    } catch (err) {
+      logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
+    }
+    return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== result }, registry, true);
+  }
+
+  /** A refused admission request: the error body, its metric and its one log line. */
+  function refuse(request: AnyRequest, reply: AnyReply, status: number, message: string) {
+    reply.code(status).send({ error: statusText(status), message });
+    recordRefusal(request, logger, metrics, status, message);
+    return reply;
+  }
+
+  function answer(
+    request: AnyRequest,
+    reply: AnyReply,
+    result: AdmissionResult,
+    lookup: LookupNote | undefined,
+    registry: RegistryLookups | undefined,
+    offThread = false,
+  ) {
     if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
     // Text admit() already wrote goes out as it is (a string with a JSON content type: fastify does not serialise).
     else if (result.json !== undefined) reply.code(200).header('content-type', JSON_CONTENT_TYPE).send(result.json);
@@ -364,7 +499,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     try {
       if (result.status === 200) {
         metrics.recordAdmission(result.summary.outcome, seconds, result.summary);
-        logAdmission(logger, result.summary, seconds, lookup);
+        logAdmission(logger, result.summary, seconds, lookup, offThread);
         if (registry?.noteRewritten && result.summary.outcome === 'mutated') {
           for (const d of result.summary.decisions) if (d.changed) registry.noteRewritten(d.image);
         }
@@ -506,18 +641,29 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
 }
 
+/** A body over the large-body size, left unparsed: the admission worker parses it (ADR 0014). */
+class LargeBody {
+  constructor(readonly bytes: Buffer) {}
+}
+
 /**
- * fastify's own JSON parser (same poisoning rules), except that a malformed body gets a reason. The reason comes
- * from JSON.parse run again on the failure path only, cut before any quoted slice of the body (it may hold secrets).
+ * fastify's own JSON parser (same poisoning rules), except that a malformed body gets a reason, and that a body over
+ * `largeBodyBytes` (when given) is handed on unparsed, as a LargeBody. The reason comes from JSON.parse run again on
+ * the failure path only, cut before any quoted slice of the body (it may hold secrets). Bytes, not text: a large
+ * body goes to the worker as bytes (a string would be copied twice), and a small one is decoded once here.
  */
 function installJsonParser<S extends RawServerBase>(
   app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
+  largeBodyBytes: number | undefined,
 ): void {
   const parse = app.getDefaultJsonParser('remove', 'remove');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    parse(request as never, body as string, (err: (Error & { code?: string }) | null, value?: unknown) => {
-      if (err?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') done(new InvalidJsonError(jsonProblem(body as string)), undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, raw, done) => {
+    const bytes = raw as Buffer;
+    if (largeBodyBytes !== undefined && bytes.length > largeBodyBytes) return done(null, new LargeBody(bytes));
+    const body = bytes.toString('utf8');
+    parse(request as never, body, (err: (Error & { code?: string }) | null, value?: unknown) => {
+      if (err?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') done(new InvalidJsonError(jsonProblem(body)), undefined);
       else done(err, value);
     });
   });
@@ -526,18 +672,6 @@ function installJsonParser<S extends RawServerBase>(
 class InvalidJsonError extends Error {
   readonly code = 'MIW_INVALID_JSON';
   readonly statusCode = 400;
-}
-
-/** The parser's reason without the slice of input V8 quotes (`Unexpected token 'x', "...body..." is not valid JSON`). */
-export function jsonProblem(body: string): string {
-  try {
-    JSON.parse(body);
-    return 'unsafe content';
-  } catch (e) {
-    const message = e instanceof Error ? e.message : '';
-    const reason = message.split(', "')[0]!.split('"')[0]!.trim();
-    return reason.length > 0 && reason.length <= 160 ? reason : 'syntax error';
-  }
 }
 
 function installErrorHandlers<S extends RawServerBase>(
@@ -569,15 +703,18 @@ function installErrorHandlers<S extends RawServerBase>(
     // fastify marks body-parsing failures "connection: close"; HTTP/2 has no such header (Node warns and drops it).
     if (request.raw.httpVersionMajor === 2) reply.removeHeader('connection');
     reply.code(status).send({ error: statusText(status), message });
-    if (metrics && ADMISSION_PATHS.has(request.routeOptions.url ?? '') && request.method === 'POST') {
-      const seconds = elapsedSeconds(request);
-      metrics.recordAdmission(status >= 500 ? 'error' : 'bad_request', seconds);
-      logger.warn({ status, reason: message, duration_ms: ms(seconds) }, 'admission request refused');
-    }
+    if (metrics && ADMISSION_PATHS.has(request.routeOptions.url ?? '') && request.method === 'POST') recordRefusal(request, logger, metrics, status, message);
   });
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ error: 'Not Found', message: `no route for ${request.method} ${request.url.split('?')[0]}` });
   });
+}
+
+/** A refused admission request's metric and its one log line. */
+function recordRefusal(request: object, logger: Logger, metrics: Metrics, status: number, message: string): void {
+  const seconds = elapsedSeconds(request);
+  metrics.recordAdmission(status >= 500 ? 'error' : 'bad_request', seconds);
+  logger.warn({ status, reason: message, duration_ms: ms(seconds) }, 'admission request refused');
 }
 
 /** admit() does not throw by contract; if it (or reading the config) does anyway: admitted unchanged, logged. */
@@ -586,6 +723,19 @@ function safetyNet(body: unknown, err: unknown, logger: Logger): AdmissionResult
   const result = admitAfterInternalError(body, detail);
   logger.error({ err: errorFields(err), uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
   return result;
+}
+
+/** Passes of a large admission before its look-ups: each tells the worker the cache's states of what it asked. */
+const MAX_WORKER_PASSES = 3;
+
+/** The registry cache's states of `images`, as the worker takes them. */
+function readStates(registry: RegistryLookups, images: Iterable<string>): RegistryState[] {
+  const states: RegistryState[] = [];
+  for (const image of images) {
+    const s = registry.state(image);
+    states.push([image, s.state, s.digest]);
+  }
+  return states;
 }
 
 /** The per-admission log line stays bounded whatever the Pod: this many changes and warnings, strings this long. */
@@ -605,7 +755,7 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
  * `warn` when MLRun would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was
  * hit; else `info`.
  */
-export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote): void {
+export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote, offThread = false): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
   const level = s.outcome === 'error' || s.outcome === 'denied' || raises || s.limits.length > 0 ? 'warn' : 'info';
@@ -642,6 +792,7 @@ export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: numbe
   if (s.clientVersion) f += `,"clientVersion":${str(clip(s.clientVersion))}`;
   if (s.clientPythonVersion) f += `,"clientPythonVersion":${str(clip(s.clientPythonVersion))}`;
   if (lookup) f += `,"registryLookup":${JSON.stringify(lookup)}`;
+  if (offThread) f += `,"offThread":true`;
   if (s.production) f += policyFields(s);
   writeLine(logger, level, f, 'admission');
 }
@@ -717,19 +868,6 @@ export function waitAtMost(registry: Pick<RegistryLookups, 'lookup'>, images: st
 }
 
 function noop(): void {}
-
-/**
- * request.namespace of an AdmissionReview, when it is a string that can be a namespace name; anything else
- * selects no install (the default install or the static config then serve). Read defensively: admit() reports
- * what is wrong with the body, this only picks the runtime.
- */
-export function requestNamespace(body: unknown): string | undefined {
-  if (typeof body !== 'object' || body === null) return undefined;
-  const request = (body as { request?: unknown }).request;
-  if (typeof request !== 'object' || request === null) return undefined;
-  const namespace = (request as { namespace?: unknown }).namespace;
-  return typeof namespace === 'string' && namespace.length > 0 && namespace.length <= NAMESPACE_MAX ? namespace : undefined;
-}
 
 type AnyRequest = FastifyRequest<any, any, any>;
 type AnyReply = FastifyReply<any, any, any, any>;

@@ -1,0 +1,266 @@
+/**
+ * Large admissions off the event loop (ADR 0014). A review of megabytes takes JSON.parse tens of milliseconds (a
+ * 2.7 MiB one: 20-25 ms, then the GC of its graph), and every admission behind it waits that long. Bodies over the
+ * large-body size go, as bytes, to one worker thread that parses them and runs admit() there; the event loop
+ * copies the bytes and later writes the answer the worker wrote.
+ *
+ * Why a session (open, admit..., close) rather than one call: the worker must parse before the server can pick the
+ * runtime (the namespace is in the body), and with a registry, admit() asks the cache about images the server only
+ * learns from a first pass. The parsed body stays in the worker; only bytes in, and answers and summaries out.
+ *
+ * Bounds: one session at a time (the rest wait in FIFO order, at most `maxWaiting`, and one whose request is gone
+ * is skipped), a call that takes longer than `callTimeoutMs` ends the worker (it is started again for the next),
+ * the worker's heap is capped (`heapMb`: a body that needs more to parse is refused, 400), and an idle worker ends
+ * after `idleMs` so that its memory goes back.
+ */
+import { Worker } from 'node:worker_threads';
+import type { AdmissionResult, MirrorStateName } from '../admission/types.js';
+import type { Runtime } from '../config/runtime.js';
+
+/** A registry cache read: image, state, digest. */
+export type RegistryState = [image: string, state: MirrorStateName, digest: string | undefined];
+
+export type ToWorker =
+  | { t: 'open'; id: number; bytes: ArrayBuffer }
+  | {
+      t: 'admit';
+      id: number;
+      runtimeId: number;
+      config: Runtime['config'];
+      production: boolean;
+      final: boolean;
+      /** Absent: no registry (no mirror checks, no digest pinning). */
+      states?: RegistryState[];
+    }
+  | { t: 'unchanged'; id: number; detail: string }
+  | { t: 'close'; id: number };
+
+export type FromWorker =
+  | { t: 'opened'; id: number; ok: true; namespace: string | undefined }
+  | { t: 'opened'; id: number; ok: false; reason: string }
+  | { t: 'admitted'; id: number; result: AdmissionResult; asked: string[] }
+  | { t: 'failed'; id: number; error: string };
+
+export interface OffThreadOptions {
+  /** The worker script (dist/server/admission-worker.js). */
+  workerUrl: URL;
+  /** The worker's old-generation heap (MiB): the most one large review may take to parse and admit. */
+  heapMb: number;
+  /** A worker call that takes longer ends the worker. */
+  callTimeoutMs: number;
+  /** Sessions waiting for the worker at most; past it: busy. */
+  maxWaiting: number;
+  /** An unused worker ends after this long. */
+  idleMs: number;
+}
+
+export const DEFAULT_OFF_THREAD: Readonly<Omit<OffThreadOptions, 'workerUrl'>> = Object.freeze({
+  // A real 3 MiB review parses into < 15 MiB; 64 leaves room and keeps the worker well inside the Pod's limit.
+  heapMb: 64,
+  // admit() is linear and capped (512 containers): a call this long means something is wrong with the worker.
+  callTimeoutMs: 10_000,
+  // Large bodies in flight are bounded by the body budget (48 MiB = 192 bodies of 256 KiB); this is a second cap.
+  maxWaiting: 256,
+  idleMs: 60_000,
+});
+
+/** Why the worker could not answer. */
+export type OffThreadFailureKind =
+  /** The body needs more than heapMb to parse or admit: refused (400). */
+  | 'heap'
+  /** The worker did not answer in callTimeoutMs (it was ended). */
+  | 'timeout'
+  /** Too many sessions waiting. */
+  | 'busy'
+  /** The worker could not start or ended for another reason. */
+  | 'crashed';
+
+export class OffThreadFailure extends Error {
+  constructor(
+    readonly kind: OffThreadFailureKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One opened body in the worker. */
+export interface OffThreadSession {
+  /** The body is not JSON: the parser's reason (no slice of the body). */
+  invalid: string | undefined;
+  /** request.namespace as requestNamespace() reads it. */
+  namespace: string | undefined;
+  admit(runtime: Runtime, production: boolean, states: RegistryState[] | undefined, final: boolean): Promise<{ result: AdmissionResult; asked: string[] }>;
+  /** The server could not pick a runtime: the Pod admitted unchanged with this detail (admitAfterInternalError). */
+  unchanged(detail: string): Promise<AdmissionResult>;
+}
+
+interface Pending {
+  resolve(reply: FromWorker): void;
+  reject(err: OffThreadFailure): void;
+  timer: NodeJS.Timeout;
+}
+
+export class OffThreadAdmissions {
+  readonly #options: OffThreadOptions;
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  readonly #runtimeIds = new WeakMap<Runtime, number>();
+  #nextRuntimeId = 1;
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
+  #idleTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: OffThreadOptions) {
+    this.#options = options;
+  }
+
+  /** Sessions waiting for their turn (for tests and docs). */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  /** Whether a worker thread is running now. */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /**
+   * Opens `bytes` in the worker when its turn comes, runs `use` with the session, and closes it. `alive` is asked
+   * when the turn comes: false (the request is gone) skips the session (resolves undefined, nothing parsed).
+   * Rejects with OffThreadFailure when the worker cannot answer.
+   */
+  async run<T>(bytes: Buffer, alive: () => boolean, use: (session: OffThreadSession) => Promise<T>): Promise<T | undefined> {
+    if (this.#stopped) throw new OffThreadFailure('crashed', 'the admission worker is stopped');
+    if (this.#busy) {
+      if (this.#waiting.length >= this.#options.maxWaiting) throw new OffThreadFailure('busy', 'too many large admissions waiting; retry');
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else this.#busy = true;
+    const id = this.#nextId++;
+    let opened = false;
+    try {
+      if (!alive()) return undefined;
+      // A copy of the bytes goes over (transferred, not cloned again): the caller's Buffer stays whole for a
+      // fallback, and the worker never sees a view of a shared pool.
+      const copy = new ArrayBuffer(bytes.byteLength);
+      bytes.copy(new Uint8Array(copy));
+      const reply = await this.#call({ t: 'open', id, bytes: copy }, [copy]);
+      if (reply.t !== 'opened') throw unexpected(reply);
+      opened = reply.ok;
+      const session: OffThreadSession = {
+        invalid: reply.ok ? undefined : reply.reason,
+        namespace: reply.ok ? reply.namespace : undefined,
+        admit: async (runtime, production, states, final) => {
+          const r = await this.#call({ t: 'admit', id, runtimeId: this.#runtimeId(runtime), config: runtime.config, production, final, states });
+          if (r.t !== 'admitted') throw unexpected(r);
+          return { result: r.result, asked: r.asked };
+        },
+        unchanged: async (detail) => {
+          const r = await this.#call({ t: 'unchanged', id, detail });
+          if (r.t !== 'admitted') throw unexpected(r);
+          return r.result;
+        },
+      };
+      return await use(session);
+    } finally {
+      if (opened && this.#worker) this.#worker.postMessage({ t: 'close', id } satisfies ToWorker);
+      this.#next();
+    }
+  }
+
+  /** Ends the worker and refuses further sessions; sessions in progress fail (crashed). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#idleTimer);
+    this.#end(new OffThreadFailure('crashed', 'the admission worker was stopped'));
+    for (const w of this.#waiting.splice(0)) w();
+  }
+
+  #next(): void {
+    const nextUp = this.#waiting.shift();
+    if (nextUp) return nextUp();
+    this.#busy = false;
+    if (this.#worker && !this.#stopped) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = setTimeout(() => {
+        if (!this.#busy) this.#end(new OffThreadFailure('crashed', 'the admission worker ended (idle)'));
+      }, this.#options.idleMs);
+      this.#idleTimer.unref();
+    }
+  }
+
+  #runtimeId(runtime: Runtime): number {
+    let id = this.#runtimeIds.get(runtime);
+    if (id === undefined) {
+      id = this.#nextRuntimeId++;
+      this.#runtimeIds.set(runtime, id);
+    }
+    return id;
+  }
+
+  #call(message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    if (this.#stopped) return Promise.reject(new OffThreadFailure('crashed', 'the admission worker is stopped'));
+    const worker = this.#ensureWorker();
+    return new Promise<FromWorker>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#end(new OffThreadFailure('timeout', `the admission worker did not answer in ${this.#options.callTimeoutMs} ms`));
+      }, this.#options.callTimeoutMs);
+      timer.unref();
+      this.#pending.set(message.id, { resolve, reject, timer });
+      try {
+        worker.postMessage(message, transfer);
+      } catch (err) {
+        this.#settle(message.id)?.reject(new OffThreadFailure('crashed', `posting to the admission worker failed: ${(err as Error).message}`));
+      }
+    });
+  }
+
+  #settle(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p) return undefined;
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  #ensureWorker(): Worker {
+    clearTimeout(this.#idleTimer);
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(this.#options.workerUrl, {
+      resourceLimits: { maxOldGenerationSizeMb: this.#options.heapMb, maxYoungGenerationSizeMb: 8 },
+      // The worker needs no stdin and must not write to the server's stdout/stderr (the log is the server's).
+      stdin: false,
+      stdout: true,
+      stderr: true,
+    });
+    worker.stdout.resume();
+    worker.stderr.resume();
+    worker.on('message', (reply: FromWorker) => this.#settle(reply.id)?.resolve(reply));
+    worker.on('error', (err: Error & { code?: string }) => {
+      const heap = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
+      this.#end(
+        new OffThreadFailure(heap ? 'heap' : 'crashed', heap ? `the request needs more than the ${this.#options.heapMb} MiB a large admission may use` : `the admission worker failed: ${err.message}`),
+        worker,
+      );
+    });
+    worker.on('exit', (code) => this.#end(new OffThreadFailure('crashed', `the admission worker exited (code ${code})`), worker));
+    this.#worker = worker;
+    return worker;
+  }
+
+  /** Ends `worker` (default: the current one) and fails what waits on it; the next call starts a new one. */
+  #end(failure: OffThreadFailure, worker: Worker | undefined = this.#worker): void {
+    if (!worker || worker !== this.#worker) return;
+    this.#worker = undefined;
+    clearTimeout(this.#idleTimer);
+    worker.removeAllListeners('message');
+    void worker.terminate().catch(() => undefined);
+    for (const id of [...this.#pending.keys()]) this.#settle(id)!.reject(failure);
+  }
+}
+
+function unexpected(reply: FromWorker): OffThreadFailure {
+  return new OffThreadFailure('crashed', reply.t === 'failed' ? `the admission worker failed: ${reply.error}` : `unexpected answer from the admission worker: ${reply.t}`);
+}

@@ -1,0 +1,268 @@
+/**
+ * Large admissions in the admission worker (ADR 0014), over real HTTPS with a real worker thread. The worker script
+ * is this tree's own code, compiled into a scratch folder (vitest runs the TypeScript sources; a worker thread needs
+ * JavaScript). What must hold: the worker's answer is byte for byte the event loop's, for every fixture, with and
+ * without registry knowledge; bad JSON gets the same 400; and whatever happens to the worker (too little heap, a
+ * crash, a hang, too many waiting), the server answers and keeps serving.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { podCreateReview } from '../../src/admission/review.js';
+import { validateAndBuild } from '../../src/config/load.js';
+import type { Runtime } from '../../src/config/runtime.js';
+import type { RegistryLookups, RunningServer, StartServerOptions } from '../../src/server/app.js';
+import { OffThreadAdmissions, OffThreadFailure, DEFAULT_OFF_THREAD } from '../../src/server/off-thread.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { h1Request, h2Request, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const JSON_HEADERS = { 'content-type': 'application/json' };
+/** Every body over this goes to the worker in these tests (the fixtures are 2-100 KiB). */
+const LARGE = 1024;
+
+let scratch: { dir: string; cleanup: () => Promise<void> };
+let workerUrl: URL;
+beforeAll(() => {
+  return (async () => {
+    // Inside the repository, so that the build resolves this repository's node_modules.
+    await mkdir(path.join(ROOT, '.cache'), { recursive: true });
+    const dir = await mkdtemp(path.join(ROOT, '.cache/off-thread-build-'));
+    scratch = { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.build.json'), '--outDir', path.join(scratch.dir, 'dist')], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
+    workerUrl = pathToFileURL(path.join(scratch.dir, 'dist/server/admission-worker.js'));
+  })();
+});
+afterAll(() => scratch?.cleanup());
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function runtimeOf(raw: Record<string, unknown>): Runtime {
+  const r = validateAndBuild({ mlrun: { version: '1.9.2', imagesRegistry: 'datanode-registry.example/' }, ...raw });
+  if (!r.ok) throw new Error(r.problems.map((p) => `${p.key}: ${p.reason}`).join('; '));
+  return r.runtime;
+}
+
+async function start(rt: Runtime, options: Omit<StartServerOptions, 'config'> = {}) {
+  const tmp = await tempDir('off-thread');
+  const logs = logCapture();
+  const server: RunningServer = await startTestServer(rt, {
+    logger: createLogger({ level: 'info', destination: logs }),
+    devCertDir: path.join(tmp.dir, 'dev-certs'),
+    limits: { largeBodyBytes: LARGE },
+    ...options,
+  });
+  cleanups.push(tmp.cleanup, () => server.close());
+  return { server, ca: readFileSync(server.caFile!), logs };
+}
+
+/** Every AdmissionReview the repository has: the admission fixtures and the MLRun Pods as CREATE reviews. */
+function bodies(): { name: string; text: string }[] {
+  const out: { name: string; text: string }[] = [];
+  const admission = path.join(ROOT, 'test/fixtures/admission');
+  for (const f of readdirSync(admission).filter((f) => f.endsWith('.json'))) out.push({ name: f, text: readFileSync(path.join(admission, f), 'utf8') });
+  const pods = path.join(ROOT, 'test/fixtures/mlrun-pods');
+  for (const f of readdirSync(pods).filter((f) => f.endsWith('.json'))) {
+    const pod = JSON.parse(readFileSync(path.join(pods, f), 'utf8'));
+    out.push({ name: f, text: JSON.stringify(podCreateReview(pod, { uid: `uid-${f}`, namespace: 'mlrun' })) });
+  }
+  return out;
+}
+
+/** The admission log line without what differs between two runs of the same admission. */
+function comparable(line: any): any {
+  const { time: _t, duration_ms: _d, offThread: _o, pid: _p, hostname: _h, ...rest } = line;
+  return rest;
+}
+
+/** The registry cache and look-ups, as the MirrorService offers them to the server. */
+class Registry implements RegistryLookups {
+  readonly states = new Map<string, { state: 'present' | 'missing' | 'unknown'; digest?: string }>();
+  readonly calls: string[][] = [];
+  constructor(private readonly onLookup: (images: string[], self: Registry) => void = () => undefined) {}
+  state(image: string) {
+    return this.states.get(image) ?? { state: 'unknown' as const };
+  }
+  async lookup(images: string[]) {
+    this.calls.push(images);
+    this.onLookup(images, this);
+  }
+}
+
+describe('large admissions in the worker', () => {
+  it('answer every fixture byte for byte as the event loop does, on both protocols and both paths, and say so in the log', async () => {
+    const rt = runtimeOf({ policy: { pinTags: 'warn' } });
+    const worker = await start(rt, { offThread: { workerUrl } });
+    const loop = await start(rt, { offThread: false });
+    for (const { name, text } of bodies()) {
+      for (const [send, p] of [
+        [h2Request, '/mutate'],
+        [h1Request, '/mutate/production'],
+      ] as const) {
+        const a = await send(worker.server.httpsUrl, { path: p, ca: worker.ca, headers: JSON_HEADERS, body: text });
+        const b = await send(loop.server.httpsUrl, { path: p, ca: loop.ca, headers: JSON_HEADERS, body: text });
+        expect(a.status, `${name} ${p}`).toBe(b.status);
+        expect(a.body, `${name} ${p}`).toBe(b.body);
+      }
+    }
+    const lines = (logs: any[]) => logs.filter((l) => l.msg === 'admission');
+    expect(lines(worker.logs.lines).length).toBe(bodies().length * 2);
+    expect(lines(worker.logs.lines).every((l) => l.offThread === true)).toBe(true);
+    expect(lines(loop.logs.lines).some((l) => 'offThread' in l)).toBe(false);
+    expect(lines(worker.logs.lines).map(comparable)).toEqual(lines(loop.logs.lines).map(comparable));
+  });
+
+  it('bodies at or under the large-body size stay on the event loop', async () => {
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl }, limits: { largeBodyBytes: 1_000_000 } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-typical.json'), 'utf8');
+    expect((await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text })).status).toBe(200);
+    expect(logs.lines.find((l) => l.msg === 'admission').offThread).toBeUndefined();
+  });
+
+  it('with a registry: the cache states the event loop would read, look-ups within the budget, the final pass', async () => {
+    // Padded past the large-body size with an annotation nobody reads.
+    const text = JSON.stringify(podCreateReview({ metadata: { name: 'p', annotations: { pad: 'x'.repeat(2 * LARGE) } }, spec: { containers: [{ name: 'a', image: 'mlrun/mlrun' }, { name: 'b', image: 'mlrun/mlrun-gpu' }] } }, { uid: 'u1' }));
+    for (const missing of ['rewrite', 'keep-original']) {
+      const runtime = runtimeOf({ mirror: { enabled: true, missing } });
+      // A cache that knows one image already and learns the other from the look-up.
+      const make = () => {
+        const r = new Registry((images, self) => {
+          for (const i of images) self.states.set(i, { state: 'missing' });
+        });
+        r.states.set('datanode-registry.example/mlrun/mlrun:1.9.2', { state: 'present' });
+        return r;
+      };
+      const wr = make();
+      const lr = make();
+      const worker = await start(runtime, { offThread: { workerUrl }, registry: wr, budgetMs: 5_000 });
+      const loop = await start(runtime, { offThread: false, registry: lr, budgetMs: 5_000 });
+      const a = await h1Request(worker.server.httpsUrl, { ca: worker.ca, headers: JSON_HEADERS, body: text });
+      const b = await h1Request(loop.server.httpsUrl, { ca: loop.ca, headers: JSON_HEADERS, body: text });
+      expect(a.body, missing).toBe(b.body);
+      expect(wr.calls, missing).toEqual(lr.calls);
+      expect(wr.calls, missing).toEqual([['datanode-registry.example/mlrun/mlrun-gpu:1.9.2']]);
+      const line = worker.logs.lines.find((l) => l.msg === 'admission');
+      expect(line).toMatchObject({ offThread: true, registryLookup: { images: 1, secondPass: true } });
+      const same = (l: any) => ({ ...comparable(l), registryLookup: { ...l.registryLookup, ms: 0 } });
+      expect(same(line)).toEqual(same(loop.logs.lines.find((l) => l.msg === 'admission')));
+    }
+  });
+
+  it('a body that is not JSON gets the event loop\'s 400 and reason', async () => {
+    const { server, ca } = await start(runtimeOf({}), { offThread: { workerUrl } });
+    const loop = await start(runtimeOf({}), { offThread: false, limits: {} });
+    const bad = `{"request": ${'['.repeat(10)}${' '.repeat(2000)}}`;
+    const a = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: bad });
+    const b = await h2Request(loop.server.httpsUrl, { ca: loop.ca, headers: JSON_HEADERS, body: bad });
+    expect(a.status).toBe(400);
+    expect(a.json().message).toMatch(/^request body is not valid JSON: /);
+    expect(a.body).toBe(b.body);
+    const text = await server.metrics.registry.metrics();
+    expect(metricValue(text, 'mlrun_image_webhook_admission_requests_total{outcome="bad_request"}')).toBe(1);
+  });
+
+  it('a body that needs more than the worker\'s heap is refused (400); the next is admitted by a new worker', async () => {
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl, heapMb: 8 } });
+    // 600,000 empty objects: 1.8 MB of JSON that takes over 30 MiB of heap to parse.
+    const heavy = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u"},"x":[${'{},'.repeat(600_000)}{}]}`;
+    const res = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: heavy });
+    expect(res.status).toBe(400);
+    expect(res.json().message).toContain('more than the 8 MiB a large admission may use');
+    expect(logs.lines.find((l) => l.msg === 'admission request refused')).toMatchObject({ status: 400 });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-typical.json'), 'utf8');
+    const next = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    expect(next.status).toBe(200);
+    expect(next.json().response.allowed).toBe(true);
+    expect(logs.lines.find((l) => l.msg === 'admission')).toMatchObject({ offThread: true });
+  });
+
+  it('a worker that cannot start: the admission is decided on the event loop, the same answer, one error line', async () => {
+    const broken = path.join(scratch.dir, 'broken-worker.mjs');
+    writeFileSync(broken, 'throw new Error("this worker cannot start");\n');
+    const rt = runtimeOf({});
+    const { server, ca, logs } = await start(rt, { offThread: { workerUrl: pathToFileURL(broken) } });
+    const loop = await start(rt, { offThread: false });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const a = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    const b = await h2Request(loop.server.httpsUrl, { ca: loop.ca, headers: JSON_HEADERS, body: text });
+    expect(a.status).toBe(200);
+    expect(a.body).toBe(b.body);
+    expect(logs.lines.filter((l) => l.msg.startsWith('admission worker failed')).length).toBe(1);
+    expect(logs.lines.find((l) => l.msg === 'admission').offThread).toBeUndefined();
+  });
+
+  it('a worker that never answers: 500 after the call timeout, and the server keeps answering', async () => {
+    const hang = path.join(scratch.dir, 'hanging-worker.mjs');
+    writeFileSync(hang, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(hang), callTimeoutMs: 300 } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const res = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    expect(res.status).toBe(500);
+    expect(res.json()).toEqual({ error: 'Internal Server Error', message: 'internal error' });
+    expect(logs.lines.some((l) => l.msg.startsWith('admission worker timed out'))).toBe(true);
+    // A body under the large-body size: decided on the event loop, which the hung worker does not hold.
+    const small = JSON.stringify(podCreateReview({ spec: { containers: [{ name: 'a', image: 'mlrun/mlrun' }] } }, { uid: 's' }));
+    expect(small.length).toBeLessThanOrEqual(LARGE);
+    expect((await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: small })).status).toBe(200);
+  });
+});
+
+describe('OffThreadAdmissions', () => {
+  const bytes = Buffer.from(JSON.stringify(podCreateReview({ spec: { containers: [{ name: 'a', image: 'mlrun/mlrun' }] } }, { uid: 'u' })));
+
+  it('one session at a time, the rest wait in order; past maxWaiting: busy; a request gone while waiting is skipped', async () => {
+    const ot = new OffThreadAdmissions({ ...DEFAULT_OFF_THREAD, workerUrl, maxWaiting: 2 });
+    cleanups.push(async () => ot.stop());
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const first = ot.run(bytes, () => true, async (s) => {
+      order.push(`first ${s.namespace ?? '-'}`);
+      await held;
+      return 1;
+    });
+    const second = ot.run(bytes, () => false, async () => (order.push('second'), 2));
+    const third = ot.run(bytes, () => true, async (s) => (order.push('third'), (await s.admit(runtimeOf({}), false, undefined, false)).result.status));
+    await expect(ot.run(bytes, () => true, async () => 4)).rejects.toMatchObject({ kind: 'busy' });
+    expect(ot.waiting).toBe(2);
+    release();
+    expect(await Promise.all([first, second, third])).toEqual([1, undefined, 200]);
+    expect(order).toEqual(['first -', 'third']);
+    expect(ot.waiting).toBe(0);
+  });
+
+  it('an idle worker ends; the next session starts another', async () => {
+    const ot = new OffThreadAdmissions({ ...DEFAULT_OFF_THREAD, workerUrl, idleMs: 50 });
+    cleanups.push(async () => ot.stop());
+    await ot.run(bytes, () => true, async () => undefined);
+    expect(ot.running).toBe(true);
+    for (let i = 0; i < 200 && ot.running; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(ot.running).toBe(false);
+    const r = await ot.run(bytes, () => true, (s) => s.admit(runtimeOf({}), false, undefined, false));
+    expect(r!.result.status).toBe(200);
+  });
+
+  it('stop() fails what is in progress and refuses new sessions', async () => {
+    const ot = new OffThreadAdmissions({ ...DEFAULT_OFF_THREAD, workerUrl });
+    let inside!: () => void;
+    const entered = new Promise<void>((r) => (inside = r));
+    const running = ot.run(bytes, () => true, async (s) => {
+      inside();
+      await new Promise((r) => setTimeout(r, 50));
+      return s.admit(runtimeOf({}), false, undefined, false);
+    });
+    await entered;
+    ot.stop();
+    await expect(running).rejects.toBeInstanceOf(OffThreadFailure);
+    await expect(ot.run(bytes, () => true, async () => 1)).rejects.toMatchObject({ kind: 'crashed' });
+  });
+});
