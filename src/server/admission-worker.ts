@@ -9,7 +9,7 @@ import { admit, admitAfterInternalError } from '../admission/admit.js';
 import type { AdmissionResult, AdmitContext, MirrorStateName, RegistryView } from '../admission/types.js';
 import { buildRuntime, type Runtime } from '../config/runtime.js';
 import { jsonProblem, parseJsonBody, requestNamespace } from './body.js';
-import type { ToWorker, FromWorker } from './off-thread.js';
+import { READY_ID, type FromWorker, type ToWorker } from './off-thread.js';
 
 /** The server opens one session at a time (off-thread.ts); a few more only if a close was lost. */
 const MAX_SESSIONS = 4;
@@ -95,3 +95,5 @@ parentPort!.on('message', (message: ToWorker) => {
   }
   if (reply) parentPort!.postMessage(reply);
 });
+// Loaded: the server sends nothing (no request bytes) before this.
+parentPort!.postMessage({ t: 'ready', id: READY_ID } satisfies FromWorker);

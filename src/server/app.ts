@@ -390,9 +390,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   }
 
   /**
-   * A large body, decided by the admission worker (ADR 0014). What the worker cannot do is answered as the event
-   * loop would have: a body too heavy to parse in the worker's heap is refused (400), a worker that ended otherwise
-   * leaves the decision to the event loop (as before the worker existed), a worker that hangs gets a 500.
+   * A large body, decided by the admission worker (ADR 0014). When the worker cannot: a body too heavy to parse in
+   * the worker's heap is refused (400), a worker that cannot start leaves the decision to the event loop (as before
+   * the worker existed), a worker that hangs or ends while it has the request gets a 500 (logged; the API server's
+   * failurePolicy decides), and the next large body gets a new worker.
    */
   async function admitLarge(request: AnyRequest, reply: AnyReply, large: LargeBody, production: boolean, plainContext: AdmitContext) {
     const started = performance.now();
@@ -410,10 +411,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           reply.header('retry-after', '1');
           return refuse(request, reply, 503, err.message);
         case 'timeout':
-          logger.error({ err: errorFields(err) }, 'admission worker timed out; it was restarted');
+        case 'crashed':
+          // The request's bytes went to the worker: nothing is left to decide it with.
+          logger.error({ err: errorFields(err) }, `admission worker ${err.kind === 'timeout' ? 'timed out' : 'failed'}; it is started again for the next`);
           return refuse(request, reply, 500, 'internal error');
-        case 'crashed': {
-          logger.error({ err: errorFields(err) }, 'admission worker failed; deciding this admission on the event loop');
+        case 'unavailable': {
+          logger.error({ err: errorFields(err) }, 'admission worker unavailable; deciding this admission on the event loop');
           const text = large.bytes.toString('utf8');
           let body: unknown;
           try {

@@ -8,6 +8,9 @@
  * runtime (the namespace is in the body), and with a registry, admit() asks the cache about images the server only
  * learns from a first pass. The parsed body stays in the worker; only bytes in, and answers and summaries out.
  *
+ * Failures: a worker that cannot start is 'unavailable' (nothing was sent: the caller may decide on the event
+ * loop); one that ends while it has a request is 'crashed' (the bytes went to it).
+ *
  * Bounds: one session at a time (the rest wait in FIFO order, at most `maxWaiting`, and one whose request is gone
  * is skipped), a call that takes longer than `callTimeoutMs` ends the worker (it is started again for the next),
  * the worker's heap is capped (`heapMb`: a body that needs more to parse is refused, 400), and an idle worker ends
@@ -35,7 +38,11 @@ export type ToWorker =
   | { t: 'unchanged'; id: number; detail: string }
   | { t: 'close'; id: number };
 
+/** The id of the worker's first message, sent once its modules have loaded. */
+export const READY_ID = 0;
+
 export type FromWorker =
+  | { t: 'ready'; id: typeof READY_ID }
   | { t: 'opened'; id: number; ok: true; namespace: string | undefined }
   | { t: 'opened'; id: number; ok: false; reason: string }
   | { t: 'admitted'; id: number; result: AdmissionResult; asked: string[] }
@@ -72,7 +79,9 @@ export type OffThreadFailureKind =
   | 'timeout'
   /** Too many sessions waiting. */
   | 'busy'
-  /** The worker could not start or ended for another reason. */
+  /** The worker could not start (nothing was sent to it: the caller still has its bytes). */
+  | 'unavailable'
+  /** The worker ended while it had the request (its bytes went with it). */
   | 'crashed';
 
 export class OffThreadFailure extends Error {
@@ -104,6 +113,10 @@ interface Pending {
 export class OffThreadAdmissions {
   readonly #options: OffThreadOptions;
   #worker: Worker | undefined;
+  /** The current worker, once it has loaded. */
+  #ready: Promise<Worker> | undefined;
+  /** The current worker has loaded (sent 'ready'). */
+  #loaded = false;
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   readonly #runtimeIds = new WeakMap<Runtime, number>();
@@ -142,11 +155,13 @@ export class OffThreadAdmissions {
     let opened = false;
     try {
       if (!alive()) return undefined;
-      // A copy of the bytes goes over (transferred, not cloned again): the caller's Buffer stays whole for a
-      // fallback, and the worker never sees a view of a shared pool.
-      const copy = new ArrayBuffer(bytes.byteLength);
-      bytes.copy(new Uint8Array(copy));
-      const reply = await this.#call({ t: 'open', id, bytes: copy }, [copy]);
+      // The bytes move to the worker without a copy when they own their memory (fastify's body Buffer does: one
+      // allocation of its size): on a VM a fresh copy of 2.7 MiB costs milliseconds of page faults. From here on,
+      // `bytes` is empty.
+      const ab = bytes.buffer;
+      const owned = ab instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === ab.byteLength;
+      const send = owned ? ab : new Uint8Array(bytes).buffer;
+      const reply = await this.#call({ t: 'open', id, bytes: send }, [send]);
       if (reply.t !== 'opened') throw unexpected(reply);
       opened = reply.ok;
       const session: OffThreadSession = {
@@ -200,21 +215,29 @@ export class OffThreadAdmissions {
     return id;
   }
 
-  #call(message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    if (this.#stopped) return Promise.reject(new OffThreadFailure('crashed', 'the admission worker is stopped'));
-    const worker = this.#ensureWorker();
+  async #call(message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    if (this.#stopped) throw new OffThreadFailure('crashed', 'the admission worker is stopped');
+    // Nothing is sent (and no bytes transferred) before the worker has loaded: one that cannot start leaves the
+    // caller's bytes whole for a decision on the event loop.
+    const worker = await this.#ensureWorker();
+    if (worker !== this.#worker) throw new OffThreadFailure('crashed', 'the admission worker ended');
     return new Promise<FromWorker>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#end(new OffThreadFailure('timeout', `the admission worker did not answer in ${this.#options.callTimeoutMs} ms`));
-      }, this.#options.callTimeoutMs);
-      timer.unref();
-      this.#pending.set(message.id, { resolve, reject, timer });
+      this.#pending.set(message.id, { resolve, reject, timer: this.#deadline('timeout', 'answer') });
       try {
         worker.postMessage(message, transfer);
       } catch (err) {
         this.#settle(message.id)?.reject(new OffThreadFailure('crashed', `posting to the admission worker failed: ${(err as Error).message}`));
       }
     });
+  }
+
+  /** A timer that ends the current worker when a call (or the start) takes longer than callTimeoutMs. */
+  #deadline(kind: OffThreadFailureKind, what: string): NodeJS.Timeout {
+    const timer = setTimeout(() => {
+      this.#end(new OffThreadFailure(kind, `the admission worker did not ${what} in ${this.#options.callTimeoutMs} ms`));
+    }, this.#options.callTimeoutMs);
+    timer.unref();
+    return timer;
   }
 
   #settle(id: number): Pending | undefined {
@@ -225,9 +248,10 @@ export class OffThreadAdmissions {
     return p;
   }
 
-  #ensureWorker(): Worker {
+  /** The current worker once it has loaded (its 'ready' message), starting one if needed. */
+  #ensureWorker(): Promise<Worker> {
     clearTimeout(this.#idleTimer);
-    if (this.#worker) return this.#worker;
+    if (this.#ready) return this.#ready;
     const worker = new Worker(this.#options.workerUrl, {
       resourceLimits: { maxOldGenerationSizeMb: this.#options.heapMb, maxYoungGenerationSizeMb: 8 },
       // The worker needs no stdin and must not write to the server's stdout/stderr (the log is the server's).
@@ -237,6 +261,20 @@ export class OffThreadAdmissions {
     });
     worker.stdout.resume();
     worker.stderr.resume();
+    this.#worker = worker;
+    this.#loaded = false;
+    this.#ready = new Promise<Worker>((resolve, reject) => {
+      this.#pending.set(READY_ID, {
+        resolve: () => {
+          this.#loaded = true;
+          resolve(worker);
+        },
+        reject,
+        timer: this.#deadline('unavailable', 'start'),
+      });
+    });
+    // Observed here so that a failed start is never an unhandled rejection; callers see it through #call.
+    this.#ready.catch(() => undefined);
     worker.on('message', (reply: FromWorker) => this.#settle(reply.id)?.resolve(reply));
     worker.on('error', (err: Error & { code?: string }) => {
       const heap = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
@@ -246,14 +284,16 @@ export class OffThreadAdmissions {
       );
     });
     worker.on('exit', (code) => this.#end(new OffThreadFailure('crashed', `the admission worker exited (code ${code})`), worker));
-    this.#worker = worker;
-    return worker;
+    return this.#ready;
   }
 
   /** Ends `worker` (default: the current one) and fails what waits on it; the next call starts a new one. */
   #end(failure: OffThreadFailure, worker: Worker | undefined = this.#worker): void {
     if (!worker || worker !== this.#worker) return;
+    // A worker that never loaded failed to start, whatever the event: nothing was sent to it.
+    if (!this.#loaded) failure = new OffThreadFailure('unavailable', failure.message);
     this.#worker = undefined;
+    this.#ready = undefined;
     clearTimeout(this.#idleTimer);
     worker.removeAllListeners('message');
     void worker.terminate().catch(() => undefined);

@@ -196,13 +196,38 @@ describe('large admissions in the worker', () => {
     const b = await h2Request(loop.server.httpsUrl, { ca: loop.ca, headers: JSON_HEADERS, body: text });
     expect(a.status).toBe(200);
     expect(a.body).toBe(b.body);
-    expect(logs.lines.filter((l) => l.msg.startsWith('admission worker failed')).length).toBe(1);
+    expect(logs.lines.filter((l) => l.msg.startsWith('admission worker unavailable')).length).toBe(1);
     expect(logs.lines.find((l) => l.msg === 'admission').offThread).toBeUndefined();
+  });
+
+  it('a worker that loads but never says so: the admission is decided on the event loop', async () => {
+    const mute = path.join(scratch.dir, 'mute-worker.mjs');
+    writeFileSync(mute, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(mute), callTimeoutMs: 300 } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const res = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    expect(res.status).toBe(200);
+    expect(res.json().response.allowed).toBe(true);
+    expect(logs.lines.some((l) => l.msg.startsWith('admission worker unavailable'))).toBe(true);
+  });
+
+  it('a worker that ends while it has the request: 500, and the next large body gets a new worker', async () => {
+    // Exits on the second message it gets: the first large body's admit pass, after its bytes were sent.
+    const dies = path.join(scratch.dir, 'dying-worker.mjs');
+    writeFileSync(dies, `import { parentPort } from "node:worker_threads";\nlet n = 0;\nparentPort.on("message", (m) => { if (++n === 2) process.exit(7); parentPort.postMessage(m.t === "open" ? { t: "opened", id: m.id, ok: true, namespace: undefined } : { t: "failed", id: m.id, error: "x" }); });\nparentPort.postMessage({ t: "ready", id: 0 });\n`);
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(dies) } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const res = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    expect(res.status).toBe(500);
+    expect(logs.lines.some((l) => l.msg.startsWith('admission worker failed') && /exited \(code 7\)/.test(l.err.message))).toBe(true);
+    // A new worker (the same script) ends the same way: 500 again, no hang.
+    const again = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
+    expect(again.status).toBe(500);
   });
 
   it('a worker that never answers: 500 after the call timeout, and the server keeps answering', async () => {
     const hang = path.join(scratch.dir, 'hanging-worker.mjs');
-    writeFileSync(hang, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
+    writeFileSync(hang, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\nparentPort.postMessage({ t: "ready", id: 0 });\n');
     const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(hang), callTimeoutMs: 300 } });
     const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
     const res = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
@@ -238,6 +263,21 @@ describe('OffThreadAdmissions', () => {
     expect(await Promise.all([first, second, third])).toEqual([1, undefined, 200]);
     expect(order).toEqual(['first -', 'third']);
     expect(ot.waiting).toBe(0);
+  });
+
+  it('bytes that own their memory move to the worker without a copy; a view of a shared pool is copied', async () => {
+    const ot = new OffThreadAdmissions({ ...DEFAULT_OFF_THREAD, workerUrl });
+    cleanups.push(async () => ot.stop());
+    const owned = Buffer.from(new ArrayBuffer(bytes.length));
+    bytes.copy(owned);
+    const pooled = Buffer.from(bytes.toString('utf8'));
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+    for (const b of [owned, pooled]) {
+      const r = await ot.run(b, () => true, (s) => s.admit(runtimeOf({}), false, undefined, false));
+      expect(r!.result.status).toBe(200);
+    }
+    expect(owned.byteLength).toBe(0);
+    expect(pooled.toString('utf8')).toBe(bytes.toString('utf8'));
   });
 
   it('an idle worker ends; the next session starts another', async () => {
