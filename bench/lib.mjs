@@ -51,6 +51,19 @@ export function cpuTicks(pid) {
   }
 }
 
+/**
+ * Minor page faults of a whole process (/proc/PID/stat field 10). On a VM each costs microseconds (about 11 µs per
+ * 4 KiB page on the bench machine), so fresh memory touched per request shows up in CPU per request.
+ */
+export function minorFaults(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[7]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** VmRSS (now) and VmHWM (peak since start, or since the last resetPeak), MiB. */
 export function memory(pid) {
   try {

@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, imageNodeFlags, CLK_TCK, cpuTicks, fmt, freePort, h2load, makeCertificates, median, memory,
+  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, imageNodeFlags, CLK_TCK, cpuTicks, minorFaults, fmt, freePort, h2load, makeCertificates, median, memory,
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
@@ -234,9 +234,11 @@ async function measure(t, body, protocol) {
   const logFile = path.join(work, 'h2load.log');
   const sampler = rssSampler(t.pid);
   const before = cpuTicks(t.pid);
+  const faultsBefore = minorFaults(t.pid);
   const r = await h2load({ ...common, requests: Math.max(inflight * 10, Math.round(rate * duration)), logFile, killAfterMs });
   if (r.rps > 0) t.rates.set(key, r.rps);
   const after = cpuTicks(t.pid);
+  const faultsAfter = minorFaults(t.pid);
   const rssPeak = sampler.stop();
   await sleep(50);
   const logged = drainLog(t);
@@ -246,6 +248,7 @@ async function measure(t, body, protocol) {
   return {
     rps: r.rps,
     cpuUs: ((after - before) * 1e6) / CLK_TCK / r.done,
+    faultsPerReq: (faultsAfter - faultsBefore) / r.done,
     p50ms: percentile(r.latUs, 50) / 1000,
     p99ms: percentile(r.latUs, 99) / 1000,
     rssPeak,
@@ -306,6 +309,7 @@ for (const protocol of protocols) {
         rssPeak: Math.max(...mine.map((r) => r.rssPeak)),
         hwm: Math.max(...mine.map((r) => r.hwm)),
         logBytesPerReq: m('logBytesPerReq'),
+        faultsPerReq: m('faultsPerReq'),
         gcUsPerReq: m('gcUsPerReq'),
         gcsPer1k: m('gcsPer1k'),
       });
@@ -316,13 +320,14 @@ for (const protocol of protocols) {
 const w = Math.max(14, ...results.map((r) => r.target.length + 2));
 log('');
 log(`${'protocol'.padEnd(9)}${'body'.padEnd(9)}${'target'.padEnd(w)}${'req/s'.padStart(8)}${'CPU µs/req'.padStart(11)}${'(min–max)'.padStart(11)}` +
-  `${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'peak RSS'.padStart(9)}${'VmHWM'.padStart(7)}${'log B/req'.padStart(10)}${traceGc ? `${'GC µs/req'.padStart(10)}${'GCs/1k'.padStart(7)}` : ''}`);
+  `${'p50 ms'.padStart(8)}${'p99 ms'.padStart(8)}${'peak RSS'.padStart(9)}${'VmHWM'.padStart(7)}${'log B/req'.padStart(10)}${'faults/req'.padStart(11)}${traceGc ? `${'GC µs/req'.padStart(10)}${'GCs/1k'.padStart(7)}` : ''}`);
 for (const r of results) {
   log(`${r.protocol.padEnd(9)}${r.body.padEnd(9)}${r.target.padEnd(w)}${fmt(r.rps).padStart(8)}${fmt(r.cpuUs).padStart(11)}${r.cpuSpread.padStart(11)}` +
-    `${fmt(r.p50ms, 2).padStart(8)}${fmt(r.p99ms, 2).padStart(8)}${fmt(r.rssPeak).padStart(9)}${fmt(r.hwm).padStart(7)}${fmt(r.logBytesPerReq).padStart(10)}` +
+    `${fmt(r.p50ms, 2).padStart(8)}${fmt(r.p99ms, 2).padStart(8)}${fmt(r.rssPeak).padStart(9)}${fmt(r.hwm).padStart(7)}${fmt(r.logBytesPerReq).padStart(10)}${fmt(r.faultsPerReq, 2).padStart(11)}` +
     `${traceGc ? `${fmt(r.gcUsPerReq, 1).padStart(10)}${fmt(r.gcsPer1k, 1).padStart(7)}` : ''}`);
 }
-log('(peak RSS: highest VmRSS sampled during that cell\'s measured windows; VmHWM: the process\'s peak so far, MiB)');
+log('(peak RSS: highest VmRSS sampled during that cell\'s measured windows; VmHWM: the process\'s peak so far, MiB;');
+log(' faults/req: minor page faults per request, fresh memory touched: each costs microseconds on a VM)');
 
 const get = (target, body, protocol) => results.find((r) => r.target === target && r.body === body && r.protocol === protocol);
 const webhooks = targets.filter((t) => t.spec.webhook).map((t) => t.name);
