@@ -17,10 +17,11 @@
 //   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
 //       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook-policy,webhook@DIR,webhook-policy@DIR]] [--inflight 32]
 //       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16']
+//       [--log-sink pipe|file]
 //       [--heap '--max-old-space-size=192 --max-semi-space-size=1' | --heap none] [--json F]
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
@@ -36,6 +37,13 @@ const duration = Number(option('duration', quick ? '2' : '3'));
 const warmup = Number(option('warmup', quick ? '0.5' : '1'));
 const inflight = Number(option('inflight', '32'));
 const cpuProf = flag('cpu-prof');
+// Where the servers' log lines go. pipe (default): a pipe this process drains into the log file, as a Pod's stdout
+// is a FIFO the container runtime drains on its own CPU; file: the server writes the file itself (the kernel's
+// file write path then counts in the server's CPU: on the bench VM ~60 µs per KiB of lines under load).
+const logSink = option('log-sink', 'pipe');
+if (!['pipe', 'file'].includes(logSink)) throw new Error(`--log-sink: pipe or file, got ${logSink}`);
+// This process drains the pipes: on the load's CPU, never on the server's.
+if (pinning) spawnSync('taskset', ['-pc', '1', String(process.pid)], { stdio: 'ignore' });
 const traceGc = flag('trace-gc');
 const heapSnapshot = flag('heap-snapshot');
 // V8 heap flags given to every target (the webhook and its baselines alike). Default: the heap flags of the chart's
@@ -69,6 +77,15 @@ const TARGETS = {
   'webhook-policy': {
     protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
     config: (doc) => ({ ...doc, policy: { ...doc.policy, namespaces: ['mlrun'], pinTags: 'warn' } }),
+  },
+  // No admission log line (log.level warn): what the line costs per request, writing included.
+  'webhook-nolog': {
+    protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true, opt: true,
+    config: (doc) => ({ ...doc, log: { ...doc.log, level: 'warn' } }),
+  },
+  // Log lines written to /dev/null: what writing them to a file costs (the kernel's part included), beside 'webhook-nolog'.
+  'webhook-devnull': {
+    protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), profiled: true, opt: true, devNull: true,
   },
   // Without the image's --enable-source-maps (what source maps cost per request and in memory).
   'webhook-nosm': {
@@ -124,7 +141,7 @@ log(`\nHTTPS server benchmark — Node ${process.version}, ${reps} round(s) × $
 log(`server on CPU 0, h2load on CPU 1${pinning ? '' : ' (NOT pinned: taskset or a 2nd CPU missing)'}; ` +
   `bodies: ${bodies.map((b) => `${b.name} ${(b.bytes / 1024).toFixed(1)} KiB`).join(', ')}`);
 log(`webhook: node dist/cli/main.js serve, config = ${chart.source}, MLRUN_IMAGES_REGISTRY=${REGISTRY}, ` +
-  `NODE_ENV=production, info logs to a file, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
+  `NODE_ENV=production, info logs ${logSink === 'pipe' ? 'to a pipe drained on CPU 1 (as a container runtime drains a Pod\'s stdout)' : 'written to a file by the server'}, metrics on${cpuProf ? ', --cpu-prof' : ''}${traceGc ? ', --trace-gc' : ''}`);
 const heapSource = option('heap', '') ? '--heap' : "the chart's nodeOptions";
 log(`every target's heap: ${heapFlags.length > 0 ? `${heapFlags.join(' ')} (${heapSource})` : 'as V8 sizes it on this machine (--heap none)'}`);
 log(`every target's node flags from the image (Dockerfile ENTRYPOINT): ${imageFlags.join(' ') || 'none'}`);
@@ -134,7 +151,8 @@ log(`every target's node flags from the image (Dockerfile ENTRYPOINT): ${imageFl
 
 async function start(name, spec) {
   const logFile = path.join(work, `${name.replace(/[^\w.-]/g, '_')}.log`);
-  const logFd = openSync(logFile, 'a');
+  const logFd = openSync(spec.devNull ? '/dev/null' : logFile, 'a');
+  const piped = logSink === 'pipe' && !spec.devNull;
   const nodeFlags = [];
   let profDir;
   if (spec.profiled && (cpuProf || heapSnapshot)) {
@@ -161,7 +179,7 @@ async function start(name, spec) {
       certs,
       env: { MLRUN_IMAGES_REGISTRY: REGISTRY, ...spec.env, ...(extra ? { NODE_OPTIONS: `${chartNodeOptions()} ${extra}` } : {}) },
       nodeFlags,
-      logFd,
+      logFd: piped ? 'pipe' : logFd,
       cwd: profDir ?? work,
     });
   } else {
@@ -169,8 +187,8 @@ async function start(name, spec) {
     const [bin, argv] = pinned(0, [process.execPath, ...nodeFlags, path.join(benchDir, 'server-targets.mjs'), spec.script]);
     const child = spawn(bin, argv, {
       cwd: profDir ?? work,
-      env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), BENCH_LOG: logFile },
-      stdio: ['ignore', logFd, 'pipe'],
+      env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }) },
+      stdio: ['ignore', piped ? 'pipe' : logFd, 'pipe'],
     });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
@@ -181,6 +199,7 @@ async function start(name, spec) {
     t = { child, pid: child.pid, url: `https://127.0.0.1:${port}`, stderr: () => stderr, exited, stop: (ms) => stopChild(child, exited, ms) };
   }
   closeSync(logFd);
+  if (piped) t.child.stdout.pipe(createWriteStream(logFile, { flags: 'a' }));
   return { ...t, name, spec, logFile, profDir, served: 0, rates: new Map() };
 }
 
