@@ -62,6 +62,7 @@ function handle(message: ToWorker): FromWorker | undefined {
       const body = sessions.get(message.id);
       const asked = new Set<string>();
       let result: AdmissionResult;
+      let error: string | undefined;
       try {
         const runtime = runtimeFor(message.runtimeId, message.config);
         const context: AdmitContext = { production: message.production };
@@ -69,11 +70,13 @@ function handle(message: ToWorker): FromWorker | undefined {
         if (message.final) context.final = true;
         result = admit(body, runtime, context);
       } catch (err) {
-        result = admitAfterInternalError(body, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+        // The server logs it (the worker has no log of its own), as its safety net does on the event loop.
+        error = err instanceof Error ? err.message : String(err);
+        result = admitAfterInternalError(body, `internal error: ${error}`);
       }
       // The answer's text goes back once: body is only a fallback for a result admit() did not write as text.
       if (result.status === 200 && result.json !== undefined) result = { ...result, body: undefined as never };
-      return { t: 'admitted', id: message.id, result, asked: [...asked] };
+      return { t: 'admitted', id: message.id, result, asked: [...asked], ...(error !== undefined ? { error } : {}) };
     }
     case 'unchanged': {
       // The server could not pick a runtime (no usable config): admitted unchanged, as on the event loop.

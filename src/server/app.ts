@@ -312,13 +312,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   // Lines the log destination drops (stdout not read) cannot say so in the log: they are counted.
   const stopCountingDrops = onDroppedLines(logger, () => metrics.logLinesDropped.inc());
   // What the server set up beside fastify, undone when it closes or fails to listen. Connections still waiting for
-  // their handshake turn are reset: they would hold the close for up to 3 s.
+  // their handshake turn are reset: they would hold the close for up to 3 s. (The admission worker stops after the
+  // drain: requests in flight may still need it.)
   const stopExtras = () => {
     tls.stop();
     connectionLimits.stop();
     handshakeLimit.stop();
     stopCountingDrops();
-    offThread?.stop();
   };
 
   installErrorHandlers(app, logger, metrics);
@@ -397,10 +397,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
    * failurePolicy decides), and the next large body gets a new worker.
    */
   async function admitLarge(request: AnyRequest, reply: AnyReply, large: LargeBody, production: boolean, plainContext: AdmitContext) {
-    const started = performance.now();
+    // Whether the client still waits: the answer's 'close' before we answered means it left (raw.destroyed says
+    // nothing reliable here: an HTTP/1.1 request reads destroyed once its body is in, an h2 one not after a reset).
+    let gone = false;
+    reply.raw.once('close', () => (gone = true));
     try {
-      const alive = () => !reply.sent && !request.raw.destroyed;
-      return (await offThread!.run(large.bytes, alive, (session) => decideInWorker(request, reply, session, production, started))) ?? reply;
+      return (await offThread!.run(large.bytes, () => !gone && !reply.sent, (session) => decideInWorker(request, reply, session, production))) ?? reply;
     } catch (err) {
       if (reply.sent) return reply;
       if (!(err instanceof OffThreadFailure)) throw err;
@@ -408,75 +410,86 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         case 'heap':
           return refuse(request, reply, 400, `request body cannot be admitted: ${err.message}`);
         case 'busy':
+          // Like the connection limits' own 503s: counted, and in the minute's summary line, not one line each.
           connectionLimits.events.record('busy');
-          reply.header('retry-after', '1');
-          return refuse(request, reply, 503, err.message);
+          return reply.code(503).header('retry-after', '1').send({ error: statusText(503), message: err.message });
+        case 'unavailable':
         case 'timeout':
-        case 'crashed':
-          // The request's bytes went to the worker: nothing is left to decide it with.
+        case 'crashed': {
+          // Unavailable: nothing was sent to the worker, the bytes are whole, and the event loop decides as it did
+          // before the worker. Otherwise the bytes went to the worker: nothing is left to decide with.
+          if (err.kind === 'unavailable' && large.bytes.byteLength > 0) {
+            logger.error({ err: errorFields(err) }, 'admission worker unavailable; deciding this admission on the event loop');
+            const text = large.bytes.toString('utf8');
+            let body: unknown;
+            try {
+              body = parseJsonBody(text);
+            } catch {
+              return refuse(request, reply, 400, `request body is not valid JSON: ${jsonProblem(text)}`);
+            }
+            return decide(request, reply, body, plainContext);
+          }
           logger.error({ err: errorFields(err) }, `admission worker ${err.kind === 'timeout' ? 'timed out' : 'failed'}; it is started again for the next`);
           return refuse(request, reply, 500, 'internal error');
-        case 'unavailable': {
-          logger.error({ err: errorFields(err) }, 'admission worker unavailable; deciding this admission on the event loop');
-          const text = large.bytes.toString('utf8');
-          let body: unknown;
-          try {
-            body = parseJsonBody(text);
-          } catch {
-            return refuse(request, reply, 400, `request body is not valid JSON: ${jsonProblem(text)}`);
-          }
-          return decide(request, reply, body, plainContext);
         }
       }
     }
   }
 
-  /** decide(), with admit() in the worker: the registry's states are read here and sent with each pass. */
-  async function decideInWorker(request: AnyRequest, reply: AnyReply, session: OffThreadSession, production: boolean, started: number) {
+  /**
+   * decide(), with admit() in the worker: the registry's states are read here and sent with each pass. The budget
+   * for look-ups counts from the session's turn (a large admission that waited for the worker still gets its
+   * look-ups, as on the event loop).
+   */
+  async function decideInWorker(request: AnyRequest, reply: AnyReply, session: OffThreadSession, production: boolean) {
     if (session.invalid !== undefined) return refuse(request, reply, 400, `request body is not valid JSON: ${session.invalid}`);
-    const registry = registryOf();
-    let runtime: Runtime;
+    const started = performance.now();
+    let registry: RegistryLookups | undefined;
     try {
-      runtime = options.config.current(session.namespace);
+      registry = registryOf();
+      const runtime = options.config.current(session.namespace);
+      // Every image admit() asked the cache about, over all passes: the worker reports those it had no state for.
+      const asked = new Set<string>();
+      // A pass, repeated while it asks about images whose state the cache knows but the worker was not told (a state
+      // can change which image is asked about next, e.g. mirror.missing keep-original then a digest). Without a
+      // registry one pass decides.
+      const decidePass = async (final: boolean) => {
+        let states: RegistryState[] | undefined = registry ? readStates(registry, asked) : undefined;
+        let r = await session.admit(runtime, production, states, final);
+        for (let i = 0; registry && r.asked.length > 0 && i < MAX_WORKER_PASSES; i++) {
+          for (const image of r.asked) asked.add(image);
+          const fresh = readStates(registry, r.asked);
+          // All unknown: the pass just made already took them as unknown.
+          if (!fresh.some(([, state, digest]) => state !== 'unknown' || digest !== undefined)) break;
+          states = states!.concat(fresh);
+          r = await session.admit(runtime, production, states, final);
+        }
+        for (const image of r.asked) asked.add(image);
+        if (r.error) logger.error({ err: { message: r.error }, uid: r.result.status === 200 ? r.result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
+        return r.result;
+      };
+      const result = await decidePass(false);
+      if (reply.sent) return reply;
+      const lookups = registry && result.status === 200 ? lookupsOf(result.summary) : undefined;
+      if (!lookups) return answer(request, reply, result, undefined, registry, true);
+      const budget = lookupBudgetMs() - (performance.now() - started);
+      if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry, true);
+      const waited = await waitAtMost(registry!, lookups, budget);
+      if (reply.sent) return reply;
+      let second = result;
+      try {
+        second = await decidePass(true);
+      } catch (err) {
+        logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
+      }
+      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== result }, registry, true);
     } catch (err) {
+      // The worker's own failures are the caller's; anything else (the config, the registry view) is the safety net's.
+      if (err instanceof OffThreadFailure) throw err;
       const result = await session.unchanged(`internal error: ${errorFields(err).message}`);
-      logger.error({ err: errorFields(err) }, 'admission failed unexpectedly; admitting unchanged');
+      logger.error({ err: errorFields(err), uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
       return answer(request, reply, result, undefined, registry, true);
     }
-    // Every image admit() asked the cache about, over all passes: the worker reports those it had no state for.
-    const asked = new Set<string>();
-    const pass = async (final: boolean, states: RegistryState[] | undefined) => {
-      const r = await session.admit(runtime, production, states, final);
-      for (const image of r.asked) asked.add(image);
-      return r;
-    };
-    // Without a registry one pass decides. With one, a pass tells which images admit() reads from the cache; they
-    // are read here and the pass repeated until it asks about nothing it was not told (twice in practice: a state
-    // can change which image is asked about next, e.g. mirror.missing keep-original).
-    let states: RegistryState[] = [];
-    let r = await pass(false, registry ? states : undefined);
-    for (let i = 0; registry && r.asked.length > 0 && i < MAX_WORKER_PASSES; i++) {
-      const fresh = readStates(registry, r.asked);
-      // All unknown: the pass just made already took them as unknown.
-      if (!fresh.some(([, state, digest]) => state !== 'unknown' || digest !== undefined)) break;
-      states = states.concat(fresh);
-      r = await pass(false, states);
-    }
-    const result = r.result;
-    if (reply.sent) return reply;
-    const lookups = registry && result.status === 200 ? lookupsOf(result.summary) : undefined;
-    if (!lookups) return answer(request, reply, result, undefined, registry, true);
-    const budget = lookupBudgetMs() - (performance.now() - started);
-    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry, true);
-    const waited = await waitAtMost(registry!, lookups, budget);
-    if (reply.sent) return reply;
-    let second = result;
-    try {
-      second = (await pass(true, readStates(registry!, [...asked]))).result;
-    } catch (err) {
-      logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
-    }
-    return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== result }, registry, true);
   }
 
   /** A refused admission request: the error body, its metric and its one log line. */
@@ -567,6 +580,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     healthUrl = urlOf('http', health.server.address() as AddressInfo, autoHost && options.healthHost === undefined);
   } catch (err) {
     stopExtras();
+    offThread?.stop();
     await Promise.allSettled([app.close(), health.close()]);
     throw err;
   }
@@ -621,6 +635,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         forceClose();
         await app.close().catch(() => undefined);
       }
+      // After the drain: large admissions in flight (or waiting for the worker) finish first.
+      offThread?.stop();
       // Last: kubelet probes keep getting answers (liveness ok, readiness 503) while we drain.
       await health.close();
     })();

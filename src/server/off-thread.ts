@@ -45,7 +45,8 @@ export type FromWorker =
   | { t: 'ready'; id: typeof READY_ID }
   | { t: 'opened'; id: number; ok: true; namespace: string | undefined }
   | { t: 'opened'; id: number; ok: false; reason: string }
-  | { t: 'admitted'; id: number; result: AdmissionResult; asked: string[] }
+  /** error: admit() threw in the worker, and result is the Pod admitted unchanged (admitAfterInternalError). */
+  | { t: 'admitted'; id: number; result: AdmissionResult; asked: string[]; error?: string }
   | { t: 'failed'; id: number; error: string };
 
 export interface OffThreadOptions {
@@ -99,7 +100,12 @@ export interface OffThreadSession {
   invalid: string | undefined;
   /** request.namespace as requestNamespace() reads it. */
   namespace: string | undefined;
-  admit(runtime: Runtime, production: boolean, states: RegistryState[] | undefined, final: boolean): Promise<{ result: AdmissionResult; asked: string[] }>;
+  admit(
+    runtime: Runtime,
+    production: boolean,
+    states: RegistryState[] | undefined,
+    final: boolean,
+  ): Promise<{ result: AdmissionResult; asked: string[]; error?: string }>;
   /** The server could not pick a runtime: the Pod admitted unchanged with this detail (admitAfterInternalError). */
   unchanged(detail: string): Promise<AdmissionResult>;
 }
@@ -146,7 +152,7 @@ export class OffThreadAdmissions {
    * Rejects with OffThreadFailure when the worker cannot answer.
    */
   async run<T>(bytes: Buffer, alive: () => boolean, use: (session: OffThreadSession) => Promise<T>): Promise<T | undefined> {
-    if (this.#stopped) throw new OffThreadFailure('crashed', 'the admission worker is stopped');
+    if (this.#stopped) throw new OffThreadFailure('unavailable', 'the admission worker is stopped');
     if (this.#busy) {
       if (this.#waiting.length >= this.#options.maxWaiting) throw new OffThreadFailure('busy', 'too many large admissions waiting; retry');
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
@@ -170,7 +176,7 @@ export class OffThreadAdmissions {
         admit: async (runtime, production, states, final) => {
           const r = await this.#call({ t: 'admit', id, runtimeId: this.#runtimeId(runtime), config: runtime.config, production, final, states });
           if (r.t !== 'admitted') throw unexpected(r);
-          return { result: r.result, asked: r.asked };
+          return { result: r.result, asked: r.asked, error: r.error };
         },
         unchanged: async (detail) => {
           const r = await this.#call({ t: 'unchanged', id, detail });
@@ -216,7 +222,8 @@ export class OffThreadAdmissions {
   }
 
   async #call(message: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    if (this.#stopped) throw new OffThreadFailure('crashed', 'the admission worker is stopped');
+    // Stopped: nothing more is sent ('unavailable'; a session whose bytes were sent fails on its own pending call).
+    if (this.#stopped) throw new OffThreadFailure('unavailable', 'the admission worker is stopped');
     // Nothing is sent (and no bytes transferred) before the worker has loaded: one that cannot start leaves the
     // caller's bytes whole for a decision on the event loop.
     const worker = await this.#ensureWorker();
@@ -252,13 +259,19 @@ export class OffThreadAdmissions {
   #ensureWorker(): Promise<Worker> {
     clearTimeout(this.#idleTimer);
     if (this.#ready) return this.#ready;
-    const worker = new Worker(this.#options.workerUrl, {
-      resourceLimits: { maxOldGenerationSizeMb: this.#options.heapMb, maxYoungGenerationSizeMb: 8 },
-      // The worker needs no stdin and must not write to the server's stdout/stderr (the log is the server's).
-      stdin: false,
-      stdout: true,
-      stderr: true,
-    });
+    let worker: Worker;
+    try {
+      worker = new Worker(this.#options.workerUrl, {
+        resourceLimits: { maxOldGenerationSizeMb: this.#options.heapMb, maxYoungGenerationSizeMb: 8 },
+        // The worker needs no stdin and must not write to the server's stdout/stderr (the log is the server's).
+        stdin: false,
+        stdout: true,
+        stderr: true,
+      });
+    } catch (err) {
+      // e.g. ERR_WORKER_INIT_FAILED (no threads left): nothing was sent.
+      return Promise.reject(new OffThreadFailure('unavailable', `the admission worker cannot start: ${(err as Error).message}`));
+    }
     worker.stdout.resume();
     worker.stderr.resume();
     this.#worker = worker;

@@ -121,6 +121,43 @@ describe('large admissions in the worker', () => {
     expect(lines(worker.logs.lines).map(comparable)).toEqual(lines(loop.logs.lines).map(comparable));
   });
 
+  it('many at once, on both protocols: each waits its turn and is answered (HTTP/1.1 requests read as destroyed once their body is in)', async () => {
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const sends = [];
+    for (let i = 0; i < 6; i++) {
+      sends.push(h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text }));
+      sends.push(h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text }));
+    }
+    const answers = await Promise.all(sends);
+    expect(answers.map((a) => a.status)).toEqual(Array(12).fill(200));
+    expect(logs.lines.filter((l) => l.msg === 'admission' && l.offThread === true)).toHaveLength(12);
+  });
+
+  it('a graceful close lets the large admissions in flight and waiting finish', async () => {
+    const { server, ca } = await start(runtimeOf({}), { offThread: { workerUrl } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const sends = Array.from({ length: 5 }, () => h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text }));
+    // The first answer comes after the worker started (tens of ms): by then the other four are in, waiting.
+    await Promise.race(sends);
+    const closing = server.close();
+    expect((await Promise.all(sends)).map((a) => a.status)).toEqual(Array(5).fill(200));
+    await closing;
+  });
+
+  it('past the waiting cap: 503 with Retry-After, counted as a connection event, no line per request', async () => {
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl, maxWaiting: 0 } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const answers = await Promise.all(Array.from({ length: 4 }, () => h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text })));
+    const busy = answers.filter((a) => a.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy[0]!.headers['retry-after']).toBe('1');
+    expect(answers.filter((a) => a.status === 200).length).toBe(4 - busy.length);
+    expect(logs.lines.filter((l) => l.msg === 'admission request refused')).toEqual([]);
+    const metrics = await server.metrics.registry.metrics();
+    expect(metricValue(metrics, 'mlrun_image_webhook_connection_events_total{event="busy"}')).toBe(busy.length);
+  });
+
   it('bodies at or under the large-body size stay on the event loop', async () => {
     const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl }, limits: { largeBodyBytes: 1_000_000 } });
     const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-typical.json'), 'utf8');
@@ -155,6 +192,26 @@ describe('large admissions in the worker', () => {
       const same = (l: any) => ({ ...comparable(l), registryLookup: { ...l.registryLookup, ms: 0 } });
       expect(same(line)).toEqual(same(loop.logs.lines.find((l) => l.msg === 'admission')));
     }
+  });
+
+  it('with a registry, each large admission gets its look-up budget from its own turn, not from its arrival', async () => {
+    const runtime = runtimeOf({ mirror: { enabled: true } });
+    const registry = new Registry();
+    // Each look-up takes 100 ms of a 250 ms budget: four queued behind one another would have spent theirs waiting.
+    registry.lookup = async (images: string[]) => {
+      registry.calls.push(images);
+      await new Promise((r) => setTimeout(r, 100));
+      for (const i of images) registry.states.set(i, { state: 'present' });
+    };
+    const { server, ca, logs } = await start(runtime, { offThread: { workerUrl }, registry, budgetMs: 250 });
+    const bodiesSent = [0, 1, 2, 3].map((i) =>
+      JSON.stringify(podCreateReview({ metadata: { name: `p${i}`, annotations: { pad: 'x'.repeat(2 * LARGE) } }, spec: { containers: [{ name: 'a', image: `mlrun/mlrun:1.9.${i}` }] } }, { uid: `u${i}` })),
+    );
+    const answers = await Promise.all(bodiesSent.map((body) => h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body })));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
+    const lines = logs.lines.filter((l) => l.msg === 'admission');
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(l.registryLookup, l.uid).toMatchObject({ images: 1, secondPass: true });
   });
 
   it('a body that is not JSON gets the event loop\'s 400 and reason', async () => {
@@ -291,7 +348,7 @@ describe('OffThreadAdmissions', () => {
     expect(r!.result.status).toBe(200);
   });
 
-  it('stop() fails what is in progress and refuses new sessions', async () => {
+  it('stop() fails what is in progress; what waits and what comes later is unavailable (nothing sent)', async () => {
     const ot = new OffThreadAdmissions({ ...DEFAULT_OFF_THREAD, workerUrl });
     let inside!: () => void;
     const entered = new Promise<void>((r) => (inside = r));
@@ -301,8 +358,11 @@ describe('OffThreadAdmissions', () => {
       return s.admit(runtimeOf({}), false, undefined, false);
     });
     await entered;
+    const waiting = ot.run(bytes, () => true, async () => 2).catch((e: unknown) => e);
     ot.stop();
     await expect(running).rejects.toBeInstanceOf(OffThreadFailure);
-    await expect(ot.run(bytes, () => true, async () => 1)).rejects.toMatchObject({ kind: 'crashed' });
+    // Nothing of these was sent: 'unavailable', so the server decides them on the event loop.
+    expect(await waiting).toMatchObject({ kind: 'unavailable' });
+    await expect(ot.run(bytes, () => true, async () => 1)).rejects.toMatchObject({ kind: 'unavailable' });
   });
 });
