@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import tls from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { podCreateReview } from '../../src/admission/review.js';
@@ -156,6 +157,32 @@ describe('large admissions in the worker', () => {
     expect(logs.lines.filter((l) => l.msg === 'admission request refused')).toEqual([]);
     const metrics = await server.metrics.registry.metrics();
     expect(metricValue(metrics, 'mlrun_image_webhook_connection_events_total{event="busy"}')).toBe(busy.length);
+  });
+
+  it('a large body without a declared length (chunked) goes to the worker too, and a declared length that lies is refused', async () => {
+    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl } });
+    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const url = new URL(server.httpsUrl);
+    const raw = (head: string, parts: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tls.connect({ host: url.hostname, port: Number(url.port), ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+          socket.write(head);
+          for (const p of parts) socket.write(p);
+        });
+        let got = '';
+        socket.on('data', (c: Buffer) => (got += c.toString('utf8')));
+        socket.on('error', reject);
+        socket.on('close', () => resolve(got));
+      });
+    const chunked = await raw(
+      'POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n',
+      [text.slice(0, 5000), text.slice(5000)].map((p) => `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`).concat('0\r\n\r\n'),
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 200 /);
+    expect(logs.lines.find((l) => l.msg === 'admission')).toMatchObject({ offThread: true });
+    // Declared shorter than sent: the server reads what was declared, and the JSON it holds then is cut short (400).
+    const short = await raw(`POST /mutate HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${LARGE + 10}\r\nconnection: close\r\n\r\n`, [text]);
+    expect(short).toMatch(/^HTTP\/1\.1 400 /);
   });
 
   it('bodies at or under the large-body size stay on the event loop', async () => {
