@@ -370,23 +370,40 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     } catch (err) {
       result = safetyNet(body, err, logger);
     }
-    const lookups = registry && runtime && result.status === 200 ? lookupsOf(result.summary) : undefined;
-    if (!lookups) return answer(request, reply, result, undefined, registry);
-    // One budget per admission, counted from the start of the decision: the registry adds at most that much.
+    // Without a registry (the default) nothing is looked up: answered here, no closure for a final pass made.
+    if (!registry) return answer(request, reply, result, undefined, undefined);
+    return withLookups(request, reply, result, registry, started, () => admitFn(body, runtime!, { ...context, final: true }), false);
+  }
+
+  /**
+   * The rest of an admission after its first pass, on either path: without images to look up, the answer; else
+   * registry look-ups within what is left of the budget (one per admission, counted from `started`: the registry
+   * adds at most that much), then the final pass (`again`), whose failure keeps the first answer.
+   */
+  function withLookups(
+    request: AnyRequest,
+    reply: AnyReply,
+    first: AdmissionResult,
+    registry: RegistryLookups | undefined,
+    started: number,
+    again: () => AdmissionResult | Promise<AdmissionResult>,
+    offThread: boolean,
+  ) {
+    // A safety-net answer lists no look-ups, so `again` only runs after a real first pass.
+    const lookups = registry && first.status === 200 ? lookupsOf(first.summary) : undefined;
+    if (!lookups) return answer(request, reply, first, undefined, registry, offThread);
     const budget = lookupBudgetMs() - (performance.now() - started);
-    if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry);
-    const first = result;
-    return waitAtMost(registry!, lookups, budget).then((waited) => {
+    if (budget <= 0) return answer(request, reply, first, { images: lookups.length, ms: 0, secondPass: false }, registry, offThread);
+    return waitAtMost(registry!, lookups, budget).then(async (waited) => {
       if (reply.sent) return reply;
-      let second: AdmissionResult;
+      let second = first;
       try {
-        second = admitFn(body, runtime!, { ...context, final: true });
+        second = await again();
       } catch (err) {
         // The first answer was good: keep it rather than the safety net's unchanged Pod.
         logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
-        second = first;
       }
-      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry);
+      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== first }, registry, offThread);
     });
   }
 
@@ -465,29 +482,17 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           r = await session.admit(runtime, production, states, final);
         }
         for (const image of r.asked) asked.add(image);
-        if (r.error) logger.error({ err: { message: r.error }, uid: r.result.status === 200 ? r.result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
+        if (r.error) logAdmittedUnchanged(logger, { message: r.error }, r.result);
         return r.result;
       };
       const result = await decidePass(false);
       if (reply.sent) return reply;
-      const lookups = registry && result.status === 200 ? lookupsOf(result.summary) : undefined;
-      if (!lookups) return answer(request, reply, result, undefined, registry, true);
-      const budget = lookupBudgetMs() - (performance.now() - started);
-      if (budget <= 0) return answer(request, reply, result, { images: lookups.length, ms: 0, secondPass: false }, registry, true);
-      const waited = await waitAtMost(registry!, lookups, budget);
-      if (reply.sent) return reply;
-      let second = result;
-      try {
-        second = await decidePass(true);
-      } catch (err) {
-        logger.error({ err: errorFields(err) }, 'second admission pass failed; answering with the first');
-      }
-      return answer(request, reply, second, { images: lookups.length, ms: waited, secondPass: second !== result }, registry, true);
+      return await withLookups(request, reply, result, registry, started, () => decidePass(true), true);
     } catch (err) {
       // The worker's own failures are the caller's; anything else (the config, the registry view) is the safety net's.
       if (err instanceof OffThreadFailure) throw err;
       const result = await session.unchanged(`internal error: ${errorFields(err).message}`);
-      logger.error({ err: errorFields(err), uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
+      logAdmittedUnchanged(logger, errorFields(err), result);
       return answer(request, reply, result, undefined, registry, true);
     }
   }
@@ -667,8 +672,9 @@ class LargeBody {
 }
 
 /**
- * fastify's own JSON parser (same poisoning rules), except that a malformed body gets a reason, and that a body over
- * `largeBodyBytes` (when given) is handed on unparsed, as a LargeBody. The reason comes from JSON.parse run again on
+ * fastify's JSON parsing (its rules, as parseJsonBody applies them: the admission worker parses with the same
+ * function), except that a malformed body gets a reason, and that a body over `largeBodyBytes` (when given) is
+ * handed on unparsed, as a LargeBody. The reason comes from JSON.parse run again on
  * the failure path only, cut before any quoted slice of the body (it may hold secrets).
  *
  * The body is read here rather than by fastify's parseAs (same limits, same errors): as 'string' a large body would
@@ -679,7 +685,6 @@ function installJsonParser<S extends RawServerBase>(
   app: FastifyInstance<S, RawRequestDefaultExpression<S>, RawReplyDefaultExpression<S>>,
   largeBodyBytes: number | undefined,
 ): void {
-  const parse = app.getDefaultJsonParser('remove', 'remove');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', (request, payload, done) => {
     const contentLength = Number(request.headers['content-length']);
@@ -690,7 +695,7 @@ function installJsonParser<S extends RawServerBase>(
     // as it arrives: fresh memory costs page faults (7 ms for 2.7 MiB on a VM), paid here in slices between other
     // events instead of in one block at the end. The length is bounded (BODY_LIMIT) and was charged against the body
     // budgets before the body was read (limits.ts).
-    let into = largeBodyBytes !== undefined && contentLength > largeBodyBytes && contentLength <= BODY_LIMIT ? Buffer.allocUnsafeSlow(contentLength) : undefined;
+    let into = largeBodyBytes !== undefined && contentLength > largeBodyBytes ? Buffer.allocUnsafeSlow(contentLength) : undefined;
     const stop = () => {
       payload.removeListener('data', onData);
       payload.removeListener('end', onEnd);
@@ -722,10 +727,14 @@ function installJsonParser<S extends RawServerBase>(
       // One allocation of the body's size (its own memory, as the worker takes it: no further copy).
       if (largeBodyBytes !== undefined && received > largeBodyBytes) return done(null, new LargeBody(Buffer.concat(chunks, received)));
       const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
-      parse(request as never, body, (e: (Error & { code?: string }) | null, value?: unknown) => {
-        if (e?.code === 'FST_ERR_CTP_INVALID_JSON_BODY') done(new InvalidJsonError(jsonProblem(body)), undefined);
-        else done(e, value);
-      });
+      if (body.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+      let value: unknown;
+      try {
+        value = parseJsonBody(body);
+      } catch {
+        return done(new InvalidJsonError(jsonProblem(body)), undefined);
+      }
+      done(null, value);
     }
     payload.on('data', onData);
     payload.on('end', onEnd);
@@ -786,8 +795,13 @@ function recordRefusal(request: object, logger: Logger, metrics: Metrics, status
 function safetyNet(body: unknown, err: unknown, logger: Logger): AdmissionResult {
   const detail = `internal error: ${errorFields(err).message}`;
   const result = admitAfterInternalError(body, detail);
-  logger.error({ err: errorFields(err), uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
+  logAdmittedUnchanged(logger, errorFields(err), result);
   return result;
+}
+
+/** The one line for an admission that failed unexpectedly, on the event loop or in the worker. */
+function logAdmittedUnchanged(logger: Logger, err: { message: string }, result: AdmissionResult): void {
+  logger.error({ err, uid: result.status === 200 ? result.summary.uid : undefined }, 'admission failed unexpectedly; admitting unchanged');
 }
 
 /** Passes of a large admission before its look-ups: each tells the worker the cache's states of what it asked. */
