@@ -43,6 +43,12 @@ function registryView(states: readonly [string, MirrorStateName, string | undefi
   };
 }
 
+/** An admission's answer for the server: its text goes back once (body is only for a result admit() did not write as text). */
+function admitted(id: number, result: AdmissionResult, asked: string[], error?: string): FromWorker {
+  if (result.status === 200 && result.json !== undefined) result = { ...result, body: undefined as never };
+  return { t: 'admitted', id, result, asked, ...(error !== undefined ? { error } : {}) };
+}
+
 function handle(message: ToWorker): FromWorker | undefined {
   switch (message.t) {
     case 'open': {
@@ -57,31 +63,24 @@ function handle(message: ToWorker): FromWorker | undefined {
       sessions.set(message.id, body);
       return { t: 'opened', id: message.id, ok: true, namespace: requestNamespace(body) };
     }
-    case 'admit': {
+    case 'admit':
+    case 'unchanged': {
       if (!sessions.has(message.id)) return { t: 'failed', id: message.id, error: 'no such session (closed or evicted)' };
       const body = sessions.get(message.id);
+      // The server could not pick a runtime (no usable config): admitted unchanged, as on the event loop.
+      if (message.t === 'unchanged') return admitted(message.id, admitAfterInternalError(body, message.detail), []);
       const asked = new Set<string>();
-      let result: AdmissionResult;
-      let error: string | undefined;
       try {
         const runtime = runtimeFor(message.runtimeId, message.config);
         const context: AdmitContext = { production: message.production };
         if (message.states) context.registry = registryView(message.states, asked);
         if (message.final) context.final = true;
-        result = admit(body, runtime, context);
+        return admitted(message.id, admit(body, runtime, context), [...asked]);
       } catch (err) {
         // The server logs it (the worker has no log of its own), as its safety net does on the event loop.
-        error = err instanceof Error ? err.message : String(err);
-        result = admitAfterInternalError(body, `internal error: ${error}`);
+        const error = err instanceof Error ? err.message : String(err);
+        return admitted(message.id, admitAfterInternalError(body, `internal error: ${error}`), [...asked], error);
       }
-      // The answer's text goes back once: body is only a fallback for a result admit() did not write as text.
-      if (result.status === 200 && result.json !== undefined) result = { ...result, body: undefined as never };
-      return { t: 'admitted', id: message.id, result, asked: [...asked], ...(error !== undefined ? { error } : {}) };
-    }
-    case 'unchanged': {
-      // The server could not pick a runtime (no usable config): admitted unchanged, as on the event loop.
-      if (!sessions.has(message.id)) return { t: 'failed', id: message.id, error: 'no such session (closed or evicted)' };
-      return { t: 'admitted', id: message.id, result: admitAfterInternalError(sessions.get(message.id), message.detail), asked: [] };
     }
     case 'close':
       sessions.delete(message.id);

@@ -173,16 +173,9 @@ export class OffThreadAdmissions {
       const session: OffThreadSession = {
         invalid: reply.ok ? undefined : reply.reason,
         namespace: reply.ok ? reply.namespace : undefined,
-        admit: async (runtime, production, states, final) => {
-          const r = await this.#call({ t: 'admit', id, runtimeId: this.#runtimeId(runtime), config: runtime.config, production, final, states });
-          if (r.t !== 'admitted') throw unexpected(r);
-          return { result: r.result, asked: r.asked, error: r.error };
-        },
-        unchanged: async (detail) => {
-          const r = await this.#call({ t: 'unchanged', id, detail });
-          if (r.t !== 'admitted') throw unexpected(r);
-          return r.result;
-        },
+        admit: (runtime, production, states, final) =>
+          this.#admitted({ t: 'admit', id, runtimeId: this.#runtimeId(runtime), config: runtime.config, production, final, states }),
+        unchanged: async (detail) => (await this.#admitted({ t: 'unchanged', id, detail })).result,
       };
       return await use(session);
     } finally {
@@ -210,6 +203,13 @@ export class OffThreadAdmissions {
       }, this.#options.idleMs);
       this.#idleTimer.unref();
     }
+  }
+
+  /** A call whose answer is an admission. */
+  async #admitted(message: ToWorker): Promise<Extract<FromWorker, { t: 'admitted' }>> {
+    const r = await this.#call(message);
+    if (r.t !== 'admitted') throw unexpected(r);
+    return r;
   }
 
   #runtimeId(runtime: Runtime): number {
