@@ -16,7 +16,7 @@ import { podCreateReview } from '../../src/admission/review.js';
 import { validateAndBuild } from '../../src/config/load.js';
 import type { Runtime } from '../../src/config/runtime.js';
 import type { RegistryLookups, RunningServer, StartServerOptions } from '../../src/server/app.js';
-import { OffThreadAdmissions, OffThreadFailure, DEFAULT_OFF_THREAD } from '../../src/server/off-thread.js';
+import { OffThreadAdmissions, OffThreadFailure, DEFAULT_OFF_THREAD, type OffThreadOptions } from '../../src/server/off-thread.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { h1Request, h2Request, logCapture, metricValue, startTestServer, tempDir } from './helpers.js';
 
@@ -24,6 +24,8 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const JSON_HEADERS = { 'content-type': 'application/json' };
 /** Every body over this goes to the worker in these tests (the fixtures are 2-100 KiB). */
 const LARGE = 1024;
+/** The repository's large AdmissionReview (99 KiB, 20 containers). */
+const LARGE_REVIEW = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
 
 let scratch: { dir: string; cleanup: () => Promise<void> };
 let workerUrl: URL;
@@ -65,6 +67,17 @@ async function start(rt: Runtime, options: Omit<StartServerOptions, 'config'> = 
   cleanups.push(tmp.cleanup, () => server.close());
   return { server, ca: readFileSync(server.caFile!), logs };
 }
+
+/** A server whose admission worker is `source` (a stand-in that misbehaves on purpose), written into the scratch folder. */
+function startWithWorkerScript(name: string, source: string, offThread: Partial<OffThreadOptions> = {}) {
+  const file = path.join(scratch.dir, `${name}.mjs`);
+  writeFileSync(file, source);
+  return start(runtimeOf({}), { offThread: { ...offThread, workerUrl: pathToFileURL(file) } });
+}
+
+/** What a stand-in worker sends once loaded. */
+const READY = 'parentPort.postMessage({ t: "ready", id: 0 });\n';
+const IMPORT_PORT = 'import { parentPort } from "node:worker_threads";\n';
 
 /** Every AdmissionReview the repository has: the admission fixtures and the MLRun Pods as CREATE reviews. */
 function bodies(): { name: string; text: string }[] {
@@ -124,7 +137,7 @@ describe('large admissions in the worker', () => {
 
   it('many at once, on both protocols: each waits its turn and is answered (HTTP/1.1 requests read as destroyed once their body is in)', async () => {
     const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const text = LARGE_REVIEW;
     const sends = [];
     for (let i = 0; i < 6; i++) {
       sends.push(h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text }));
@@ -137,7 +150,7 @@ describe('large admissions in the worker', () => {
 
   it('a graceful close lets the large admissions in flight and waiting finish', async () => {
     const { server, ca } = await start(runtimeOf({}), { offThread: { workerUrl } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const text = LARGE_REVIEW;
     const sends = Array.from({ length: 5 }, () => h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text }));
     // The first answer comes after the worker started (tens of ms): by then the other four are in, waiting.
     await Promise.race(sends);
@@ -148,7 +161,7 @@ describe('large admissions in the worker', () => {
 
   it('past the waiting cap: 503 with Retry-After, counted as a connection event, no line per request', async () => {
     const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl, maxWaiting: 0 } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const text = LARGE_REVIEW;
     const answers = await Promise.all(Array.from({ length: 4 }, () => h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text })));
     const busy = answers.filter((a) => a.status === 503);
     expect(busy.length).toBeGreaterThan(0);
@@ -161,7 +174,7 @@ describe('large admissions in the worker', () => {
 
   it('a large body without a declared length (chunked) goes to the worker too, and a declared length that lies is refused', async () => {
     const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const text = LARGE_REVIEW;
     const url = new URL(server.httpsUrl);
     const raw = (head: string, parts: string[]) =>
       new Promise<string>((resolve, reject) => {
@@ -270,12 +283,9 @@ describe('large admissions in the worker', () => {
   });
 
   it('a worker that cannot start: the admission is decided on the event loop, the same answer, one error line', async () => {
-    const broken = path.join(scratch.dir, 'broken-worker.mjs');
-    writeFileSync(broken, 'throw new Error("this worker cannot start");\n');
-    const rt = runtimeOf({});
-    const { server, ca, logs } = await start(rt, { offThread: { workerUrl: pathToFileURL(broken) } });
-    const loop = await start(rt, { offThread: false });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const { server, ca, logs } = await startWithWorkerScript('broken-worker', 'throw new Error("this worker cannot start");\n');
+    const loop = await start(runtimeOf({}), { offThread: false });
+    const text = LARGE_REVIEW;
     const a = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
     const b = await h2Request(loop.server.httpsUrl, { ca: loop.ca, headers: JSON_HEADERS, body: text });
     expect(a.status).toBe(200);
@@ -285,35 +295,35 @@ describe('large admissions in the worker', () => {
   });
 
   it('a worker that loads but never says so: the admission is decided on the event loop', async () => {
-    const mute = path.join(scratch.dir, 'mute-worker.mjs');
-    writeFileSync(mute, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\n');
-    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(mute), callTimeoutMs: 300 } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const { server, ca, logs } = await startWithWorkerScript('mute-worker', `${IMPORT_PORT}parentPort.on("message", () => {});\n`, { callTimeoutMs: 300 });
+    const text = LARGE_REVIEW;
     const res = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
     expect(res.status).toBe(200);
     expect(res.json().response.allowed).toBe(true);
     expect(logs.lines.some((l) => l.msg.startsWith('admission worker unavailable'))).toBe(true);
+    expect(logs.lines.find((l) => l.msg === 'admission').offThread).toBeUndefined();
   });
 
   it('a worker that ends while it has the request: 500, and the next large body gets a new worker', async () => {
     // Exits on the second message it gets: the first large body's admit pass, after its bytes were sent.
-    const dies = path.join(scratch.dir, 'dying-worker.mjs');
-    writeFileSync(dies, `import { parentPort } from "node:worker_threads";\nlet n = 0;\nparentPort.on("message", (m) => { if (++n === 2) process.exit(7); parentPort.postMessage(m.t === "open" ? { t: "opened", id: m.id, ok: true, namespace: undefined } : { t: "failed", id: m.id, error: "x" }); });\nparentPort.postMessage({ t: "ready", id: 0 });\n`);
-    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(dies) } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const { server, ca, logs } = await startWithWorkerScript(
+      'dying-worker',
+      `${IMPORT_PORT}let n = 0;\nparentPort.on("message", (m) => { if (++n === 2) process.exit(7); parentPort.postMessage(m.t === "open" ? { t: "opened", id: m.id, ok: true, namespace: undefined } : { t: "failed", id: m.id, error: "x" }); });\n${READY}`,
+    );
+    const text = LARGE_REVIEW;
     const res = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
     expect(res.status).toBe(500);
     expect(logs.lines.some((l) => l.msg.startsWith('admission worker failed') && /exited \(code 7\)/.test(l.err.message))).toBe(true);
-    // A new worker (the same script) ends the same way: 500 again, no hang.
+    // A new worker (the same script) ends the same way: 500 again, no hang, and a second exit (the dead worker was
+    // not asked again: it would have timed out, not exited).
     const again = await h2Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
     expect(again.status).toBe(500);
+    expect(logs.lines.filter((l) => l.msg.startsWith('admission worker failed') && /exited \(code 7\)/.test(l.err.message))).toHaveLength(2);
   });
 
   it('a worker that never answers: 500 after the call timeout, and the server keeps answering', async () => {
-    const hang = path.join(scratch.dir, 'hanging-worker.mjs');
-    writeFileSync(hang, 'import { parentPort } from "node:worker_threads";\nparentPort.on("message", () => {});\nparentPort.postMessage({ t: "ready", id: 0 });\n');
-    const { server, ca, logs } = await start(runtimeOf({}), { offThread: { workerUrl: pathToFileURL(hang), callTimeoutMs: 300 } });
-    const text = readFileSync(path.join(ROOT, 'test/fixtures/admission/admission-large.json'), 'utf8');
+    const { server, ca, logs } = await startWithWorkerScript('hanging-worker', `${IMPORT_PORT}parentPort.on("message", () => {});\n${READY}`, { callTimeoutMs: 300 });
+    const text = LARGE_REVIEW;
     const res = await h1Request(server.httpsUrl, { ca, headers: JSON_HEADERS, body: text });
     expect(res.status).toBe(500);
     expect(res.json()).toEqual({ error: 'Internal Server Error', message: 'internal error' });
