@@ -7,7 +7,8 @@
 //   bare-h2       node:http2 secure server, core 'stream' API, NO allowHTTP1 (h2 only): the ceiling for h2
 //   bare-fastify  fastify 5, http2 + allowHTTP1 like the webhook (both protocols), logger off
 //   floor         bare-fastify plus what any production webhook pays per request whatever it decides: the webhook's
-//                 fastify options and JSON parser, one pino line through its logger (redaction, ISO time) and its
+//                 fastify options and JSON parser (the parsed body released once read, as the webhook's handler
+//                 does), one pino line through its logger (redaction, ISO time) and its
 //                 metrics (counter + histogram) per request. No admission logic: webhook − floor = the cost of
 //                 deciding, building the patch and the richer log line.
 //
@@ -114,6 +115,8 @@ if (mode === 'bare-https') {
       { onRequest: (request, _reply, done) => ((request[START] = performance.now()), done()) },
       (request, reply) => {
         const r = request.body?.request ?? {};
+        // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
+        request.body = undefined;
         reply.code(200).send(answer(r.uid ?? ''));
         const seconds = (performance.now() - request[START]) / 1000;
         metrics.recordAdmission('unchanged', seconds);

@@ -346,6 +346,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       // Answered already (408: the body came too late): nothing left to decide.
       if (reply.sent) return reply;
       const body = request.body;
+      // Released here, not when fastify drops the request (after the answer's stream closes, milliseconds later):
+      // a parsed review still reachable at a scavenge is copied, and promoted at the next one. Large body over h2,
+      // GC per request 200-230 -> 45-70 µs in a probe (docs/performance.md).
+      request.body = undefined;
       if (body instanceof LargeBody) return admitLarge(request, reply, body, production, plainContext);
       return decide(request, reply, body, plainContext);
     };
