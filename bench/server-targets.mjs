@@ -86,7 +86,7 @@ if (mode === 'bare-https') {
   // Same construction as src/server/app.ts, so the difference to the webhook is what it does per request.
   const app = Fastify({
     http2: true,
-    https: { allowHTTP1: true, ...tls },
+    https: { allowHTTP1: true, ...tls, ...(floor ? { settings: { initialWindowSize: 1024 * 1024 } } : {}) },
     logger: false,
     bodyLimit: BODY_LIMIT,
     connectionTimeout: 0,
@@ -96,6 +96,11 @@ if (mode === 'bare-https') {
     ...(floor ? { onProtoPoisoning: 'remove', onConstructorPoisoning: 'remove', return503OnClosing: false } : {}),
   });
   Object.assign(app.server, timeouts);
+  if (floor) {
+    // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS): 1 MiB per stream (settings
+    // above), 2 MiB per connection, where HTTP/2's default is 64 KiB. Server options, not admission logic.
+    app.server.on('session', (session) => session.setLocalWindowSize(2 * 1024 * 1024));
+  }
   if (!floor) {
     app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
   } else {

@@ -36,6 +36,10 @@ export interface ConnectionLimits {
   maxHeaderListPairs: number;
   /** Unacknowledged PINGs a client may have outstanding. */
   maxOutstandingPings: number;
+  /** HTTP/2 SETTINGS_INITIAL_WINDOW_SIZE: body bytes a client may send on a stream before we ask for more. */
+  streamWindowBytes: number;
+  /** HTTP/2 connection flow-control window: body bytes a client may send on a connection before we ask for more. */
+  sessionWindowBytes: number;
   /** Open TLS connections (server.maxConnections); more are closed at accept and counted. */
   maxConnections: number;
   /** A request body not fully received this long after its headers: 408, then the stream/connection is closed. */
@@ -77,7 +81,12 @@ export function sweepPeriodMs(l: Pick<ConnectionLimits, 'bodyTimeoutMs' | 'write
 /** HTTP/2 options for http2.createSecureServer (merged into fastify's `https`). */
 export function http2ServerOptions(l: ConnectionLimits): http2.SecureServerOptions {
   return {
-    settings: { maxConcurrentStreams: l.maxConcurrentStreams, maxHeaderListSize: l.maxHeaderListSize, enablePush: false },
+    settings: {
+      maxConcurrentStreams: l.maxConcurrentStreams,
+      maxHeaderListSize: l.maxHeaderListSize,
+      enablePush: false,
+      initialWindowSize: l.streamWindowBytes,
+    },
     maxSessionMemory: l.maxSessionMemoryMb,
     maxHeaderListPairs: l.maxHeaderListPairs,
     maxOutstandingPings: l.maxOutstandingPings,

@@ -120,6 +120,28 @@ describe('connection limits', () => {
     expect((await b.outcome).status).toBe(200);
   });
 
+  it('h2: advertises its stream window and opens its connection window; bodies larger than either still arrive', async () => {
+    const defaults = await start();
+    const d = connect(defaults.s, defaults.ca);
+    await new Promise((r) => d.once('remoteSettings', r));
+    expect(d.remoteSettings.initialWindowSize).toBe(DEFAULT_LIMITS.streamWindowBytes);
+    // The connection window comes as a WINDOW_UPDATE after the SETTINGS (HTTP/2's own default is 65,535 bytes).
+    await vi.waitFor(() => expect(d.state.remoteWindowSize).toBe(DEFAULT_LIMITS.sessionWindowBytes), WAIT);
+    expect(DEFAULT_LIMITS.streamWindowBytes).toBeGreaterThan(65_535);
+
+    // Small windows: a body several windows long is read through WINDOW_UPDATEs, on the event loop.
+    const { s, ca } = await start({ limits: { streamWindowBytes: 16_384, sessionWindowBytes: 100_000 } });
+    const session = connect(s, ca);
+    await new Promise((r) => session.once('remoteSettings', r));
+    expect(session.remoteSettings.initialWindowSize).toBe(16_384);
+    await vi.waitFor(() => expect(session.state.remoteWindowSize).toBe(100_000), WAIT);
+    const review = JSON.parse(REVIEW);
+    review.request.object.metadata.annotations = { note: 'x'.repeat(200_000) };
+    const r = await h2Request(s.httpsUrl, { ca, session, headers: JSON_HEADERS, body: JSON.stringify(review) });
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).response.uid).toBe(review.request.uid);
+  });
+
   it('large bodies are handled one at a time (the next waits unread), small ones pass; a full queue answers 503', async () => {
     // Every REVIEW is "large" here; '{}' is small (and answered 400: not an AdmissionReview). One session: the server
     // sees the streams in the order they are opened, so the holder takes the turn first, whatever the machine's speed.
