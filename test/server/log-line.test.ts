@@ -117,6 +117,18 @@ describe('admission log line', () => {
     expect(logOne(s).level).toBe(level);
   });
 
+  it('escapes what JSON must: quotes, backslashes, control characters and lone surrogates; the rest as it is', () => {
+    const raw: string[] = [];
+    const odd = ['a"b', 'a\\b', 'a\nb', 'a\u0000b', 'a\u007fb', 'a\ud800b', 'a\udc00', '\ud83d\ude00 ok', 'é/ü:1.0'];
+    for (const text of odd) {
+      logAdmission(createLogger({ destination: { write: (l: string) => void raw.push(l) } }), summary({ uid: text, decisions: [decision(0, { name: text })] }), 0.001);
+      const line = raw.pop()!;
+      expect(line).toContain(`"uid":${JSON.stringify(text)}`);
+      expect(line).toContain(`"container":${JSON.stringify(`containers/${text}`)}`);
+      expect(JSON.parse(line).uid).toBe(text);
+    }
+  });
+
   it('is bounded: at most LOG_MAX_CHANGES changes plus a count of the rest, strings and warnings cut', () => {
     const long = 'x'.repeat(10_000);
     const decisions = Array.from({ length: 64 }, (_, i) => decision(i, { name: long, original: long, image: long, reasons: [long] }));
