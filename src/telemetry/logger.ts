@@ -37,6 +37,27 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+/**
+ * pino's stdTimeFunctions.isoTime (`,"time":"<Date#toISOString()>"`), for less: the text up to the second is kept
+ * while that second lasts, and only the milliseconds are written per call. Date#toISOString costs 0.5-0.8 µs on the
+ * bench VM and every admission writes a line; this costs ~0.07 µs. Same text for every time (test/telemetry).
+ */
+let isoSecond = NaN;
+let isoPrefix = '';
+export function isoTime(now: number = Date.now()): string {
+  if (!Number.isInteger(now)) return `,"time":"${new Date(now).toISOString()}"`; // Date.now() never is
+  const second = Math.floor(now / 1000);
+  if (second !== isoSecond) {
+    const iso = new Date(second * 1000).toISOString();
+    // Years past 9999 or before 0 are written with six digits and a sign: not worth a cache.
+    if (iso.length !== 24) return `,"time":"${new Date(now).toISOString()}"`;
+    isoSecond = second;
+    isoPrefix = `,"time":"${iso.slice(0, 20)}`;
+  }
+  const ms = now - second * 1000;
+  return `${isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
+}
+
 /** Marks the loggers made here: writeLine knows their line format (level label, time, bindings). */
 const MADE_HERE = Symbol('mlrun-image-webhook logger');
 
@@ -46,7 +67,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level: options.level ?? 'info',
       base: { name: 'mlrun-image-webhook', ...options.base },
       // Collectors (Loki, Cloud Logging, ...) read an ISO time and a textual level more easily than epoch ms and 30.
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
