@@ -21,6 +21,8 @@ function decision(i: number, over: Partial<ImageDecision> = {}): ImageDecision {
   };
 }
 
+const SHARED_REASONS: readonly string[] = ['one reasons list, as the engine memoises it'];
+
 function summary(over: Partial<AdmissionSummary> = {}): AdmissionSummary {
   return {
     uid: 'u1',
@@ -117,6 +119,20 @@ describe('admission log line', () => {
     expect(logOne(s).level).toBe(level);
   });
 
+  it('a change text kept by its reasons list is used only for the same from, to and reason code', () => {
+    const reasons = ['shared'];
+    const a = decision(0, { reasons, original: 'mlrun/mlrun', image: 'r.example/mlrun/mlrun:1.9.2', reasonCode: 'tag+prefix' });
+    const b = decision(1, { reasons, original: 'mlrun/mlrun', image: 'r.example/mlrun/mlrun:1.9.2', reasonCode: 'tag+prefix' });
+    const c = decision(2, { reasons, original: 'mlrun/ml-base', image: 'r.example/mlrun/ml-base:1.9.2', reasonCode: 'tag+prefix' });
+    const d = decision(3, { reasons, original: 'mlrun/ml-base', image: 'r.example/mlrun/ml-base:1.9.2', reasonCode: 'prefix' });
+    for (let round = 0; round < 2; round++) {
+      const line = logOne(summary({ decisions: [a, b, c, d, a], changedByReason: { 'tag+prefix': 4, prefix: 1 } }));
+      expect(line.changes).toEqual(
+        [a, b, c, d, a].map((x) => ({ container: `containers/${x.name}`, from: x.original, to: x.image, reasonCode: x.reasonCode })),
+      );
+    }
+  });
+
   it('escapes what JSON must: quotes, backslashes, control characters and lone surrogates; the rest as it is', () => {
     const raw: string[] = [];
     const odd = ['a"b', 'a\\b', 'a\nb', 'a\u0000b', 'a\u007fb', 'a\ud800b', 'a\udc00', '\ud83d\ude00 ok', 'é/ü:1.0'];
@@ -193,7 +209,9 @@ describe('admission log line', () => {
         const { extraChanged, decisions, ...rest } = g;
         const s = summary({
           ...rest,
-          decisions: decisions.map((d, i) => decision(i, d as Partial<ImageDecision>)),
+          // Half of them share one reasons list (the key of the line's kept change texts), so kept texts are met
+          // both for the same change (reused) and for other ones (not reused).
+          decisions: decisions.map((d, i) => decision(i, { ...(d as Partial<ImageDecision>), ...(i % 2 ? { reasons: SHARED_REASONS } : {}) })),
           changedByReason: { 'tag+prefix': decisions.filter((d) => d.changed).length + extraChanged },
           policy: rest.policy as AdmissionSummary['policy'],
         } as Partial<AdmissionSummary>);
