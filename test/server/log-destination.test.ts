@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, logDestination, onDroppedLines } from '../../src/telemetry/logger.js';
+import { createLogger, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { testRuntime } from '../helpers/runtime.js';
 import { metricValue, startTestServer, tempDir } from './helpers.js';
@@ -61,6 +61,26 @@ describe('logDestination', () => {
     const logger = createLogger({ destination: dest });
     for (let i = 0; i < 20; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
     await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(8), WAIT);
+  });
+
+  it('writes every line whole and in order: pino lines and writeLine lines, any UTF-8, across many batches', async () => {
+    const f = await file();
+    const dest = destination({ dest: f, minLength: 512, flushMs: 200 });
+    await new Promise((r) => dest.on('ready', r));
+    const logger = createLogger({ destination: dest });
+    const texts = ['plain', 'é ü ß', '日本語のテキスト', '😀 emoji', 'quote " and \\ backslash', 'x'.repeat(3000)];
+    for (let i = 0; i < 300; i++) {
+      const text = texts[i % texts.length]!;
+      if (i % 2) logger.info({ i, text }, 'pino');
+      else writeLine(logger, 'info', `,"i":${i},"text":${JSON.stringify(text)}`, 'line');
+    }
+    await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean)).toHaveLength(300), WAIT);
+    const lines = read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    lines.forEach((l, i) => {
+      expect(l.i).toBe(i);
+      expect(l.text).toBe(texts[i % texts.length]);
+      expect(l.msg).toBe(i % 2 ? 'pino' : 'line');
+    });
   });
 
   it('drops lines past maxLength instead of holding them, and says so to onDroppedLines', async () => {
