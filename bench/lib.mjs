@@ -75,6 +75,24 @@ export function memory(pid) {
   }
 }
 
+/**
+ * utime + stime (clock ticks) and minor page faults of a process every intervalMs until stop(), each sample with its
+ * wall time (µs since the epoch, as h2load's --log-file writes request times): CPU over part of a run.
+ */
+export function cpuSampler(pid, intervalMs = 50) {
+  const samples = [];
+  const take = () => samples.push({ us: Date.now() * 1000, ticks: cpuTicks(pid), faults: minorFaults(pid) });
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
+}
+
 /** Samples VmRSS every intervalMs until stop(): the peak over a window (VmHWM covers the whole process life). */
 export function rssSampler(pid, intervalMs = 50) {
   let peak = memory(pid).rssMiB;
@@ -303,15 +321,20 @@ export function parseH2load(out, logFile) {
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
   const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
   const latUs = [];
+  const endsUs = [];
   if (logFile && existsSync(logFile)) {
     // One line per request: start (µs since epoch), status, duration (µs).
     for (const line of readFileSync(logFile, 'utf8').split('\n')) {
       const f = line.split('\t');
-      if (f.length >= 3 && f[1] >= '200' && f[1] < '300') latUs.push(Number(f[2]));
+      if (f.length >= 3 && f[1] >= '200' && f[1] < '300') {
+        latUs.push(Number(f[2]));
+        endsUs.push(Number(f[0]) + Number(f[2]));
+      }
     }
     writeFileSync(logFile, '');
   }
   latUs.sort((a, b) => a - b);
+  endsUs.sort((a, b) => a - b);
   const n = (i) => (req ? Number(req[i]) : NaN);
   return {
     ok: Boolean(req),
@@ -324,6 +347,7 @@ export function parseH2load(out, logFile) {
     s5xx: codes ? Number(codes[4]) : NaN,
     rps,
     latUs,
+    endsUs,
     out,
   };
 }
