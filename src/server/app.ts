@@ -31,7 +31,7 @@
  *   at most 128 header pairs (Node's default) and 10 outstanding PINGs per session (Node's default).
  * - HTTP/2 flow-control windows: 1 MiB per stream (SETTINGS_INITIAL_WINDOW_SIZE), 2 MiB per connection, where
  *   HTTP/2's default is 64 KiB for both. With 64 KiB a 100 KiB review cost the client waits for WINDOW_UPDATE and
- *   the server a handful of extra frames (and TLS writes) per request: large h2 ~20 % less CPU per request with the
+ *   the server a handful of extra frames (and TLS writes) per request: large h2 20-27 % less CPU per request with the
  *   larger windows (docs/performance.md). They add no memory bound of their own: a window only lets in bytes a
  *   stream declared, and declared bytes are charged against the body budgets below before any is read.
  * - Body deadline = 30 s from the headers (both protocols): the largest webhook timeoutSeconds is 30, so a body
@@ -362,7 +362,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       const body = request.body;
       // Released here, not when fastify drops the request (after the answer's stream closes, milliseconds later):
       // a parsed review still reachable at a scavenge is copied, and promoted at the next one. Large body over h2,
-      // GC per request 200-230 -> 45-70 µs in a probe (docs/performance.md).
+      // scavenges 175-198 -> 36-45 µs per request in a probe, 1163 -> 844 µs/req of CPU (docs/performance.md).
       request.body = undefined;
       if (body instanceof LargeBody) return admitLarge(request, reply, body, production, plainContext);
       return decide(request, reply, body, plainContext);

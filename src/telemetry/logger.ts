@@ -40,7 +40,7 @@ export interface LoggerOptions {
 /**
  * pino's stdTimeFunctions.isoTime (`,"time":"<Date#toISOString()>"`), for less: the text up to the second is kept
  * while that second lasts, and only the milliseconds are written per call. Date#toISOString costs 0.5-0.8 µs on the
- * bench VM and every admission writes a line; this costs ~0.07 µs. Same text for every time (test/telemetry).
+ * bench VM and every admission writes a line; this costs ~0.07 µs. Same text for every time (log-time.test.ts).
  */
 let isoSecond = NaN;
 let isoPrefix = '';
