@@ -33,7 +33,9 @@
  *   HTTP/2's default is 64 KiB for both. With 64 KiB a 100 KiB review cost the client waits for WINDOW_UPDATE and
  *   the server a handful of extra frames (and TLS writes) per request: large h2 20-27 % less CPU per request with the
  *   larger windows (docs/performance.md). They add no memory bound of their own: a window only lets in bytes a
- *   stream declared, and declared bytes are charged against the body budgets below before any is read.
+ *   stream declared, declared bytes are charged against the body budgets below before any is read, and a body
+ *   refused unread (413, 503: not charged) is drained and dropped as it arrives (limits.ts), since a client that
+ *   never reads our answer could otherwise keep a window's worth per stream (250 MiB for 250 streams).
  * - Body deadline = 30 s from the headers (both protocols): the largest webhook timeoutSeconds is 30, so a body
  *   still arriving then is of no use to anyone. It is answered 408 and its stream (or connection) closed.
  * - Write deadline = 30 s from handing an answer over: the same reasoning for a client that does not read. The

@@ -142,6 +142,41 @@ describe('connection limits', () => {
     expect(JSON.parse(r.body).response.uid).toBe(review.request.uid);
   });
 
+  it('h2: refused bodies (413, 503) are drained as they come, even for a client that never reads its answers', async () => {
+    // A refused body is not charged against the body budgets, so only draining bounds it: held, each would keep up to
+    // the stream window (1 MiB) for as long as the client keeps the stream open by not reading the answer.
+    const { s, ca } = await start({ limits: { connectionBodyBytes: 2_000_000, totalBodyBytes: 2_000_000 } });
+    const unread: number[] = [];
+    (s.app.server as unknown as http2.Http2SecureServer).on('stream', (st: http2.ServerHttp2Stream) => {
+      const i = unread.push(0) - 1;
+      const push = st.push.bind(st);
+      st.push = (chunk: unknown, encoding?: BufferEncoding) => {
+        const r = push(chunk, encoding);
+        unread[i] = Math.max(unread[i]!, st.readableLength);
+        return r;
+      };
+    });
+    // The client's own receive window is 0: our answers can never be written out, so the streams stay open.
+    const session = connect(s, ca, { settings: { initialWindowSize: 0 } });
+    await new Promise((r) => session.once('remoteSettings', r));
+    const body = Buffer.alloc(1_100_000, 0x20);
+    const streams = 10;
+    for (let i = 0; i < streams; i++) {
+      // Over the body limit: 413. Over the budgets (2 MB, so every one of them): 503 busy.
+      const length = i % 2 ? 4_000_000 : 2_500_000;
+      const st = session.request({ ':method': 'POST', ':path': '/mutate', ...JSON_HEADERS, 'content-length': String(length) }, { endStream: false });
+      st.on('error', () => undefined);
+      st.write(body);
+    }
+    await vi.waitFor(() => expect(unread).toHaveLength(streams), WAIT);
+    await new Promise((r) => setTimeout(r, 1_500));
+    // Held: ~1 MiB per stream (checked: 10 MiB without the drain). Drained: at most a few chunks each at any moment.
+    expect(unread.reduce((a, b) => a + b, 0)).toBeLessThan(streams * 128 * 1024);
+    const count = await events(s);
+    expect(count('body_too_large')).toBe(streams / 2);
+    expect(count('busy')).toBe(streams / 2);
+  });
+
   it('large bodies are handled one at a time (the next waits unread), small ones pass; a full queue answers 503', async () => {
     // Every REVIEW is "large" here; '{}' is small (and answered 400: not an AdmissionReview). One session: the server
     // sees the streams in the order they are opened, so the holder takes the turn first, whatever the machine's speed.
