@@ -99,7 +99,13 @@ if (mode === 'bare-https') {
   if (floor) {
     // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS): 1 MiB per stream (settings
     // above), 2 MiB per connection, where HTTP/2's default is 64 KiB. Server options, not admission logic.
-    app.server.on('session', (session) => session.setLocalWindowSize(2 * 1024 * 1024));
+    app.server.on('session', (session) => {
+      try {
+        session.setLocalWindowSize(2 * 1024 * 1024);
+      } catch {
+        // A session already gone, as in app.ts.
+      }
+    });
   }
   if (!floor) {
     app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));

@@ -242,15 +242,19 @@ function drainLog(t) {
  * answered in between (h2load's --log-file times). Falls back to the whole run when that window is too short.
  */
 const SETTLE_MS = Math.min(600, duration * 300);
-function steadyWindow(samples, endsUs) {
-  const whole = { cpuUs: NaN, faultsPerReq: NaN };
-  if (samples.length < 2 || endsUs.length === 0) return whole;
-  const from = samples.find((x) => x.us >= samples[0].us + SETTLE_MS * 1000);
-  const lastEnd = endsUs[endsUs.length - 1];
-  const to = samples.findLast((x) => x.us <= lastEnd);
+function steadyWindow(samples, endsUs, done) {
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  let from;
+  let to;
   let n = 0;
-  if (from && to && to.us > from.us) for (const e of endsUs) if (e > from.us && e <= to.us) n++;
-  const [a, b, count] = n >= inflight * 10 ? [from, to, n] : [samples[0], samples[samples.length - 1], endsUs.length];
+  if (endsUs.length > 0) {
+    from = samples.find((x) => x.us >= first.us + SETTLE_MS * 1000);
+    to = samples.findLast((x) => x.us <= endsUs[endsUs.length - 1]);
+    if (from && to && to.us > from.us) for (const e of endsUs) if (e > from.us && e <= to.us) n++;
+  }
+  // Too short a window (or no answer times): the whole run, over every request h2load finished.
+  const [a, b, count] = n >= inflight * 10 ? [from, to, n] : [first, last, done];
   return { cpuUs: ((b.ticks - a.ticks) * 1e6) / CLK_TCK / count, faultsPerReq: (b.faults - a.faults) / count };
 }
 
@@ -277,7 +281,7 @@ async function measure(t, body, protocol) {
   if (r.rps > 0) t.rates.set(key, r.rps);
   const samples = cpu.stop();
   const rssPeak = sampler.stop();
-  const steady = steadyWindow(samples, r.endsUs);
+  const steady = steadyWindow(samples, r.endsUs, r.done);
   await sleep(50);
   const logged = drainLog(t);
   t.served += Number.isFinite(r.done) ? r.done : 0;
