@@ -8,8 +8,8 @@
  * body refused before it is read (413, 503: not charged) is drained and dropped as it arrives on HTTP/2 (HTTP/1.1
  * closes the connection after such an answer), so it holds nothing.
  *
- * Per request this costs two fastify hooks (onRequest; onSend, one check), one entry in the list of requests in
- * flight and one 'close' listener on the response, which releases everything. The deadlines are not timers per request: one unref'd sweep
+ * Per request this costs one fastify hook (onRequest), one entry in the list of requests in flight and one 'close'
+ * listener on the response, which releases everything. The deadlines are not timers per request: one unref'd sweep
  * timer per server (every quarter of the shorter deadline, between 10 ms and 1 s) walks the requests in flight.
  * - Body deadline: a request whose body is not in (or that still waits for the large-body turn) bodyTimeoutMs after
  *   its headers gets 408 at the first sweep past that point: at most one sweep period late, never early.
@@ -394,7 +394,14 @@ export function installConnectionLimits(
     reply.code(status).header('content-type', JSON_CONTENT_TYPE);
     if (request.raw.httpVersionMajor === 1) reply.header('connection', 'close');
     reply.send(errorBody(error, message));
-    if (f.stream && !(request.raw as RawRequest).complete) f.stream.once('finish', () => stopBody(f));
+    if (f.stream && !(request.raw as RawRequest).complete) {
+      // A body nobody will read: drained and dropped as it arrives. Held, its bytes would wait in the stream's buffer,
+      // up to the stream window (1 MiB, app.ts), for as long as a client that does not read this answer keeps the
+      // stream open; a refused (413/503) body is not charged against the body budgets, so 250 such streams could pin
+      // 250 MiB on one connection.
+      request.raw.resume();
+      f.stream.once('finish', () => stopBody(f));
+    }
   };
 
   const busy = (f: Flight, message: string) => {
@@ -450,16 +457,6 @@ export function installConnectionLimits(
   server.once('close', () => {
     clearInterval(sweepTimer);
     turn.stop();
-  });
-
-  // HTTP/2: an answer given before the request's body is in (our 413/503 below, fastify's 415) leaves a body nobody
-  // reads. Its bytes would wait in the stream's buffer, up to the stream window each (1 MiB, app.ts), for as long as
-  // a client that does not read the answer keeps the stream open; a refused (413/503) body is not charged against the
-  // body budgets, so 250 such streams could pin 250 MiB on one connection. Drained and dropped as it arrives instead.
-  app.addHook('onSend', (request, _reply, payload, done) => {
-    const raw = request.raw as RawRequest;
-    if (!raw.complete && (raw as Http2ServerRequest).stream !== undefined) raw.resume();
-    done(null, payload);
   });
 
   app.addHook('onRequest', (request, reply, done) => {
