@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { admit, admitAfterInternalError } from '../admission/admit.js';
 import type { AdmissionResult, AdmitContext, MirrorStateName, RegistryView } from '../admission/types.js';
 import { buildRuntime, type Runtime } from '../config/runtime.js';
-import { jsonProblem, parseJsonBody, requestNamespace } from './body.js';
+import { readJsonBody, requestNamespace } from './body.js';
 import { READY_ID, type FromWorker, type ToWorker } from './off-thread.js';
 
 /** The server opens one session at a time (off-thread.ts); a few more only if a close was lost. */
@@ -52,16 +52,11 @@ function admitted(id: number, result: AdmissionResult, asked: string[], error?: 
 function handle(message: ToWorker): FromWorker | undefined {
   switch (message.t) {
     case 'open': {
-      const text = Buffer.from(message.bytes).toString('utf8');
-      let body: unknown;
-      try {
-        body = parseJsonBody(text);
-      } catch {
-        return { t: 'opened', id: message.id, ok: false, reason: jsonProblem(text) };
-      }
+      const read = readJsonBody(Buffer.from(message.bytes).toString('utf8'));
+      if ('problem' in read) return { t: 'opened', id: message.id, ok: false, reason: read.problem };
       if (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value!);
-      sessions.set(message.id, body);
-      return { t: 'opened', id: message.id, ok: true, namespace: requestNamespace(body) };
+      sessions.set(message.id, read.value);
+      return { t: 'opened', id: message.id, ok: true, namespace: requestNamespace(read.value) };
     }
     case 'admit':
     case 'unchanged': {

@@ -89,7 +89,7 @@ import type { AdmissionResult, AdmissionSummary, AdmitContext } from '../admissi
 import type { Runtime } from '../config/runtime.js';
 import { createLogger, errorFields, onDroppedLines, writeLine, type Logger } from '../telemetry/logger.js';
 import { createMetrics, type Metrics } from '../telemetry/metrics.js';
-import { jsonProblem, parseJsonBody, requestNamespace } from './body.js';
+import { notJsonMessage, readJsonBody, requestNamespace } from './body.js';
 import { DEFAULT_HANDSHAKE_LIMITS, installHandshakeLimit } from './handshakes.js';
 import { http2ServerOptions, installConnectionLimits, JSON_CONTENT_TYPE, type ConnectionLimits } from './limits.js';
 import { DEFAULT_OFF_THREAD, OffThreadAdmissions, OffThreadFailure, type OffThreadOptions, type OffThreadSession, type RegistryState } from './off-thread.js';
@@ -457,14 +457,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           // before the worker. Otherwise the bytes went to the worker: nothing is left to decide with.
           if (err.kind === 'unavailable' && large.bytes.byteLength > 0) {
             logger.error({ err: errorFields(err) }, 'admission worker unavailable; deciding this admission on the event loop');
-            const text = large.bytes.toString('utf8');
-            let body: unknown;
-            try {
-              body = parseJsonBody(text);
-            } catch {
-              return refuse(request, reply, 400, `request body is not valid JSON: ${jsonProblem(text)}`);
-            }
-            return decide(request, reply, body, plainContext);
+            const read = readJsonBody(large.bytes.toString('utf8'));
+            if ('problem' in read) return refuse(request, reply, 400, notJsonMessage(read.problem));
+            return decide(request, reply, read.value, plainContext);
           }
           logger.error({ err: errorFields(err) }, `admission worker ${err.kind === 'timeout' ? 'timed out' : 'failed'}; it is started again for the next`);
           return refuse(request, reply, 500, 'internal error');
@@ -479,7 +474,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
    * look-ups, as on the event loop).
    */
   async function decideInWorker(request: AnyRequest, reply: AnyReply, session: OffThreadSession, production: boolean) {
-    if (session.invalid !== undefined) return refuse(request, reply, 400, `request body is not valid JSON: ${session.invalid}`);
+    if (session.invalid !== undefined) return refuse(request, reply, 400, notJsonMessage(session.invalid));
     const started = performance.now();
     let registry: RegistryLookups | undefined;
     try {
@@ -692,7 +687,7 @@ class LargeBody {
 }
 
 /**
- * fastify's JSON parsing (its rules, as parseJsonBody applies them: the admission worker parses with the same
+ * fastify's JSON parsing (its rules, as readJsonBody applies them: the admission worker reads with the same
  * function), except that a malformed body gets a reason, and that a body over `largeBodyBytes` (when given) is
  * handed on unparsed, as a LargeBody. The reason comes from JSON.parse run again on
  * the failure path only, cut before any quoted slice of the body (it may hold secrets).
@@ -748,13 +743,9 @@ function installJsonParser<S extends RawServerBase>(
       if (largeBodyBytes !== undefined && received > largeBodyBytes) return done(null, new LargeBody(Buffer.concat(chunks, received)));
       const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, received).toString('utf8');
       if (body.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
-      let value: unknown;
-      try {
-        value = parseJsonBody(body);
-      } catch {
-        return done(new InvalidJsonError(jsonProblem(body)), undefined);
-      }
-      done(null, value);
+      const read = readJsonBody(body);
+      if ('problem' in read) return done(new InvalidJsonError(read.problem), undefined);
+      done(null, read.value);
     }
     payload.on('data', onData);
     payload.on('end', onEnd);
@@ -788,7 +779,7 @@ function installErrorHandlers<S extends RawServerBase>(
         message = 'request body is not valid JSON';
         break;
       case 'MIW_INVALID_JSON':
-        message = `request body is not valid JSON: ${err.message}`;
+        message = notJsonMessage(err.message);
         break;
       default:
         message = status >= 500 ? 'internal error' : err.message;

@@ -15,6 +15,18 @@ export function parseJsonBody(text: string): unknown {
   return secureJson.parse(text, undefined, PARSE_OPTIONS);
 }
 
+/** The body parsed by parseJsonBody, or why it is not JSON (jsonProblem): the one reading of every path. */
+export function readJsonBody(text: string): { value: unknown } | { problem: string } {
+  try {
+    return { value: parseJsonBody(text) };
+  } catch {
+    return { problem: jsonProblem(text) };
+  }
+}
+
+/** The message that refuses a body that is not JSON, on every path. */
+export const notJsonMessage = (problem: string): string => `request body is not valid JSON: ${problem}`;
+
 /** The parser's reason without the slice of input V8 quotes (`Unexpected token 'x', "...body..." is not valid JSON`). */
 export function jsonProblem(body: string): string {
   try {
