@@ -25,7 +25,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
-  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, cpuSampler, imageNodeFlags, CLK_TCK, cpuTicks, minorFaults, fmt, freePort, h2load, makeCertificates, median, memory,
+  benchDir, chartDefaultConfig, chartHeapFlags, chartNodeOptions, cli, cpuSampler, imageNodeFlags, CLK_TCK, fmt, freePort, h2load, makeCertificates, median, memory,
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
