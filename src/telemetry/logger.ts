@@ -119,7 +119,8 @@ export function logDestination(
  * to sonic-boom's own minLength. sonic-boom appends each line to its pending string and then measures that string's
  * UTF-8 length again, which flattens it: a copy of the whole pending batch per line, about 8 KB per line at 16 KB
  * batches whatever the line's size (in process, 300k lines of 470 B: 127 -> 33 scavenges, 0.75 -> 0.25 µs a line).
- * Here a line costs a push; a batch, one join. The same stream object is returned (pino's exit hook, the 'drop'
+ * Here a line costs a push; a batch, one join (16,000 characters and the line that crossed it: it may pass sonic-boom's
+ * 16 KiB maxWrite, which is its grouping size, not a bound; fs.write takes it whole). The same stream object is returned (pino's exit hook, the 'drop'
  * and 'error' events and periodicFlush stay sonic-boom's): its write, flush, flushSync and end are wrapped on the
  * instance, so every line, pino's and writeLine's, goes through the same list, in order.
  */
@@ -130,6 +131,8 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
   const end = stream.end;
   let lines: string[] = [];
   let length = 0;
+  // After end(), lines go straight to sonic-boom, which still writes what it is given while it ends.
+  let ending = false;
   const handOver = () => {
     if (length === 0) return;
     const text = lines.length === 1 ? lines[0]! : lines.join('');
@@ -140,8 +143,8 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
     write.call(stream, text);
   };
   stream.write = function (line: string) {
-    // Closed: sonic-boom's own answer (it throws), as before the lines were gathered.
-    if (stream.destroyed) return write.call(stream, line);
+    // Closed: sonic-boom's own answer (it throws), as before the lines were gathered. Ending: nothing hands over later.
+    if (stream.destroyed || ending) return write.call(stream, line);
     lines.push(line);
     length += line.length;
     if (length >= minLength) handOver();
@@ -149,7 +152,15 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
   } as Destination['write'];
   stream.flush = function (cb) {
     handOver();
-    return flush.call(stream, cb);
+    if (!cb) return flush.call(stream, cb);
+    // With minLength 0 sonic-boom calls cb at once; above 0, once what it was handed is written.
+    const saved = stream.minLength;
+    stream.minLength = 1;
+    try {
+      return flush.call(stream, cb);
+    } finally {
+      stream.minLength = saved;
+    }
   };
   stream.flushSync = function () {
     // Handed over without starting an asynchronous write (no minLength reached): flushSync then writes them, in
@@ -164,6 +175,7 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
     return flushSync.call(stream);
   };
   stream.end = function () {
+    ending = true;
     handOver();
     return end.call(stream);
   };

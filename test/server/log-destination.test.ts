@@ -100,6 +100,33 @@ describe('logDestination', () => {
     expect(asyncWrites).toBe(0);
   });
 
+  it('lines logged after end() while a batch is being written still reach the file, in order', async () => {
+    const f = await file();
+    const dest = logDestination({ dest: f, minLength: 1024, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    const logger = createLogger({ destination: dest });
+    for (let i = 0; i < 10; i++) logger.info({ i, pad: 'x'.repeat(200) }, 'before');
+    const closed = new Promise((r) => dest.on('close', r));
+    dest.end();
+    logger.info({ i: 10 }, 'after end');
+    await closed;
+    expect(read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l).i)).toEqual(Array.from({ length: 11 }, (_, i) => i));
+  });
+
+  it('flush(cb) calls back once the gathered lines are written, not before', async () => {
+    const f = await file();
+    const dest = destination({ dest: f, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    const logger = createLogger({ destination: dest });
+    for (let i = 0; i < 10; i++) logger.info({ i, pad: 'x'.repeat(1000) }, 'line');
+    // sonic-boom reports a finished asynchronous write on the event loop: a callback made before it came too early.
+    let written = false;
+    dest.on('write', () => (written = true));
+    const after = await new Promise<boolean>((resolve) => logger.flush(() => resolve(written)));
+    expect(after).toBe(true);
+    expect(read(f).split('\n').filter(Boolean)).toHaveLength(10);
+  });
+
   it('drops lines past maxLength instead of holding them, and tells onDroppedLines of each line', async () => {
     const f = await file();
     const dest = destination({ dest: f, minLength: 512, maxLength: 1000, flushMs: 600_000 });
