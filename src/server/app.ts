@@ -899,13 +899,12 @@ const str = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `
  */
 const changeTexts = new WeakMap<readonly string[], { from: string; to: string; code: string; text: string }>();
 function changeText(d: AdmissionSummary['decisions'][number]): string {
-  const key = typeof d.reasons === 'object' && d.reasons !== null ? d.reasons : undefined;
-  const e = key && changeTexts.get(key);
+  const e = changeTexts.get(d.reasons);
   if (e && e.from === d.original && e.to === d.image && e.code === d.reasonCode) return e.text;
   const text = `,"from":${str(clip(d.original))},"to":${str(clip(d.image))},"reasonCode":${str(d.reasonCode)}`;
   // Only plain decisions: one with a policy, digest or mirror code mostly carries a list built for it alone.
-  if (key && (!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror) {
-    changeTexts.set(key, { from: d.original, to: d.image, code: d.reasonCode, text });
+  if ((!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror) {
+    changeTexts.set(d.reasons, { from: d.original, to: d.image, code: d.reasonCode, text });
   }
   return text;
 }

@@ -10,15 +10,13 @@ export const NAMESPACE_MAX = 63;
 /** fastify's own JSON parsing rules for this server: `__proto__` and `constructor` keys are dropped, not refused. */
 const PARSE_OPTIONS = { protoAction: 'remove', constructorAction: 'remove' } as const;
 
-/** The body as fastify's JSON parser (with the options above) reads it; throws on anything but JSON. */
-export function parseJsonBody(text: string): unknown {
-  return secureJson.parse(text, undefined, PARSE_OPTIONS);
-}
-
-/** The body parsed by parseJsonBody, or why it is not JSON (jsonProblem): the one reading of every path. */
+/**
+ * The body as fastify's JSON parser (with the options above) reads it, or why it is not JSON (jsonProblem): the one
+ * reading of every path.
+ */
 export function readJsonBody(text: string): { value: unknown } | { problem: string } {
   try {
-    return { value: parseJsonBody(text) };
+    return { value: secureJson.parse(text, undefined, PARSE_OPTIONS) };
   } catch {
     return { problem: jsonProblem(text) };
   }

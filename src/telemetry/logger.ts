@@ -97,6 +97,8 @@ type Destination = DestinationStream & {
   end(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 };
+/** What gatherLines reads of sonic-boom beyond a Destination. */
+type SonicBoom = Destination & { destroyed?: boolean; minLength: number };
 
 export function logDestination(
   options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
@@ -109,7 +111,7 @@ export function logDestination(
     minLength: 0,
     maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
     periodicFlush: options.flushMs ?? LOG_FLUSH_MS,
-  } as Parameters<typeof pino.destination>[0]) as unknown as Destination & { destroyed?: boolean; minLength: number };
+  } as Parameters<typeof pino.destination>[0]) as unknown as SonicBoom;
   gatherLines(stream, options.minLength ?? LOG_BUFFER_BYTES);
   return stream;
 }
@@ -125,7 +127,7 @@ export function logDestination(
  * sonic-boom's): its write, flush, flushSync and end are wrapped on the instance, so every line, pino's and
  * writeLine's, goes through the same list, in order.
  */
-function gatherLines(stream: Destination & { destroyed?: boolean; minLength: number }, minLength: number): void {
+function gatherLines(stream: SonicBoom, minLength: number): void {
   const write = stream.write;
   const flush = stream.flush;
   const flushSync = stream.flushSync;
@@ -136,7 +138,7 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
   let ending = false;
   const handOver = () => {
     if (length === 0) return;
-    const text = lines.length === 1 ? lines[0]! : lines.join('');
+    const text = lines.join('');
     lines = [];
     length = 0;
     // A stream already closed has nowhere to put them (its timer can still fire once).
@@ -151,28 +153,25 @@ function gatherLines(stream: Destination & { destroyed?: boolean; minLength: num
     if (length >= minLength) handOver();
     return true;
   } as Destination['write'];
-  stream.flush = function (cb) {
-    handOver();
-    if (!cb) return flush.call(stream, cb);
-    // With minLength 0 sonic-boom calls cb at once; above 0, once what it was handed is written.
+  /** Runs `f` with sonic-boom's minLength (0 otherwise) set to `value`: what its flush and write decide by. */
+  const withMinLength = <T>(value: number, f: () => T): T => {
     const saved = stream.minLength;
-    stream.minLength = 1;
+    stream.minLength = value;
     try {
-      return flush.call(stream, cb);
+      return f();
     } finally {
       stream.minLength = saved;
     }
   };
+  stream.flush = function (cb) {
+    handOver();
+    // With minLength 0 sonic-boom calls cb at once; above 0, once what it was handed is written.
+    return cb ? withMinLength(1, () => flush.call(stream, cb)) : flush.call(stream, cb);
+  };
   stream.flushSync = function () {
     // Handed over without starting an asynchronous write (no minLength reached): flushSync then writes them, in
     // order, at once. (An asynchronous write started here would be lost at exit, where flushSync is called.)
-    const saved = stream.minLength;
-    stream.minLength = Infinity;
-    try {
-      handOver();
-    } finally {
-      stream.minLength = saved;
-    }
+    withMinLength(Infinity, handOver);
     return flushSync.call(stream);
   };
   stream.end = function () {
