@@ -23,14 +23,20 @@ async function file(): Promise<string> {
   return path.join(t.dir, 'out.log');
 }
 
-function destination(options: Parameters<typeof logDestination>[0]) {
-  const dest = logDestination(options);
-  cleanups.push(() => new Promise<void>((resolve) => {
-    dest.on('close', () => resolve());
-    dest.flushSync();
-    (dest as unknown as { end(): void }).end();
-  }));
-  return dest;
+/** A destination writing to a new file, open (its 'ready' came), with a logger on it; ended after the test. */
+async function opened(options: Omit<NonNullable<Parameters<typeof logDestination>[0]>, 'dest'>) {
+  const f = await file();
+  const dest = logDestination({ ...options, dest: f });
+  cleanups.push(() => {
+    if ((dest as unknown as { destroyed?: boolean }).destroyed) return undefined; // the test ended it
+    return new Promise<void>((resolve) => {
+      dest.on('close', () => resolve());
+      dest.flushSync();
+      dest.end();
+    });
+  });
+  await new Promise((r) => dest.on('ready', r));
+  return { f, dest, logger: createLogger({ destination: dest }) };
 }
 
 const read = (f: string) => {
@@ -41,12 +47,14 @@ const read = (f: string) => {
   }
 };
 
+/** The lines in the file so far, parsed. */
+const lines = (f: string): Array<Record<string, unknown>> => read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 describe('logDestination', () => {
   it('holds a short line back (no write per line) and writes it within the flush interval', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, flushMs: 3000 });
-    await new Promise((r) => dest.on('ready', r));
-    createLogger({ destination: dest }).info({ uid: 'u1' }, 'admission');
+    const { f, logger } = await opened({ flushMs: 3000 });
+    logger.info({ uid: 'u1' }, 'admission');
     // A write per line would be in the file by now (an asynchronous write of one line takes well under 300 ms);
     // the flush interval (3 s) is not over, so a held line is not.
     await new Promise((r) => setTimeout(r, 300));
@@ -55,28 +63,21 @@ describe('logDestination', () => {
   });
 
   it('writes as soon as the gathered lines reach minLength, without waiting for the interval', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, minLength: 1024, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, logger } = await opened({ minLength: 1024, flushMs: 600_000 });
     for (let i = 0; i < 20; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
-    await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(8), WAIT);
+    await vi.waitFor(() => expect(lines(f).length).toBeGreaterThanOrEqual(8), WAIT);
   });
 
   it('writes every line whole and in order: pino lines and writeLine lines, any UTF-8, across many batches', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, minLength: 512, flushMs: 200 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, logger } = await opened({ minLength: 512, flushMs: 200 });
     const texts = ['plain', 'é ü ß', '日本語のテキスト', '😀 emoji', 'quote " and \\ backslash', 'x'.repeat(3000)];
     for (let i = 0; i < 300; i++) {
       const text = texts[i % texts.length]!;
       if (i % 2) logger.info({ i, text }, 'pino');
       else writeLine(logger, 'info', `,"i":${i},"text":${JSON.stringify(text)}`, 'line');
     }
-    await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean)).toHaveLength(300), WAIT);
-    const lines = read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    lines.forEach((l, i) => {
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(300), WAIT);
+    lines(f).forEach((l, i) => {
       expect(l.i).toBe(i);
       expect(l.text).toBe(texts[i % texts.length]);
       expect(l.msg).toBe(i % 2 ? 'pino' : 'line');
@@ -84,54 +85,42 @@ describe('logDestination', () => {
   });
 
   it('flushSync writes the lines still gathered, at once and in order (pino calls it at exit)', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, minLength: 1_000_000, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, dest, logger } = await opened({ minLength: 1_000_000, flushMs: 600_000 });
     for (let i = 0; i < 50; i++) logger.info({ i }, 'line');
     expect(read(f)).toBe('');
     // sonic-boom reports each asynchronous write it finishes; flushSync's own writes are not reported.
     let asyncWrites = 0;
     dest.on('write', () => asyncWrites++);
     dest.flushSync();
-    expect(read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l).i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(lines(f).map((l) => l.i)).toEqual(upTo(50));
     // Synchronously, not handed to an asynchronous write: at exit no event loop is left to finish one.
     await new Promise((r) => setTimeout(r, 300));
     expect(asyncWrites).toBe(0);
   });
 
   it('lines logged after end() while a batch is being written still reach the file, in order', async () => {
-    const f = await file();
-    const dest = logDestination({ dest: f, minLength: 1024, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, dest, logger } = await opened({ minLength: 1024, flushMs: 600_000 });
     for (let i = 0; i < 10; i++) logger.info({ i, pad: 'x'.repeat(200) }, 'before');
     const closed = new Promise((r) => dest.on('close', r));
     dest.end();
     logger.info({ i: 10 }, 'after end');
     await closed;
-    expect(read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l).i)).toEqual(Array.from({ length: 11 }, (_, i) => i));
+    expect(lines(f).map((l) => l.i)).toEqual(upTo(11));
   });
 
   it('flush(cb) calls back once the gathered lines are written, not before', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, dest, logger } = await opened({ flushMs: 600_000 });
     for (let i = 0; i < 10; i++) logger.info({ i, pad: 'x'.repeat(1000) }, 'line');
     // sonic-boom reports a finished asynchronous write on the event loop: a callback made before it came too early.
     let written = false;
     dest.on('write', () => (written = true));
     const after = await new Promise<boolean>((resolve) => logger.flush(() => resolve(written)));
     expect(after).toBe(true);
-    expect(read(f).split('\n').filter(Boolean)).toHaveLength(10);
+    expect(lines(f)).toHaveLength(10);
   });
 
   it('drops lines past maxLength instead of holding them, and tells onDroppedLines of each line', async () => {
-    const f = await file();
-    const dest = destination({ dest: f, minLength: 512, maxLength: 1000, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
-    const logger = createLogger({ destination: dest });
+    const { f, logger } = await opened({ minLength: 512, maxLength: 1000, flushMs: 600_000 });
     let dropped = 0;
     const stop = onDroppedLines(logger, () => dropped++);
     // Two lines (~400 bytes each) make a batch: the first is being written, the second does not fit beside it.
@@ -142,17 +131,15 @@ describe('logDestination', () => {
     for (let i = 0; i < 2; i++) logger.info({ pad: 'x'.repeat(400) }, 'line');
     expect(dropped).toBe(2);
     // What was kept is whole lines.
-    await vi.waitFor(() => expect(read(f).split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(2), WAIT);
-    for (const l of read(f).split('\n').filter(Boolean)) expect(JSON.parse(l).msg).toBe('line');
+    await vi.waitFor(() => expect(lines(f).length).toBeGreaterThanOrEqual(2), WAIT);
+    for (const l of lines(f)) expect(l.msg).toBe('line');
   });
 
   it('the server counts dropped lines in mlrun_image_webhook_log_lines_dropped_total', async () => {
-    const f = await file();
     // Room for nothing: the server's start-up line is already too much (and handed over at once).
-    const dest = destination({ dest: f, minLength: 64, maxLength: 50, flushMs: 600_000 });
-    await new Promise((r) => dest.on('ready', r));
+    const { logger } = await opened({ minLength: 64, maxLength: 50, flushMs: 600_000 });
     const metrics = createMetrics({ defaultMetrics: false });
-    const server = await startTestServer(testRuntime(), { logger: createLogger({ destination: dest }), metrics });
+    const server = await startTestServer(testRuntime(), { logger, metrics });
     await server.close();
     expect(metricValue(await metrics.registry.metrics(), 'mlrun_image_webhook_log_lines_dropped_total')).toBeGreaterThanOrEqual(1);
   });
