@@ -107,38 +107,37 @@ if (cold) {
       metrics.recordAdmission(r.summary.outcome, 0.001234, r.summary);
     }));
   }
-  console.log(`\nWebhook work per admission, in process, cold caches — ${bodyName} body (${(text.length / 1024).toFixed(1)} KiB), ${dist}, ` +
-    `Node ${process.version}, median of ${rounds} rounds of 200 calls (each after 4 MiB of memory traffic)`);
-  const w = Math.max(...rows.map((r) => r[0].length)) + 2;
-  for (const [name, ns] of rows) console.log(`${name.padEnd(w)}${(ns / 1000).toFixed(2).padStart(9)} µs`);
-  process.exit(0);
-}
-row('JSON.parse of the body (the floor pays it too)', time(() => JSON.parse(text)));
-// The floor's line (bench/server-targets.mjs): what any webhook logging one line per admission pays.
-row('floor log line (an unchanged Pod\'s shape)', time(() => logger.info(
-  { uid: body.request.uid, namespace, pod: body.request.name, operation: 'CREATE', outcome: 'unchanged', changes: [], warnings: [], duration_ms: 1.234 },
-  'admission',
-)));
-row('client-version discovery (discoverClientVersions)', time(() => discoverClientVersions(body.request.object)));
-for (const [name, runtime] of Object.entries(runtimes)) {
-  const context = { production: false };
-  const result = admit(body, runtime, context);
-  if (result.status !== 200) throw new Error(`admit: ${result.error}`);
-  row(`admit, ${name} config (decisions, patch, answer object)`, time(() => admit(body, runtime, context)));
-  // Since 120a0c4 admit() writes the answer's JSON itself (result.json, sent as is); older builds (--dist) leave it
-  // to fastify's JSON.stringify of result.body, which is what this row then measures.
-  row(`  answer serialisation beyond admit (none when admit wrote result.json), ${name}`, time(() => result.json ?? JSON.stringify(result.body)));
-  row(`  log line (logAdmission to /dev/null), ${name}`, time(() => logAdmission(logger, result.summary, 0.001234)));
-  row(`  metrics (recordAdmission), ${name}`, time(() => metrics.recordAdmission(result.summary.outcome, 0.001234, result.summary)));
-  row(`  all of the above but the body parse, ${name}`, time(() => {
-    const r = admit(body, runtime, context);
-    if (r.json === undefined) JSON.stringify(r.body);
-    logAdmission(logger, r.summary, 0.001234);
-    metrics.recordAdmission(r.summary.outcome, 0.001234, r.summary);
-  }));
+  print(`cold caches, ${bodyName} body`, `median of ${rounds} rounds of 200 calls (each after 4 MiB of memory traffic)`);
+} else {
+  row('JSON.parse of the body (the floor pays it too)', time(() => JSON.parse(text)));
+  // The floor's line (bench/server-targets.mjs): what any webhook logging one line per admission pays.
+  row('floor log line (an unchanged Pod\'s shape)', time(() => logger.info(
+    { uid: body.request.uid, namespace, pod: body.request.name, operation: 'CREATE', outcome: 'unchanged', changes: [], warnings: [], duration_ms: 1.234 },
+    'admission',
+  )));
+  row('client-version discovery (discoverClientVersions)', time(() => discoverClientVersions(body.request.object)));
+  for (const [name, runtime] of Object.entries(runtimes)) {
+    const context = { production: false };
+    const result = admit(body, runtime, context);
+    if (result.status !== 200) throw new Error(`admit: ${result.error}`);
+    row(`admit, ${name} config (decisions, patch, answer object)`, time(() => admit(body, runtime, context)));
+    // Since 120a0c4 admit() writes the answer's JSON itself (result.json, sent as is); older builds (--dist) leave it
+    // to fastify's JSON.stringify of result.body, which is what this row then measures.
+    row(`  answer serialisation beyond admit (none when admit wrote result.json), ${name}`, time(() => result.json ?? JSON.stringify(result.body)));
+    row(`  log line (logAdmission to /dev/null), ${name}`, time(() => logAdmission(logger, result.summary, 0.001234)));
+    row(`  metrics (recordAdmission), ${name}`, time(() => metrics.recordAdmission(result.summary.outcome, 0.001234, result.summary)));
+    row(`  all of the above but the body parse, ${name}`, time(() => {
+      const r = admit(body, runtime, context);
+      if (r.json === undefined) JSON.stringify(r.body);
+      logAdmission(logger, r.summary, 0.001234);
+      metrics.recordAdmission(r.summary.outcome, 0.001234, r.summary);
+    }));
+  }
+  print(`${bodyName} body`, `fastest of ${rounds} × ${roundMs} ms`);
 }
 
-console.log(`\nWebhook work per admission, in process — ${bodyName} body (${(text.length / 1024).toFixed(1)} KiB), ${dist}, ` +
-  `Node ${process.version}, fastest of ${rounds} × ${roundMs} ms`);
-const w = Math.max(...rows.map((r) => r[0].length)) + 2;
-for (const [name, ns] of rows) console.log(`${name.padEnd(w)}${(ns / 1000).toFixed(2).padStart(9)} µs`);
+function print(what, how) {
+  console.log(`\nWebhook work per admission, in process, ${what} (${(text.length / 1024).toFixed(1)} KiB), ${dist}, Node ${process.version}, ${how}`);
+  const w = Math.max(...rows.map((r) => r[0].length)) + 2;
+  for (const [name, ns] of rows) console.log(`${name.padEnd(w)}${(ns / 1000).toFixed(2).padStart(9)} µs`);
+}

@@ -83,10 +83,14 @@ if (mode === 'bare-https') {
 } else if (mode === 'bare-fastify' || mode === 'floor') {
   const { default: Fastify } = await import('fastify');
   const floor = mode === 'floor';
+  // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS, passed on by bench/server.mjs, so
+  // they follow the webhook's): server options, not admission logic, so the floor has them too.
+  const windows = floor ? { stream: Number(process.env.BENCH_STREAM_WINDOW), session: Number(process.env.BENCH_SESSION_WINDOW) } : undefined;
+  if (windows && !(windows.stream > 0 && windows.session > 0)) throw new Error('floor: BENCH_STREAM_WINDOW and BENCH_SESSION_WINDOW (bytes) are required');
   // Same construction as src/server/app.ts, so the difference to the webhook is what it does per request.
   const app = Fastify({
     http2: true,
-    https: { allowHTTP1: true, ...tls, ...(floor ? { settings: { initialWindowSize: 1024 * 1024 } } : {}) },
+    https: { allowHTTP1: true, ...tls, ...(windows ? { settings: { initialWindowSize: windows.stream } } : {}) },
     logger: false,
     bodyLimit: BODY_LIMIT,
     connectionTimeout: 0,
@@ -96,12 +100,11 @@ if (mode === 'bare-https') {
     ...(floor ? { onProtoPoisoning: 'remove', onConstructorPoisoning: 'remove', return503OnClosing: false } : {}),
   });
   Object.assign(app.server, timeouts);
-  if (floor) {
-    // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS): 1 MiB per stream (settings
-    // above), 2 MiB per connection, where HTTP/2's default is 64 KiB. Server options, not admission logic.
+  if (windows) {
+    // The connection window (the stream window is the SETTING above), as app.ts sets it per session.
     app.server.on('session', (session) => {
       try {
-        session.setLocalWindowSize(2 * 1024 * 1024);
+        session.setLocalWindowSize(windows.session);
       } catch {
         // A session already gone, as in app.ts.
       }

@@ -56,6 +56,8 @@ const imageFlags = imageNodeFlags();
 const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
+// The webhook's HTTP/2 windows, for the floor (server-targets.mjs): one source, the webhook's own defaults.
+const { DEFAULT_LIMITS } = await import(new URL('../dist/server/app.js', import.meta.url).href);
 requireH2load();
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -187,7 +189,8 @@ async function start(name, spec) {
     const [bin, argv] = pinned(0, [process.execPath, ...nodeFlags, path.join(benchDir, 'server-targets.mjs'), spec.script]);
     const child = spawn(bin, argv, {
       cwd: profDir ?? work,
-      env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }) },
+      env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }),
+        BENCH_STREAM_WINDOW: String(DEFAULT_LIMITS.streamWindowBytes), BENCH_SESSION_WINDOW: String(DEFAULT_LIMITS.sessionWindowBytes) },
       stdio: ['ignore', piped ? 'pipe' : logFd, 'pipe'],
     });
     let stderr = '';
@@ -422,23 +425,25 @@ if (webhooks.length > 0) {
   // are judged on the median of the round-by-round differences (paired), which other tenants' load moves least;
   // the difference of the two medians is printed beside it.
   const goals = [];
-  const byRound = reps >= 3;
+  const pct = (x) => `${fmt(100 * (x - 1))} %`;
+  /** The webhook against the floor on one cell: `kind` ('diffs' or 'ratios') paired by round, else `ofMedians`. */
+  const judge = (body, protocol, kind, ofMedians, show) => {
+    const p = paired('webhook', 'floor', body, protocol)[kind];
+    return reps >= 3 && p.length >= 3
+      ? { value: median(p), how: `paired by round${range(p, show)}; medians ${show(ofMedians)}` }
+      : { value: ofMedians, how: 'medians' };
+  };
   for (const protocol of protocols) {
     const me = get('webhook', 'typical', protocol);
     const floor = get('floor', 'typical', protocol);
     if (me && floor) {
-      const p = paired('webhook', 'floor', 'typical', protocol);
-      const d = byRound && p.diffs.length >= 3 ? median(p.diffs) : me.cpuUs - floor.cpuUs;
-      const how = byRound && p.diffs.length >= 3 ? `paired by round${range(p.diffs, signed)}; medians ${signed(me.cpuUs - floor.cpuUs)}` : 'medians';
+      const { value: d, how } = judge('typical', protocol, 'diffs', me.cpuUs - floor.cpuUs, signed);
       goals.push(`typical ${protocol}: ${signed(d)} µs vs floor, ${how} (goal ≤ 20) ${d <= 20 ? 'met' : 'not met'}`);
     }
     const meL = get('webhook', 'large', protocol);
     const floorL = get('floor', 'large', protocol);
     if (meL && floorL) {
-      const p = paired('webhook', 'floor', 'large', protocol);
-      const r = byRound && p.ratios.length >= 3 ? median(p.ratios) : meL.cpuUs / floorL.cpuUs;
-      const pct = (x) => `${fmt(100 * (x - 1))} %`;
-      const how = byRound && p.ratios.length >= 3 ? `paired by round${range(p.ratios, pct)}; medians ${pct(meL.cpuUs / floorL.cpuUs)}` : 'medians';
+      const { value: r, how } = judge('large', protocol, 'ratios', meL.cpuUs / floorL.cpuUs, pct);
       goals.push(`large ${protocol}: ${pct(r)} above floor, ${how} (goal ≤ 15 %) ${r <= 1.15 ? 'met' : 'not met'}`);
     }
     for (const b of bodies) {
