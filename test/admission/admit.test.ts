@@ -72,6 +72,19 @@ describe('MLRun pods (MLRun 1.9.2 rules)', () => {
     });
   });
 
+  // The API server checks container names only after admission, so a record key can carry any character: the
+  // patch is base64 of its UTF-8 bytes whatever they are (an all-ASCII patch takes a shorter way there).
+  it.each(['wörker', 'работник', '容器-😀', 'lone-\ud800'])('writes the record of a container named %j as UTF-8 in the patch', (name) => {
+    const pod = readJson('mlrun-pods/job-pod.json');
+    pod.spec.containers[0].name = name;
+    pod.spec.containers[0].image = 'mlrun/mlrun';
+    const body = review(pod);
+    const result = admit(body, runtime);
+    const { pod: patched } = check(result, body);
+    // JSON.stringify writes a lone surrogate as an escape, so the record reads back every name as it was.
+    expect(Object.keys(JSON.parse(patched.metadata.annotations['mlrun-image-webhook/images']))).toEqual([`containers/${name}`]);
+  });
+
   it('keeps existing annotations and adds the record beside them', () => {
     const pod = readJson('mlrun-pods/dask-worker-pod.json');
     pod.metadata.annotations = { 'a/b': 'c' };
