@@ -431,10 +431,26 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
 
   d.image = image;
   d.changed = image !== original;
-  if (d.changed) d.reasonCode = codes.join('+');
+  if (d.changed) d.reasonCode = reasonCodeOf(codes);
   d.reasons = reasons;
   if (notes) d.notes = notes;
   return d;
+}
+
+/**
+ * A changed image's reason code, its steps joined by "+" ("tag+prefix"). Remembered by list: the engine's memoised
+ * resolutions hand out the same list each time, so a Pod gets the same string, not a new one to join and then to
+ * hash as a key of changedByReason (both cost microseconds per admission once other requests have run in between).
+ */
+const reasonCodes = new WeakMap<readonly string[], string>();
+function reasonCodeOf(codes: readonly string[]): string {
+  if (codes.length === 1) return codes[0]!;
+  let code = reasonCodes.get(codes);
+  if (code === undefined) {
+    code = codes.join('+');
+    reasonCodes.set(codes, code);
+  }
+  return code;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
