@@ -9,8 +9,11 @@
 //   floor         bare-fastify plus what any production webhook pays per request whatever it decides: the webhook's
 //                 fastify options and JSON parser (the parsed body released once read, as the webhook's handler
 //                 does), one pino line through its logger (redaction, ISO time) and its
-//                 metrics (counter + histogram) per request. No admission logic: webhook − floor = the cost of
-//                 deciding, building the patch and the richer log line.
+//                 metrics (counter + histogram) per request, and the webhook's answering: after the event loop's
+//                 turn, all requests read in it together, up to TURN_BYTES of bodies (src/server/app.ts, ADR 0016).
+//                 No admission logic: webhook − floor = the cost of deciding, building the patch and the richer
+//                 log line.
+//   floor-per-request  the floor answering each request in its handler, as the webhook did before ADR 0016.
 //
 // Adding a target: a new branch below and an entry in TARGETS in server.mjs.
 import { readFileSync } from 'node:fs';
@@ -80,9 +83,9 @@ if (mode === 'bare-https') {
   });
   server.listen(port, host);
   onStop(() => new Promise((r) => server.close(r)));
-} else if (mode === 'bare-fastify' || mode === 'floor') {
+} else if (mode === 'bare-fastify' || mode === 'floor' || mode === 'floor-per-request') {
   const { default: Fastify } = await import('fastify');
-  const floor = mode === 'floor';
+  const floor = mode === 'floor' || mode === 'floor-per-request';
   // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS, passed on by bench/server.mjs, so
   // they follow the webhook's): server options, not admission logic, so the floor has them too.
   const windows = floor ? { stream: Number(process.env.BENCH_STREAM_WINDOW), session: Number(process.env.BENCH_SESSION_WINDOW) } : undefined;
@@ -122,35 +125,59 @@ if (mode === 'bare-https') {
     // The webhook's parser set-up (app.ts installJsonParser): fastify's own JSON parser on a string body.
     const parse = app.getDefaultJsonParser('remove', 'remove');
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => parse(request, body, done));
+    const BYTES = Symbol('bytes');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      request[BYTES] = body.length;
+      parse(request, body, done);
+    });
     const START = Symbol('start');
+    // The webhook's bound on the bodies one turn holds (src/server/app.ts TURN_BYTES, passed on by bench/server.mjs).
+    const turnBytesMax = Number(process.env.BENCH_TURN_BYTES);
+    if (!(turnBytesMax > 0)) throw new Error('floor: BENCH_TURN_BYTES is required');
     app.post(
       '/mutate',
       { onRequest: (request, _reply, done) => ((request[START] = performance.now()), done()) },
       (request, reply) => {
-        const r = request.body?.request ?? {};
-        // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
-        request.body = undefined;
-        reply.code(200).send(answer(r.uid ?? ''));
-        const seconds = (performance.now() - request[START]) / 1000;
-        metrics.recordAdmission('unchanged', seconds);
-        // The shape of the webhook's line for a Pod it leaves unchanged.
-        logger.info(
-          {
-            uid: r.uid,
-            namespace: r.namespace,
-            pod: r.name,
-            operation: r.operation,
-            outcome: 'unchanged',
-            changes: [],
-            warnings: [],
-            duration_ms: Math.round(seconds * 1e6) / 1e3,
-          },
-          'admission',
-        );
-        return reply;
+        if (mode === 'floor-per-request') return respond(request, reply);
+        // As the webhook does: answered once the event loop's turn is over, with the other requests read in it.
+        turn.push(request, reply);
+        if (turn.length === 2) setImmediate(answerTurn);
+        turnBytes += request[BYTES];
+        if (turnBytes > turnBytesMax) answerTurn();
+        return undefined;
       },
     );
+    let turn = [];
+    let turnBytes = 0;
+    const answerTurn = () => {
+      const batch = turn;
+      turn = [];
+      turnBytes = 0;
+      for (let i = 0; i < batch.length; i += 2) respond(batch[i], batch[i + 1]);
+    };
+    function respond(request, reply) {
+      const r = request.body?.request ?? {};
+      // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
+      request.body = undefined;
+      reply.code(200).send(answer(r.uid ?? ''));
+      const seconds = (performance.now() - request[START]) / 1000;
+      metrics.recordAdmission('unchanged', seconds);
+      // The shape of the webhook's line for a Pod it leaves unchanged.
+      logger.info(
+        {
+          uid: r.uid,
+          namespace: r.namespace,
+          pod: r.name,
+          operation: r.operation,
+          outcome: 'unchanged',
+          changes: [],
+          warnings: [],
+          duration_ms: Math.round(seconds * 1e6) / 1e3,
+        },
+        'admission',
+      );
+      return reply;
+    }
   }
   await app.listen({ port, host });
   onStop(() => app.close());

@@ -57,7 +57,7 @@ const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
 // The webhook's HTTP/2 windows, for the floor (server-targets.mjs): one source, the webhook's own defaults.
-const { DEFAULT_LIMITS } = await import(new URL('../dist/server/app.js', import.meta.url).href);
+const { DEFAULT_LIMITS, TURN_BYTES } = await import(new URL('../dist/server/app.js', import.meta.url).href);
 requireH2load();
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -73,6 +73,8 @@ const TARGETS = {
   'bare-h2': { protocols: ['h2'], script: 'bare-h2' },
   'bare-fastify': { protocols: ['h2', 'http/1.1'], script: 'bare-fastify' },
   floor: { protocols: ['h2', 'http/1.1'], script: 'floor', logs: true, profiled: true },
+  // The floor answering each request in its handler (before ADR 0016): what answering per turn saves without admit().
+  'floor-per-request': { protocols: ['h2', 'http/1.1'], script: 'floor-per-request', logs: true, profiled: true, opt: true },
   webhook: { protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true },
   // Every feature that needs no cluster on (issue 9: "measured with them on"): the production policy applies to
   // the fixtures' namespace (policy.namespaces) and warns on moving tags; discovery needs a cluster, mirror a registry.
@@ -190,7 +192,8 @@ async function start(name, spec) {
     const child = spawn(bin, argv, {
       cwd: profDir ?? work,
       env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }),
-        BENCH_STREAM_WINDOW: String(DEFAULT_LIMITS.streamWindowBytes), BENCH_SESSION_WINDOW: String(DEFAULT_LIMITS.sessionWindowBytes) },
+        BENCH_STREAM_WINDOW: String(DEFAULT_LIMITS.streamWindowBytes), BENCH_SESSION_WINDOW: String(DEFAULT_LIMITS.sessionWindowBytes),
+        BENCH_TURN_BYTES: String(TURN_BYTES) },
       stdio: ['ignore', piped ? 'pipe' : logFd, 'pipe'],
     });
     let stderr = '';

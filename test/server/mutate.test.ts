@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
-import { startServer, type RunningServer } from '../../src/server/app.js';
+import { startServer, TURN_BYTES, type RunningServer } from '../../src/server/app.js';
 import { ensureDevCertificates } from '../../src/server/tls.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
@@ -227,6 +227,120 @@ describe('POST /mutate', () => {
         socket.on('error', reject);
       });
       expect(protocol).toBe(version);
+    }
+  });
+});
+
+describe('admissions read in one turn of the event loop (ADR 0016)', () => {
+  const typical = JSON.parse(fixtures.find((f) => f.name === 'admission-typical.json')!.text);
+  /** The typical review with its own uid and first container image: distinct answers per request. */
+  const variant = (i: number) => {
+    const body = structuredClone(typical);
+    body.request.uid = `0000000${i}-aaaa-bbbb-cccc-${String(i).padStart(12, '0')}`;
+    body.request.object.spec.containers[0].image = ['mlrun/mlrun', 'mlrun/ml-base', 'mlrun/mlrun:1.7.0', 'nginx'][i % 4];
+    return body;
+  };
+
+  it('are decided together, then answered, each with its own decision', async () => {
+    const tmp = await tempDir('turn');
+    // One ordered record of what the server did: admit() calls and admission lines (written as they are logged).
+    const events: string[] = [];
+    const s = await startTestServer(runtime, {
+      logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
+      devCertDir: path.join(tmp.dir, 'dev-certs'),
+      admit: (body, rt, context) => {
+        events.push(`admit ${(body as any).request.uid}`);
+        return admit(body, rt, context);
+      },
+    });
+    try {
+      const caPem = readFileSync(s.caFile!);
+      const session = http2.connect(s.httpsUrl, { ca: caPem });
+      const bodies = Array.from({ length: 24 }, (_, i) => variant(i));
+      const h2 = bodies.slice(0, 16).map((b) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: JSON.stringify(b) }));
+      const h1 = bodies.slice(16).map((b) => h1Request(s.httpsUrl, { ca: caPem, headers: JSON_HEADERS, body: JSON.stringify(b) }));
+      const answers = await Promise.all([...h2, ...h1]);
+      session.close();
+      answers.forEach((res, i) => {
+        expect(res.status).toBe(200);
+        const expected = admit(bodies[i], runtime);
+        expect(res.body).toBe(expected.status === 200 ? expected.json : undefined);
+      });
+      // Every admission was decided before it was answered, once.
+      for (const b of bodies) {
+        const uid = b.request.uid;
+        expect(events.filter((e) => e === `admit ${uid}`)).toHaveLength(1);
+        expect(events.indexOf(`admit ${uid}`)).toBeLessThan(events.indexOf(`answered ${uid}`));
+      }
+      // Streams of one h2 session arrive in one read: their admissions were decided back to back.
+      expect(events.some((e, i) => e.startsWith('admit ') && events[i + 1]?.startsWith('admit '))).toBe(true);
+    } finally {
+      await s.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it(`once a turn holds more than ${TURN_BYTES} bytes of bodies it is decided at once: a large body is not held`, async () => {
+    const tmp = await tempDir('turn-bytes');
+    const events: string[] = [];
+    const s = await startTestServer(runtime, {
+      logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
+      devCertDir: path.join(tmp.dir, 'dev-certs'),
+      admit: (body, rt, context) => {
+        events.push(`admit ${(body as any).request.uid}`);
+        return admit(body, rt, context);
+      },
+    });
+    try {
+      const caPem = readFileSync(s.caFile!);
+      const large = JSON.parse(fixtures.find((f) => f.name === 'admission-large.json')!.text);
+      const texts = Array.from({ length: 6 }, (_, i) => JSON.stringify({ ...large, request: { ...large.request, uid: `large-${i}` } }));
+      expect(Buffer.byteLength(texts[0]!)).toBeGreaterThan(TURN_BYTES);
+      const session = http2.connect(s.httpsUrl, { ca: caPem });
+      const answers = await Promise.all(texts.map((body) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body })));
+      session.close();
+      expect(answers.map((r) => r.status)).toEqual(Array(6).fill(200));
+      // Each large admission is answered before the next is decided: no parsed large body waits for a turn's end.
+      const order = events.filter((e) => e.includes('large-'));
+      expect(order).toHaveLength(12);
+      for (let i = 0; i < order.length; i += 2) expect(order[i + 1]).toBe(order[i]!.replace('admit', 'answered'));
+    } finally {
+      await s.close();
+      await tmp.cleanup();
+    }
+  });
+
+  it('a throw while answering one of them answers that one with a 500 and the others as usual', async () => {
+    const tmp = await tempDir('turn-throw');
+    const logs2 = logCapture();
+    const bad = variant(1).request.uid;
+    const s = await startTestServer(runtime, {
+      logger: createLogger({ destination: logs2 }),
+      devCertDir: path.join(tmp.dir, 'dev-certs'),
+      // A result the server cannot read: its status throws when answered.
+      admit: (body, rt, context) =>
+        (body as any).request.uid === bad
+          ? ({
+              get status(): number {
+                throw new Error('unreadable result');
+              },
+            } as never)
+          : admit(body, rt, context),
+    });
+    try {
+      const caPem = readFileSync(s.caFile!);
+      const session = http2.connect(s.httpsUrl, { ca: caPem });
+      const bodies = Array.from({ length: 6 }, (_, i) => variant(i));
+      const answers = await Promise.all(bodies.map((b) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: JSON.stringify(b) })));
+      session.close();
+      answers.forEach((res, i) => {
+        if (bodies[i].request.uid === bad) expect(res.status).toBe(500);
+        else expect([res.status, res.json().response.uid]).toEqual([200, bodies[i].request.uid]);
+      });
+      expect(logs2.lines.some((l) => l.level === 'error' && JSON.stringify(l).includes('unreadable result'))).toBe(true);
+    } finally {
+      await s.close();
+      await tmp.cleanup();
     }
   });
 });
