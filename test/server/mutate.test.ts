@@ -241,9 +241,9 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
     return body;
   };
 
-  it('are decided together, then answered, each with its own decision', async () => {
-    const tmp = await tempDir('turn');
-    // One ordered record of what the server did: admit() calls and admission lines (written as they are logged).
+  /** A server that records, in order, each admit() call and each admission line (written as it is logged). */
+  const recordingServer = async (prefix: string) => {
+    const tmp = await tempDir(prefix);
     const events: string[] = [];
     const s = await startTestServer(runtime, {
       logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
@@ -253,8 +253,16 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
         return admit(body, rt, context);
       },
     });
+    const close = async () => {
+      await s.close();
+      await tmp.cleanup();
+    };
+    return { s, events, caPem: readFileSync(s.caFile!), close };
+  };
+
+  it('are decided together, then answered, each with its own decision', async () => {
+    const { s, events, caPem, close } = await recordingServer('turn');
     try {
-      const caPem = readFileSync(s.caFile!);
       const session = http2.connect(s.httpsUrl, { ca: caPem });
       const bodies = Array.from({ length: 24 }, (_, i) => variant(i));
       const h2 = bodies.slice(0, 16).map((b) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: JSON.stringify(b) }));
@@ -275,24 +283,13 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
       // Streams of one h2 session arrive in one read: their admissions were decided back to back.
       expect(events.some((e, i) => e.startsWith('admit ') && events[i + 1]?.startsWith('admit '))).toBe(true);
     } finally {
-      await s.close();
-      await tmp.cleanup();
+      await close();
     }
   });
 
   it(`once a turn holds more than ${TURN_BYTES} bytes of bodies it is decided at once: a large body is not held`, async () => {
-    const tmp = await tempDir('turn-bytes');
-    const events: string[] = [];
-    const s = await startTestServer(runtime, {
-      logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
-      devCertDir: path.join(tmp.dir, 'dev-certs'),
-      admit: (body, rt, context) => {
-        events.push(`admit ${(body as any).request.uid}`);
-        return admit(body, rt, context);
-      },
-    });
+    const { s, events, caPem, close } = await recordingServer('turn-bytes');
     try {
-      const caPem = readFileSync(s.caFile!);
       const large = JSON.parse(fixtures.find((f) => f.name === 'admission-large.json')!.text);
       const texts = Array.from({ length: 6 }, (_, i) => JSON.stringify({ ...large, request: { ...large.request, uid: `large-${i}` } }));
       expect(Buffer.byteLength(texts[0]!)).toBeGreaterThan(TURN_BYTES);
@@ -305,8 +302,7 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
       expect(order).toHaveLength(12);
       for (let i = 0; i < order.length; i += 2) expect(order[i + 1]).toBe(order[i]!.replace('admit', 'answered'));
     } finally {
-      await s.close();
-      await tmp.cleanup();
+      await close();
     }
   });
 
