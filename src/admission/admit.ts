@@ -370,6 +370,7 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
   // 2. MLRun's resolution
   let image = input;
   let engineChanged = false;
+  let engineCodes: readonly string[] | undefined;
   if (p.resolveMlrun) {
     const r = resolveMlrun(kind, name, original, input, p);
     reasons = reasons.length === 0 ? r.reasons : [...reasons, ...r.reasons];
@@ -378,7 +379,7 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
     if (r.image !== input) {
       image = r.image;
       engineChanged = true;
-      codes = codes.length === 0 ? r.actions : [...codes, ...r.actions];
+      codes = codes.length === 0 ? (engineCodes = r.actions) : [...codes, ...r.actions];
     }
   } else reasons = [...reasons, 'MLRun rewrite skipped: the Pod opted out (the production policy still applies)'];
 
@@ -431,16 +432,17 @@ function decideImage(kind: ContainerKind, name: string, index: number, original:
 
   d.image = image;
   d.changed = image !== original;
-  if (d.changed) d.reasonCode = reasonCodeOf(codes);
+  if (d.changed) d.reasonCode = codes === engineCodes ? reasonCodeOf(codes) : codes.join('+');
   d.reasons = reasons;
   if (notes) d.notes = notes;
   return d;
 }
 
 /**
- * A changed image's reason code, its steps joined by "+" ("tag+prefix"). Remembered by list: the engine's memoised
- * resolutions hand out the same list each time, so a Pod gets the same string, not a new one to join and then to
- * hash as a key of changedByReason (both cost microseconds per admission once other requests have run in between).
+ * A changed image's reason code from the engine's own (memoised, never modified) actions list, joined by "+"
+ * ("tag+prefix"). Remembered by list: the engine hands out the same list each time, so a Pod gets the same string,
+ * not a new one to join and then to hash as a key of changedByReason (both cost microseconds per admission once
+ * other requests have run in between). Lists built for one decision (policy, digest steps) are joined in place.
  */
 const reasonCodes = new WeakMap<readonly string[], string>();
 function reasonCodeOf(codes: readonly string[]): string {
