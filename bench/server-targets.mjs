@@ -10,7 +10,8 @@
 //                 fastify options and JSON parser (the parsed body released once read, as the webhook's handler
 //                 does), one pino line through its logger (redaction, ISO time) and its
 //                 metrics (counter + histogram) per request, and the webhook's answering: after the event loop's
-//                 turn, all requests read in it together, up to TURN_BYTES of bodies (src/server/app.ts, ADR 0016).
+//                 turn, all requests read in it together, up to TURN_BYTES of bodies and TURN_ADMISSIONS requests
+//                 (src/server/app.ts, ADR 0016).
 //                 No admission logic: webhook − floor = the cost of deciding, building the patch and the richer
 //                 log line.
 //   floor-per-request  the floor answering each request in its handler, as the webhook did before ADR 0016.
@@ -131,9 +132,11 @@ if (mode === 'bare-https') {
       parse(request, body, done);
     });
     const START = Symbol('start');
-    // The webhook's bound on the bodies one turn holds (src/server/app.ts TURN_BYTES, passed on by bench/server.mjs).
+    // The webhook's bounds on what one turn holds (src/server/app.ts TURN_BYTES, TURN_ADMISSIONS, passed on by
+    // bench/server.mjs).
     const turnBytesMax = Number(process.env.BENCH_TURN_BYTES);
-    if (!(turnBytesMax > 0)) throw new Error('floor: BENCH_TURN_BYTES is required');
+    const turnMax = Number(process.env.BENCH_TURN_ADMISSIONS);
+    if (!(turnBytesMax > 0 && turnMax > 0)) throw new Error('floor: BENCH_TURN_BYTES and BENCH_TURN_ADMISSIONS are required');
     app.post(
       '/mutate',
       { onRequest: (request, _reply, done) => ((request[START] = performance.now()), done()) },
@@ -143,7 +146,7 @@ if (mode === 'bare-https') {
         turn.push(request, reply);
         if (turn.length === 2) setImmediate(answerTurn);
         turnBytes += request[BYTES];
-        if (turnBytes > turnBytesMax) answerTurn();
+        if (turnBytes > turnBytesMax || turn.length >= 2 * turnMax) answerTurn(); // two entries per request
         return undefined;
       },
     );

@@ -57,7 +57,7 @@ const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
 // The webhook's HTTP/2 windows, for the floor (server-targets.mjs): one source, the webhook's own defaults.
-const { DEFAULT_LIMITS, TURN_BYTES } = await import(new URL('../dist/server/app.js', import.meta.url).href);
+const { DEFAULT_LIMITS, TURN_ADMISSIONS, TURN_BYTES } = await import(new URL('../dist/server/app.js', import.meta.url).href);
 requireH2load();
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,7 +193,7 @@ async function start(name, spec) {
       cwd: profDir ?? work,
       env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }),
         BENCH_STREAM_WINDOW: String(DEFAULT_LIMITS.streamWindowBytes), BENCH_SESSION_WINDOW: String(DEFAULT_LIMITS.sessionWindowBytes),
-        BENCH_TURN_BYTES: String(TURN_BYTES) },
+        BENCH_TURN_BYTES: String(TURN_BYTES), BENCH_TURN_ADMISSIONS: String(TURN_ADMISSIONS) },
       stdio: ['ignore', piped ? 'pipe' : logFd, 'pipe'],
     });
     let stderr = '';

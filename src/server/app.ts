@@ -110,6 +110,8 @@ export const BODY_LIMIT = 3 * 1024 * 1024;
  * typical reviews (6.6 KB) per turn; a large one (100 KB) is decided at once, with those queued before it.
  */
 export const TURN_BYTES = 64 * 1024;
+/** Admissions one turn may hold before they are decided (small reviews): the wait of the last one is bounded. */
+export const TURN_ADMISSIONS = 32;
 export const KEEP_ALIVE_TIMEOUT_MS = 120_000;
 export const HTTP2_SESSION_TIMEOUT_MS = 120_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -373,12 +375,17 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       request.body = undefined;
       if (body instanceof LargeBody) return admitLarge(request, reply, body, production, plainContext);
       // Decided after this turn of the event loop, with the other admissions read in it (ADR 0016); answered then.
-      turn.push({ request, reply, body, plainContext });
+      const pending: Pending = { request, reply, body, plainContext };
+      const bytes = (request as Stamped)[BODY_BYTES];
+      // Not read by the JSON parser (no body, another content type): not counted, so not held either.
+      if (bytes === undefined) return finishTurn([pending]);
+      turn.push(pending);
       if (turn.length === 1) setImmediate(decideTurn);
       // Parsed bodies waiting for the turn's end survive the scavenges that reading the next ones causes (and are
-      // promoted at the next): past TURN_BYTES of them, the turn is decided now (large bodies: alone, at once).
-      turnBytes += (request as Stamped)[BODY_BYTES] ?? 0;
-      if (turnBytes > TURN_BYTES) decideTurn();
+      // promoted at the next): past TURN_BYTES of them, or TURN_ADMISSIONS, the turn is decided now (a large body:
+      // alone, at once).
+      turnBytes += bytes;
+      if (turnBytes > TURN_BYTES || turn.length >= TURN_ADMISSIONS) decideTurn();
       return undefined;
     };
   };
@@ -394,11 +401,25 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const batch = turn;
     turn = [];
     turnBytes = 0;
+    finishTurn(batch);
+  }
+
+  /**
+   * First passes, then answers. fastify no longer holds these calls, so what it did for a handler is done here:
+   * a throw or a rejection becomes that admission's error answer (500, logged), and the others go on.
+   */
+  function finishTurn(batch: Pending[]) {
     const firsts: (FirstPass | undefined)[] = new Array(batch.length);
-    for (let i = 0; i < batch.length; i++) firsts[i] = firstPass(batch[i]!);
+    for (let i = 0; i < batch.length; i++) {
+      try {
+        firsts[i] = firstPass(batch[i]!);
+      } catch (err) {
+        failed(batch[i]!.reply, err);
+      }
+    }
     for (let i = 0; i < batch.length; i++) {
       const { request, reply } = batch[i]!;
-      // fastify no longer holds these: a throw or a rejection is turned into its error answer here.
+      if (firsts[i] === undefined) continue;
       try {
         const done = finish(request, reply, firsts[i]);
         if (done instanceof Promise) done.catch((err: unknown) => failed(reply, err));
@@ -408,14 +429,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
   }
 
-  /** An admission whose answering threw: fastify's error handler answers it (500, logged), as in a handler. */
+  /** An admission that threw: fastify's error handler answers it. Never throws (it runs outside any handler). */
   function failed(reply: AnyReply, err: unknown) {
-    if (!reply.sent) reply.send(err instanceof Error ? err : new Error(String(err)));
+    try {
+      if (reply.sent) return;
+      reply.send(err instanceof Error ? err : new Error(typeof err === 'string' ? err : 'a non-Error value was thrown'));
+    } catch (sendErr) {
+      logger.error({ err: errorFields(sendErr) }, 'answering a failed admission failed; its connection is closed');
+      reply.raw.destroy();
+    }
   }
 
-  /** The first pass of an admission on the event loop: admit() from the registry cache alone, never throwing. */
+  /** The first pass of an admission on the event loop: admit() from the registry cache alone. */
   function firstPass({ reply, body, plainContext }: Pending): FirstPass | undefined {
-    // Answered in the meantime (a 408): nothing left to decide.
+    // Answered already (nothing does that to a request whose body is in today; kept as the handler's own check).
     if (reply.sent) return undefined;
     const started = performance.now();
     let registry: RegistryLookups | undefined;

@@ -233,5 +233,10 @@ export function errorFields(err: unknown): { message: string; code?: string } {
     const code = (err as NodeJS.ErrnoException).code;
     return code ? { message: err.message, code } : { message: err.message };
   }
-  return { message: String(err) };
+  // Anything can be thrown: String() itself throws on an object without a prototype or with a throwing toString.
+  try {
+    return { message: String(err) };
+  } catch {
+    return { message: `a thrown ${typeof err} that cannot be printed` };
+  }
 }

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admit } from '../../src/admission/admit.js';
-import { startServer, TURN_BYTES, type RunningServer } from '../../src/server/app.js';
+import { startServer, TURN_ADMISSIONS, TURN_BYTES, type RunningServer } from '../../src/server/app.js';
 import { ensureDevCertificates } from '../../src/server/tls.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { testRuntime } from '../helpers/runtime.js';
@@ -249,7 +249,7 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
       logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
       devCertDir: path.join(tmp.dir, 'dev-certs'),
       admit: (body, rt, context) => {
-        events.push(`admit ${(body as any).request.uid}`);
+        events.push(`admit ${(body as any)?.request?.uid}`);
         return admit(body, rt, context);
       },
     });
@@ -306,34 +306,84 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
     }
   });
 
-  it('a throw while answering one of them answers that one with a 500 and the others as usual', async () => {
+  /** The longest run of admit() calls with no answer between them. */
+  const longestRun = (events: string[]) => {
+    let run = 0;
+    let longest = 0;
+    for (const e of events) longest = Math.max(longest, (run = e.startsWith('admit ') ? run + 1 : 0));
+    return longest;
+  };
+
+  it(`a turn holds at most ${TURN_ADMISSIONS} admissions, however small`, async () => {
+    const { s, events, caPem, close } = await recordingServer('turn-count');
+    try {
+      const tiny = (i: number) =>
+        JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: `tiny-${i}`, kind: { kind: 'Pod' }, operation: 'CREATE', object: { spec: { containers: [{ name: 'c', image: 'mlrun/mlrun' }] } } } });
+      const session = http2.connect(s.httpsUrl, { ca: caPem });
+      const answers = await Promise.all(Array.from({ length: 3 * TURN_ADMISSIONS }, (_, i) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: tiny(i) })));
+      session.close();
+      expect(answers.every((r) => r.status === 200)).toBe(true);
+      expect(longestRun(events)).toBeGreaterThan(1);
+      expect(longestRun(events)).toBeLessThanOrEqual(TURN_ADMISSIONS);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a body the JSON parser did not read (another content type) is decided at once, not held', async () => {
+    const { s, events, caPem, close } = await recordingServer('turn-text');
+    try {
+      const session = http2.connect(s.httpsUrl, { ca: caPem });
+      const text = 'x'.repeat(100_000);
+      const answers = await Promise.all(Array.from({ length: 6 }, () => h2Request(s.httpsUrl, { ca: caPem, session, headers: { 'content-type': 'text/plain' }, body: text })));
+      session.close();
+      expect(answers.map((r) => r.status)).toEqual(Array(6).fill(400));
+      expect(events.filter((e) => e.startsWith('admit '))).toHaveLength(6);
+      expect(longestRun(events)).toBe(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a throw in one of them answers that one and the others as usual, whatever was thrown', async () => {
     const tmp = await tempDir('turn-throw');
     const logs2 = logCapture();
-    const bad = variant(1).request.uid;
+    const [throwsInAdmit, unreadable, unreadableOdd] = [1, 2, 3].map((i) => variant(i).request.uid);
+    // A result the server cannot read: its status throws (an Error, or a value String() cannot print) when answered.
+    const unreadableResult = (thrown: unknown) =>
+      ({
+        get status(): number {
+          throw thrown;
+        },
+      }) as never;
     const s = await startTestServer(runtime, {
       logger: createLogger({ destination: logs2 }),
       devCertDir: path.join(tmp.dir, 'dev-certs'),
-      // A result the server cannot read: its status throws when answered.
-      admit: (body, rt, context) =>
-        (body as any).request.uid === bad
-          ? ({
-              get status(): number {
-                throw new Error('unreadable result');
-              },
-            } as never)
-          : admit(body, rt, context),
+      admit: (body, rt, context) => {
+        const uid = (body as any).request.uid;
+        if (uid === throwsInAdmit) throw Object.create(null);
+        if (uid === unreadable) return unreadableResult(new Error('unreadable result'));
+        if (uid === unreadableOdd) return unreadableResult(Object.create(null));
+        return admit(body, rt, context);
+      },
     });
     try {
       const caPem = readFileSync(s.caFile!);
       const session = http2.connect(s.httpsUrl, { ca: caPem });
-      const bodies = Array.from({ length: 6 }, (_, i) => variant(i));
+      const bodies = Array.from({ length: 8 }, (_, i) => variant(i));
       const answers = await Promise.all(bodies.map((b) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: JSON.stringify(b) })));
       session.close();
       answers.forEach((res, i) => {
-        if (bodies[i].request.uid === bad) expect(res.status).toBe(500);
-        else expect([res.status, res.json().response.uid]).toEqual([200, bodies[i].request.uid]);
+        const uid = bodies[i].request.uid;
+        if (uid === unreadable || uid === unreadableOdd) expect(res.status).toBe(500);
+        else if (uid === throwsInAdmit) {
+          // admit() threw: the safety net admits the Pod unchanged, as a throw in the handler always did.
+          expect(res.status).toBe(200);
+          expect(res.json().response).toMatchObject({ uid, allowed: true, warnings: [expect.stringContaining('internal error')] });
+        } else expect([res.status, res.json().response.uid]).toEqual([200, uid]);
       });
       expect(logs2.lines.some((l) => l.level === 'error' && JSON.stringify(l).includes('unreadable result'))).toBe(true);
+      expect(logs2.lines.some((l) => l.level === 'error' && l.uid === throwsInAdmit && /cannot be printed/.test(l.err?.message))).toBe(true);
     } finally {
       await s.close();
       await tmp.cleanup();
