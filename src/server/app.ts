@@ -419,7 +419,6 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     }
     for (let i = 0; i < batch.length; i++) {
       const { request, reply } = batch[i]!;
-      if (firsts[i] === undefined) continue;
       try {
         const done = finish(request, reply, firsts[i]);
         if (done instanceof Promise) done.catch((err: unknown) => failed(reply, err));
@@ -433,7 +432,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   function failed(reply: AnyReply, err: unknown) {
     try {
       if (reply.sent) return;
-      reply.send(err instanceof Error ? err : new Error(typeof err === 'string' ? err : 'a non-Error value was thrown'));
+      reply.send(err instanceof Error ? err : new Error(errorFields(err).message));
     } catch (sendErr) {
       logger.error({ err: errorFields(sendErr) }, 'answering a failed admission failed; its connection is closed');
       reply.raw.destroy();
@@ -464,9 +463,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     return { body, started, registry, runtime, context, result };
   }
 
-  /** The rest of an admission on the event loop: the answer, or registry look-ups within the budget and admit() again. */
+  /**
+   * The rest of an admission on the event loop: the answer, or registry look-ups within the budget and admit() again.
+   * No first pass (already answered, or it failed and was answered): nothing left.
+   */
   function finish(request: AnyRequest, reply: AnyReply, first: FirstPass | undefined) {
-    if (!first || reply.sent) return reply;
+    if (!first) return reply;
     const { body, started, registry, runtime, context, result } = first;
     // Without a registry (the default) nothing is looked up: answered here, no closure for a final pass made.
     if (!registry) return answer(request, reply, result, undefined, undefined);
