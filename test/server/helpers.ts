@@ -207,3 +207,6 @@ export const NOTHING_WAVE2: Pick<
   lookups: [],
   lookupsOmitted: 0,
 }) as never;
+
+/** 0, 1, …, n − 1: the line indexes a test expects back, in order. */
+export const upTo = (n: number): number[] => Array.from({ length: n }, (_, i) => i);

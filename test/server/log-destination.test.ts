@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { testRuntime } from '../helpers/runtime.js';
-import { metricValue, startTestServer, tempDir } from './helpers.js';
+import { metricValue, startTestServer, tempDir, upTo } from './helpers.js';
 
 const WAIT = { timeout: 15_000, interval: 20 };
 const cleanups: (() => unknown)[] = [];
@@ -49,7 +49,6 @@ const read = (f: string) => {
 
 /** The lines in the file so far, parsed. */
 const lines = (f: string): Array<Record<string, unknown>> => read(f).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('logDestination', () => {
   it('holds a short line back (no write per line) and writes it within the flush interval', async () => {

@@ -8,7 +8,7 @@ import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir, upTo } from './helpers.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -49,7 +49,6 @@ function child(lines: number, end: 'exit' | 'natural', to: string): Promise<{ co
 }
 
 const indexes = (text: string) => text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
-const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe('log lines at exit', () => {
   it.each([

@@ -377,7 +377,7 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
         const uid = bodies[i].request.uid;
         if (uid === unreadable || uid === unreadableOdd) expect(res.status).toBe(500);
         else if (uid === throwsInAdmit) {
-          // admit() threw: the safety net admits the Pod unchanged, as a throw in the handler always did.
+          // admit() threw (a value String() cannot print): the safety net admits the Pod unchanged, as for any throw.
           expect(res.status).toBe(200);
           expect(res.json().response).toMatchObject({ uid, allowed: true, warnings: [expect.stringContaining('internal error')] });
         } else expect([res.status, res.json().response.uid]).toEqual([200, uid]);
