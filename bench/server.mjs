@@ -56,7 +56,7 @@ const imageFlags = imageNodeFlags();
 const REGISTRY = 'datanode.local:5000/';
 
 requireDist();
-// The webhook's HTTP/2 windows, for the floor (server-targets.mjs): one source, the webhook's own defaults.
+// The webhook's HTTP/2 windows and turn bounds, for the floor (server-targets.mjs): one source, the webhook's own.
 const { DEFAULT_LIMITS, TURN_ADMISSIONS, TURN_BYTES } = await import(new URL('../dist/server/app.js', import.meta.url).href);
 requireH2load();
 
