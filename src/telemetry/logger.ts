@@ -83,13 +83,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
  * (about 30 typical admission lines, 8 for a large Pod) or per LOG_FLUSH_MS, whichever comes first, so a line is on
  * stdout within a second. Lines still waiting are written when the process exits (pino's exit hook calls flushSync);
  * a SIGKILL or OOM kill loses at most that second. LOG_MAX_BUFFERED_BYTES bounds what a stalled reader of stdout (a
- * full pipe) can make the process hold: past it, lines are dropped, not kept (with the lines being gathered, at most
- * LOG_BUFFER_BYTES and one line more). 16 KB, not 4 KiB as before: large reviews' 1.9 KB lines made a write every two
- * or three admissions (large h2, 5 rounds paired with the floor: +124 -> +81 µs/req).
+ * full pipe) can make the process hold: past it, lines are dropped, not kept (besides the batch buffer the lines are
+ * gathered in, LOG_BUFFER_BYTES + 4 KiB). 16 KB, not 4 KiB as before: large reviews' 1.9 KB lines made a write every
+ * two or three admissions (large h2, 5 rounds paired with the floor: +124 -> +81 µs/req).
  */
 export const LOG_BUFFER_BYTES = 16_000;
 export const LOG_FLUSH_MS = 1000;
 export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Room in the batch buffer past minLength, for the line that crosses it (gatherLines). */
+const BATCH_SLACK_BYTES = 4096;
 
 type Destination = DestinationStream & {
   flush(cb?: ((err?: Error) => void) | null): void;
@@ -111,45 +113,63 @@ export function logDestination(
     minLength: 0,
     maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
     periodicFlush: options.flushMs ?? LOG_FLUSH_MS,
+    // Written Buffers only (gatherLines encodes every line): no encoding of a batch by sonic-boom, before or after.
+    contentMode: 'buffer',
   } as Parameters<typeof pino.destination>[0]) as unknown as SonicBoom;
   gatherLines(stream, options.minLength ?? LOG_BUFFER_BYTES);
   return stream;
 }
 
 /**
- * Lines are gathered in a list and handed to sonic-boom as one string per `minLength` characters, rather than left
- * to sonic-boom's own minLength. sonic-boom appends each line to its pending string and then measures that string's
- * UTF-8 length again, which flattens it: a copy of the whole pending batch per line, about 8 KB per line at 16 KB
- * batches whatever the line's size (in process, 300k lines of 470 B: 0.98 -> 0.29 µs a line, 104 -> 32 scavenges).
- * Here a line costs a push; a batch, one join. A batch is 16,000 characters and the line that crossed it, so it may
- * pass sonic-boom's 16 KiB maxWrite: that is its grouping size, not a bound, and fs.write takes the batch whole.
- * The same stream object is returned (pino's exit hook, the 'drop' and 'error' events and periodicFlush stay
- * sonic-boom's): its write, flush, flushSync and end are wrapped on the instance, so every line, pino's and
- * writeLine's, goes through the same list, in order.
+ * Lines are encoded into one UTF-8 batch buffer as they come and handed to sonic-boom as one Buffer per `minLength`
+ * bytes (sonic-boom in its Buffer mode), rather than left to sonic-boom's own minLength.
+ * - Not sonic-boom's own batching: it appends each line to its pending string and then measures that string's UTF-8
+ *   length, which flattens it: a copy of the whole pending batch per line (60074ac).
+ * - Not a list of the line strings, joined per batch (60074ac to this change): a line is built by concatenation, a
+ *   tree of string pieces, and the list kept each tree alive until its batch was written, across scavenges: a large
+ *   review's line made the webhook's GC time per request half as much again as without the line. sonic-boom then
+ *   encoded the joined text for the write and encoded it again after it (releaseWritingBuf's Buffer.from).
+ * Here a line is encoded once, into a buffer outside the V8 heap, and its string dies young. The batch is handed
+ * over once it reaches `minLength` bytes, copied out at its exact size, so that what waits for a slow stdout is what
+ * maxLength counts. A line that does not fit in the buffer's room (minLength + BATCH_SLACK_BYTES) first sends the
+ * lines before it; one longer than the whole buffer then goes alone. The same stream object is returned (pino's
+ * exit hook, the 'drop' and 'error' events and periodicFlush stay sonic-boom's): its write, flush, flushSync and end
+ * are wrapped on the instance, so every line, pino's and writeLine's, goes through the same buffer, in order.
  */
 function gatherLines(stream: SonicBoom, minLength: number): void {
-  const write = stream.write;
+  const write = stream.write as unknown as (data: Buffer) => boolean;
   const flush = stream.flush;
   const flushSync = stream.flushSync;
   const end = stream.end;
-  let lines: string[] = [];
+  const capacity = minLength + BATCH_SLACK_BYTES;
+  const batch = Buffer.allocUnsafeSlow(capacity);
   let length = 0;
   // After end(), lines go straight to sonic-boom, which still writes what it is given while it ends.
   let ending = false;
   const handOver = () => {
     if (length === 0) return;
-    const text = lines.join('');
-    lines = [];
+    const out = Buffer.allocUnsafeSlow(length);
+    batch.copy(out, 0, 0, length);
     length = 0;
     // A stream already closed has nowhere to put them (its timer can still fire once).
     if (stream.destroyed) return;
-    write.call(stream, text);
+    write.call(stream, out);
   };
   stream.write = function (line: string) {
     // Closed: sonic-boom's own answer (it throws), as before the lines were gathered. Ending: nothing hands over later.
-    if (stream.destroyed || ending) return write.call(stream, line);
-    lines.push(line);
-    length += line.length;
+    if (stream.destroyed || ending) return write.call(stream, Buffer.from(line));
+    // A UTF-16 unit is at most 3 UTF-8 bytes: the exact length is needed only near the end of the buffer.
+    if (line.length * 3 > capacity - length) {
+      const bytes = Buffer.byteLength(line);
+      if (bytes > capacity - length) {
+        handOver();
+        if (bytes > capacity) {
+          write.call(stream, Buffer.from(line));
+          return true;
+        }
+      }
+    }
+    length += batch.write(line, length);
     if (length >= minLength) handOver();
     return true;
   } as Destination['write'];
@@ -212,10 +232,11 @@ export function onDroppedLines(logger: Logger, listener: () => void): () => void
     | { on?: (e: string, l: (data: unknown) => void) => unknown; removeListener?: (e: string, l: (data: unknown) => void) => unknown }
     | undefined;
   if (typeof stream?.on !== 'function' || typeof stream.removeListener !== 'function') return () => undefined;
-  // What is dropped is a batch of gathered lines (logDestination): the listener hears of each line in it.
+  // What is dropped is a batch of gathered lines (logDestination: a Buffer): the listener hears of each line in it.
   const each = (data: unknown) => {
     let lines = 0;
     if (typeof data === 'string') for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) lines++;
+    else if (Buffer.isBuffer(data)) for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, i + 1)) lines++;
     for (let i = Math.max(lines, 1); i > 0; i--) listener();
   };
   stream.on('drop', each);

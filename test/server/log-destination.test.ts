@@ -3,7 +3,8 @@
  * a lone line still reaches its file within the flush interval, and a reader that never drains cannot make the
  * process hold more than maxLength bytes. Real files, no fake timers; waits are for events with generous bounds.
  */
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants as fsConstants, openSync, readFileSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
@@ -81,6 +82,55 @@ describe('logDestination', () => {
       expect(l.text).toBe(texts[i % texts.length]);
       expect(l.msg).toBe(i % 2 ? 'pino' : 'line');
     });
+  });
+
+  it('writes a line whole when its UTF-8 does not fit beside the lines gathered, and one larger than the buffer alone', async () => {
+    // minLength 512: a 4,608-byte batch buffer. A line of 1,000 CJK characters (3,000 bytes) after 2,000 ASCII ones
+    // fits by characters but not by bytes; 1,200 emoji (4,800 bytes) and 10,000 ASCII characters exceed the buffer.
+    const { f, logger } = await opened({ minLength: 512, flushMs: 200 });
+    const texts = ['a'.repeat(2000), '日'.repeat(1000), 'é', '😀'.repeat(1200), 'b'.repeat(10_000), 'ü'.repeat(1500)];
+    for (let i = 0; i < 60; i++) writeLine(logger, 'info', `,"i":${i},"text":${JSON.stringify(texts[i % texts.length])}`, 'line');
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(60), WAIT);
+    lines(f).forEach((l, i) => {
+      expect(l.i).toBe(i);
+      expect(l.text).toBe(texts[i % texts.length]);
+    });
+  });
+
+  it('holds only the bytes of the lines waiting for a stalled reader, not a batch buffer per flush', async () => {
+    // A FIFO whose reader never reads: once its 64 KiB are full, every batch waits in sonic-boom.
+    const t = await tempDir('logfifo');
+    cleanups.push(t.cleanup);
+    const fifo = path.join(t.dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const dest = logDestination({ dest: fifo, flushMs: 600_000 });
+    await new Promise((r) => dest.on('ready', r));
+    // Afterwards the FIFO is read out until the destination, ended, has written everything and closed.
+    cleanups.push(async () => {
+      let closed = false;
+      dest.on('close', () => (closed = true));
+      dest.end();
+      const chunk = Buffer.alloc(64 * 1024);
+      while (!closed) {
+        try {
+          if (readSync(reader, chunk) === 0) break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 5)); // EAGAIN: nothing written yet
+        }
+      }
+      closeSync(reader);
+    });
+    const logger = createLogger({ destination: dest });
+    const before = process.memoryUsage().arrayBuffers;
+    // Each line handed over on its own (flush), as a quiet server's periodic flush does: ~120 bytes a batch.
+    for (let i = 0; i < 3000; i++) {
+      logger.info({ i }, 'line');
+      dest.flush();
+    }
+    const held = process.memoryUsage().arrayBuffers - before;
+    // ~2,400 waiting batches of ~120 bytes (~0.3 MiB); a batch buffer (minLength + 4 KiB) each would be ~48 MiB.
+    expect(held).toBeLessThan(4 * 1024 * 1024);
   });
 
   it('flushSync writes the lines still gathered, at once and in order (pino calls it at exit)', async () => {
