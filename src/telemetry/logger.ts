@@ -90,6 +90,13 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 export const LOG_BUFFER_BYTES = 16_000;
 export const LOG_FLUSH_MS = 1000;
 export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/**
+ * The most one write takes of the batches waiting (sonic-boom's maxWrite, 16 KiB by default). sonic-boom starts the
+ * next write when the last one's callback runs, once per event-loop turn: at 16 KiB a write, a loop whose turns take
+ * milliseconds (32 HTTP/1.1 connections sending large reviews) wrote less than it logged, and lines were dropped with
+ * stdout read as fast as it was written.
+ */
+const LOG_MAX_WRITE_BYTES = 1024 * 1024;
 /** Room in the batch buffer past minLength, for the line that crosses it (gatherLines). */
 const BATCH_SLACK_BYTES = 4096;
 
@@ -112,6 +119,7 @@ export function logDestination(
     sync: false,
     minLength: 0,
     maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
+    maxWrite: LOG_MAX_WRITE_BYTES,
     periodicFlush: options.flushMs ?? LOG_FLUSH_MS,
     // Written Buffers only (gatherLines encodes every line): no encoding of a batch by sonic-boom, before or after.
     contentMode: 'buffer',

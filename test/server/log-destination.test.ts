@@ -97,6 +97,22 @@ describe('logDestination', () => {
     });
   });
 
+  it('keeps up when each event-loop turn logs more than 16 KiB: a write takes everything waiting, nothing is dropped', async () => {
+    // sonic-boom starts one write per finished write, so once per turn at most; at its default 16 KiB a write,
+    // 40 KB logged per turn would pile up past maxLength (2 MiB) within 100 turns and lines would be dropped.
+    const { f, logger } = await opened({ maxLength: 2 * 1024 * 1024, flushMs: 600_000 });
+    let dropped = 0;
+    cleanups.push(onDroppedLines(logger, () => dropped++));
+    const pad = 'x'.repeat(950);
+    for (let turn = 0; turn < 100; turn++) {
+      for (let i = 0; i < 40; i++) logger.info({ turn, i, pad }, 'line');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(dropped).toBe(0);
+    logger.flush();
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(4000), WAIT);
+  });
+
   it('holds only the bytes of the lines waiting for a stalled reader, not a batch buffer per flush', async () => {
     // A FIFO whose reader never reads: once its 64 KiB are full, every batch waits in sonic-boom.
     const t = await tempDir('logfifo');
