@@ -118,11 +118,15 @@ if (mode === 'bare-https') {
     app.post('/mutate', (request, reply) => reply.send(answer(request.body?.request?.uid ?? '')));
   } else {
     const dist = new URL(process.env.BENCH_DIST ?? '../dist/', import.meta.url);
-    const { createLogger, logDestination } = await import(new URL('telemetry/logger.js', dist).href);
+    const { createLogger, logDestination, onDroppedLines } = await import(new URL('telemetry/logger.js', dist).href);
     const { createMetrics } = await import(new URL('telemetry/metrics.js', dist).href);
     // The webhook's logger (its redaction, time and level formats) writing through the webhook's own destination.
     const logger = createLogger({ destination: logDestination({ dest: process.env.BENCH_LOG ?? 1 }) });
     const metrics = createMetrics();
+    // Lines dropped for want of a reader (logDestination's bound): told to bench/server.mjs on stderr at the end.
+    let dropped = 0;
+    if (onDroppedLines) onDroppedLines(logger, () => dropped++);
+    process.on('exit', () => dropped > 0 && process.stderr.write(`dropped log lines: ${dropped}\n`));
     // The webhook's parser set-up (app.ts installJsonParser): fastify's own JSON parser on a string body.
     const parse = app.getDefaultJsonParser('remove', 'remove');
     app.removeContentTypeParser('application/json');

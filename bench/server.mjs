@@ -338,8 +338,22 @@ try {
   }
 } finally {
   for (const t of targets) {
+    // A target that dropped log lines (its stdout not drained as fast as it logged) did less work than it was asked.
+    const webhookDropped = t.spec.webhook ? await droppedLines(t) : 0;
     const exit = await t.stop(30_000);
     if (exit.code !== 0 && exit.signal !== 'SIGTERM') log(`(${t.name} exited with ${exit.code ?? exit.signal}: ${t.stderr().slice(-500)})`);
+    const dropped = webhookDropped || Number(/dropped log lines: (\d+)/.exec(t.stderr?.() ?? '')?.[1] ?? 0);
+    if (dropped > 0) log(`  ! ${t.name} dropped ${dropped} log lines (stdout not read as fast as it logged): its figures are for less logging than it served`);
+  }
+}
+
+/** The webhook's mlrun_image_webhook_log_lines_dropped_total, 0 when it cannot be read. */
+async function droppedLines(t) {
+  try {
+    const text = await (await fetch(`${t.healthUrl}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    return Number(/^mlrun_image_webhook_log_lines_dropped_total (\d+)/m.exec(text)?.[1] ?? 0);
+  } catch {
+    return 0;
   }
 }
 
