@@ -84,8 +84,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
  * stdout within a second. Lines still waiting are written when the process exits (pino's exit hook calls flushSync);
  * a SIGKILL or OOM kill loses at most that second. LOG_MAX_BUFFERED_BYTES bounds what a stalled reader of stdout (a
  * full pipe) can make the process hold: past it, lines are dropped, not kept (besides the batch buffer the lines are
- * gathered in, LOG_BUFFER_BYTES + 4 KiB). 16 KB, not 4 KiB as before: large reviews' 1.9 KB lines made a write every
- * two or three admissions (large h2, 5 rounds paired with the floor: +124 -> +81 µs/req).
+ * gathered in, LOG_BUFFER_BYTES + 4 KiB, and the write in progress, up to LOG_MAX_WRITE_BYTES). 16 KB, not 4 KiB as
+ * before: large reviews' 1.9 KB lines made a write every two or three admissions (large h2, 5 rounds paired with
+ * the floor: +124 -> +81 µs/req).
  */
 export const LOG_BUFFER_BYTES = 16_000;
 export const LOG_FLUSH_MS = 1000;
@@ -94,9 +95,12 @@ export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
  * The most one write takes of the batches waiting (sonic-boom's maxWrite, 16 KiB by default). sonic-boom starts the
  * next write when the last one's callback runs, once per event-loop turn: at 16 KiB a write, a loop whose turns take
  * milliseconds (32 HTTP/1.1 connections sending large reviews) wrote less than it logged, and lines were dropped with
- * stdout read as fast as it was written.
+ * stdout read as fast as it was written. 64 KiB (a Linux pipe's default capacity) kept up there (0 of 13,184 lines
+ * dropped). Not more: stdout is non-blocking, and when a write is cut short by a full pipe sonic-boom keeps its rest
+ * aside for a retry that pino's exit hook (flushSync) skips, so a forced exit while stdout is backed up can lose up to
+ * this much (it lost up to 1 MiB, from the middle of the log, when this was 1 MiB).
  */
-const LOG_MAX_WRITE_BYTES = 1024 * 1024;
+const LOG_MAX_WRITE_BYTES = 64 * 1024;
 /** Room in the batch buffer past minLength, for the line that crosses it (gatherLines). */
 const BATCH_SLACK_BYTES = 4096;
 
@@ -107,7 +111,7 @@ type Destination = DestinationStream & {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 };
 /** What gatherLines reads of sonic-boom beyond a Destination. */
-type SonicBoom = Destination & { destroyed?: boolean; minLength: number };
+type SonicBoom = Destination & { destroyed?: boolean; minLength: number; _len: number };
 
 export function logDestination(
   options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
@@ -121,7 +125,8 @@ export function logDestination(
     maxLength: options.maxLength ?? LOG_MAX_BUFFERED_BYTES,
     maxWrite: LOG_MAX_WRITE_BYTES,
     periodicFlush: options.flushMs ?? LOG_FLUSH_MS,
-    // Written Buffers only (gatherLines encodes every line): no encoding of a batch by sonic-boom, before or after.
+    // Written Buffers only (gatherLines encodes every line): sonic-boom encodes nothing, before or after a write (on
+    // Node 22.7 and later it copies each write once before fs.write).
     contentMode: 'buffer',
   } as Parameters<typeof pino.destination>[0]) as unknown as SonicBoom;
   gatherLines(stream, options.minLength ?? LOG_BUFFER_BYTES);
@@ -193,6 +198,10 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
   };
   stream.flush = function (cb) {
     handOver();
+    // Nothing waiting or being written (sonic-boom's byte count): nothing to wait for. Through sonic-boom, a flush
+    // with a callback before a path destination is open would have it write an empty queue once it opens, which
+    // throws in its Buffer mode (mergeBuf of nothing).
+    if (cb && stream._len === 0) return void process.nextTick(cb);
     // With minLength 0 sonic-boom calls cb at once; above 0, once what it was handed is written.
     return cb ? withMinLength(1, () => flush.call(stream, cb)) : flush.call(stream, cb);
   };
