@@ -16,9 +16,9 @@
 //
 //   node bench/server.mjs [--quick] [--reps N] [--duration S] [--warmup S] [--bodies small,typical,large]
 //       [--protocols h2,h1] [--targets bare-https,bare-h2,bare-fastify,floor,webhook[,webhook-policy,webhook@DIR,webhook-policy@DIR]] [--inflight 32]
-//       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options '--max-semi-space-size=16']
+//       [--cpu-prof] [--trace-gc] [--heap-snapshot] [--webhook-node-options='--max-semi-space-size=16']
 //       [--log-sink pipe|file]
-//       [--heap '--max-old-space-size=192 --max-semi-space-size=1' | --heap none] [--json F]
+//       [--heap='--max-old-space-size=192 --max-semi-space-size=1' | --heap none] [--json F]
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
@@ -31,6 +31,21 @@ import {
 } from './lib.mjs';
 
 const { flag, option } = cli();
+// Usage, and no run on a misspelt or unknown option: a run starts five servers and takes minutes.
+const KNOWN = ['quick', 'reps', 'duration', 'warmup', 'inflight', 'cpu-prof', 'log-sink', 'trace-gc', 'heap-snapshot', 'heap',
+  'targets', 'protocols', 'bodies', 'webhook-node-options', 'json'];
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  const head = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+  console.log(head.slice(0, head.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n'));
+  process.exit(0);
+}
+const unknown = args.filter((a) => a.startsWith('-') && !KNOWN.includes(a.replace(/^--?/, '').split('=')[0]));
+if (unknown.length > 0) {
+  console.error(`bench/server.mjs: unknown option ${unknown.join(', ')} (known: ${KNOWN.map((k) => `--${k}`).join(' ')}; ` +
+    "a value that starts with -- goes after '=', e.g. --heap='--max-semi-space-size=16'; --help)");
+  process.exit(2);
+}
 const quick = flag('quick');
 const reps = Number(option('reps', quick ? '1' : '3'));
 const duration = Number(option('duration', quick ? '2' : '3'));
@@ -130,6 +145,12 @@ const bodies = option('bodies', quick ? 'typical' : 'small,typical,large')
 
 const work = workDir('miw-bench-');
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+// The servers started, stopped with this process however it ends (an error, a closed stdout under `| head`):
+// otherwise they outlive it and idle beside the next run.
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 const keep = cpuProf || heapSnapshot ? workDir('miw-bench-profile-') : undefined;
 const certs = await makeCertificates(work);
 const chart = await chartDefaultConfig();
@@ -205,6 +226,7 @@ async function start(name, spec) {
     t = { child, pid: child.pid, url: `https://127.0.0.1:${port}`, stderr: () => stderr, exited, stop: (ms) => stopChild(child, exited, ms) };
   }
   closeSync(logFd);
+  children.add(t.child);
   if (piped) t.child.stdout.pipe(createWriteStream(logFile, { flags: 'a' }));
   return { ...t, name, spec, logFile, profDir, served: 0, rates: new Map() };
 }
