@@ -418,12 +418,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       }
     }
     for (let i = 0; i < batch.length; i++) {
-      const { request, reply } = batch[i]!;
+      const pending = batch[i]!;
       try {
-        const done = finish(request, reply, firsts[i]);
-        if (done instanceof Promise) done.catch((err: unknown) => failed(reply, err));
+        const done = finish(pending, firsts[i]);
+        if (done instanceof Promise) done.catch((err: unknown) => failed(pending.reply, err));
       } catch (err) {
-        failed(reply, err);
+        failed(pending.reply, err);
       }
     }
   }
@@ -460,16 +460,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     } catch (err) {
       result = safetyNet(body, err, logger);
     }
-    return { body, started, registry, runtime, context, result };
+    return { started, registry, runtime, context, result };
   }
 
   /**
    * The rest of an admission on the event loop: the answer, or registry look-ups within the budget and admit() again.
    * No first pass (already answered, or it failed and was answered): nothing left.
    */
-  function finish(request: AnyRequest, reply: AnyReply, first: FirstPass | undefined) {
+  function finish({ request, reply, body }: Pending, first: FirstPass | undefined) {
     if (!first) return reply;
-    const { body, started, registry, runtime, context, result } = first;
+    const { started, registry, runtime, context, result } = first;
     // Without a registry (the default) nothing is looked up: answered here, no closure for a final pass made.
     if (!registry) return answer(request, reply, result, undefined, undefined);
     return withLookups(request, reply, result, registry, started, () => admitFn(body, runtime!, { ...context, final: true }), false);
@@ -539,7 +539,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
             logger.error({ err: errorFields(err) }, 'admission worker unavailable; deciding this admission on the event loop');
             const read = readJsonBody(large.bytes.toString('utf8'));
             if ('problem' in read) return refuse(request, reply, 400, notJsonMessage(read.problem));
-            return finish(request, reply, firstPass({ request, reply, body: read.value, plainContext }));
+            const pending: Pending = { request, reply, body: read.value, plainContext };
+            return finish(pending, firstPass(pending));
           }
           logger.error({ err: errorFields(err) }, `admission worker ${err.kind === 'timeout' ? 'timed out' : 'failed'}; it is started again for the next`);
           return refuse(request, reply, 500, 'internal error');
@@ -1064,9 +1065,8 @@ type AnyRequest = FastifyRequest<any, any, any>;
 type AnyReply = FastifyReply<any, any, any, any>;
 /** An admission waiting for the end of its event-loop turn. */
 type Pending = { request: AnyRequest; reply: AnyReply; body: unknown; plainContext: AdmitContext };
-/** Its first pass: the result, and what a second pass after registry look-ups needs. */
+/** Its first pass: the result, and what a second pass after registry look-ups needs besides the Pending. */
 type FirstPass = {
-  body: unknown;
   started: number;
   registry: RegistryLookups | undefined;
   runtime: Runtime | undefined;
