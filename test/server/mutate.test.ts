@@ -241,23 +241,32 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
     return body;
   };
 
-  /** A server that records, in order, each admit() call and each admission line (written as it is logged). */
-  const recordingServer = async (prefix: string) => {
+  /**
+   * A server that records, in order, each admit() call and each line logged (`answered <uid>`: written as it is
+   * logged), and keeps the lines parsed; `admitFn` stands in for admit().
+   */
+  const recordingServer = async (prefix: string, admitFn: typeof admit = admit) => {
     const tmp = await tempDir(prefix);
     const events: string[] = [];
+    const lines: any[] = [];
+    const record = (line: string) => {
+      const parsed = JSON.parse(line);
+      lines.push(parsed);
+      events.push(`answered ${parsed.uid}`);
+    };
     const s = await startTestServer(runtime, {
-      logger: createLogger({ destination: { write: (line: string) => void events.push(`answered ${JSON.parse(line).uid}`) } }),
+      logger: createLogger({ destination: { write: record } }),
       devCertDir: path.join(tmp.dir, 'dev-certs'),
       admit: (body, rt, context) => {
         events.push(`admit ${(body as any)?.request?.uid}`);
-        return admit(body, rt, context);
+        return admitFn(body, rt, context);
       },
     });
     const close = async () => {
       await s.close();
       await tmp.cleanup();
     };
-    return { s, events, caPem: readFileSync(s.caFile!), close };
+    return { s, events, lines, caPem: readFileSync(s.caFile!), close };
   };
 
   it('are decided together, then answered, each with its own decision', async () => {
@@ -346,8 +355,6 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
   });
 
   it('a throw in one of them answers that one and the others as usual, whatever was thrown', async () => {
-    const tmp = await tempDir('turn-throw');
-    const logs2 = logCapture();
     const [throwsInAdmit, unreadable, unreadableOdd] = [1, 2, 3].map((i) => variant(i).request.uid);
     // A result the server cannot read: its status throws (an Error, or a value String() cannot print) when answered.
     const unreadableResult = (thrown: unknown) =>
@@ -356,19 +363,14 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
           throw thrown;
         },
       }) as never;
-    const s = await startTestServer(runtime, {
-      logger: createLogger({ destination: logs2 }),
-      devCertDir: path.join(tmp.dir, 'dev-certs'),
-      admit: (body, rt, context) => {
-        const uid = (body as any).request.uid;
-        if (uid === throwsInAdmit) throw Object.create(null);
-        if (uid === unreadable) return unreadableResult(new Error('unreadable result'));
-        if (uid === unreadableOdd) return unreadableResult(Object.create(null));
-        return admit(body, rt, context);
-      },
+    const { s, lines, caPem, close } = await recordingServer('turn-throw', (body, rt, context) => {
+      const uid = (body as any).request.uid;
+      if (uid === throwsInAdmit) throw Object.create(null);
+      if (uid === unreadable) return unreadableResult(new Error('unreadable result'));
+      if (uid === unreadableOdd) return unreadableResult(Object.create(null));
+      return admit(body, rt, context);
     });
     try {
-      const caPem = readFileSync(s.caFile!);
       const session = http2.connect(s.httpsUrl, { ca: caPem });
       const bodies = Array.from({ length: 8 }, (_, i) => variant(i));
       const answers = await Promise.all(bodies.map((b) => h2Request(s.httpsUrl, { ca: caPem, session, headers: JSON_HEADERS, body: JSON.stringify(b) })));
@@ -382,11 +384,10 @@ describe('admissions read in one turn of the event loop (ADR 0016)', () => {
           expect(res.json().response).toMatchObject({ uid, allowed: true, warnings: [expect.stringContaining('internal error')] });
         } else expect([res.status, res.json().response.uid]).toEqual([200, uid]);
       });
-      expect(logs2.lines.some((l) => l.level === 'error' && JSON.stringify(l).includes('unreadable result'))).toBe(true);
-      expect(logs2.lines.some((l) => l.level === 'error' && l.uid === throwsInAdmit && /cannot be printed/.test(l.err?.message))).toBe(true);
+      expect(lines.some((l) => l.level === 'error' && JSON.stringify(l).includes('unreadable result'))).toBe(true);
+      expect(lines.some((l) => l.level === 'error' && l.uid === throwsInAdmit && /cannot be printed/.test(l.err?.message))).toBe(true);
     } finally {
-      await s.close();
-      await tmp.cleanup();
+      await close();
     }
   });
 });
