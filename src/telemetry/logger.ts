@@ -100,7 +100,7 @@ export const LOG_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
  * aside for a retry that pino's exit hook (flushSync) skips, so a forced exit while stdout is backed up can lose up to
  * this much (it lost up to 1 MiB, from the middle of the log, when this was 1 MiB).
  */
-const LOG_MAX_WRITE_BYTES = 64 * 1024;
+export const LOG_MAX_WRITE_BYTES = 64 * 1024;
 /** Room in the batch buffer past minLength, for the line that crosses it (gatherLines). */
 const BATCH_SLACK_BYTES = 4096;
 

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
+import { createLogger, LOG_MAX_WRITE_BYTES, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/telemetry/metrics.js';
 import { testRuntime } from '../helpers/runtime.js';
 import { metricValue, startTestServer, tempDir, upTo } from './helpers.js';
@@ -112,7 +112,7 @@ describe('logDestination', () => {
     logger.flush();
     await vi.waitFor(() => expect(lines(f)).toHaveLength(1600), WAIT);
     expect(largest).toBeGreaterThan(32 * 1024); // two batches or more in one write (a batch is ~17 KB)
-    expect(largest).toBeLessThanOrEqual(64 * 1024);
+    expect(largest).toBeLessThanOrEqual(LOG_MAX_WRITE_BYTES);
   });
 
   it('holds only the bytes of the lines waiting, not a batch buffer per batch', async () => {
