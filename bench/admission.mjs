@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { floorLine } from './floor-line.mjs';
 import { chartDefaultConfig, cli, root } from './lib.mjs';
 
 const { option, flag } = cli();
@@ -121,14 +122,10 @@ function coldTime(fn) {
 
 const rows = [];
 const row = (name, ns) => rows.push([name, ns]);
-const floorLine = (b) => {
-  const r = b.request;
-  metrics.recordAdmission('unchanged', 0.001234);
-  logger.info({ uid: r.uid, namespace: r.namespace, pod: r.name, operation: r.operation, outcome: 'unchanged', changes: [], warnings: [], duration_ms: 1.234 }, 'admission');
-};
+const floor = (b) => floorLine(logger, metrics, b.request, 0.001234);
 if (cold) {
   // What the floor does beyond the parse (bench/server-targets.mjs): webhook − floor is the row below minus this one.
-  row('floor: its log line and metrics (an unchanged Pod\'s shape)', coldTime(floorLine));
+  row('floor: its log line and metrics (an unchanged Pod\'s shape)', coldTime(floor));
   row('client-version discovery (discoverClientVersions)', coldTime((b) => discoverClientVersions(b.request.object)));
   for (const [name, runtime] of Object.entries(runtimes)) {
     const context = { production: false };
@@ -144,7 +141,7 @@ if (cold) {
 } else {
   row('JSON.parse of the body (the floor pays it too)', time(() => JSON.parse(text)));
   // The floor's line (bench/server-targets.mjs): what any webhook logging one line per admission pays.
-  row('floor log line and metrics (an unchanged Pod\'s shape)', time(() => floorLine(body)));
+  row('floor log line and metrics (an unchanged Pod\'s shape)', time(() => floor(body)));
   row('client-version discovery (discoverClientVersions)', time(() => discoverClientVersions(body.request.object)));
   for (const [name, runtime] of Object.entries(runtimes)) {
     const context = { production: false };

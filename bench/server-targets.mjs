@@ -120,6 +120,7 @@ if (mode === 'bare-https') {
     const dist = new URL(process.env.BENCH_DIST ?? '../dist/', import.meta.url);
     const { createLogger, logDestination, onDroppedLines } = await import(new URL('telemetry/logger.js', dist).href);
     const { createMetrics } = await import(new URL('telemetry/metrics.js', dist).href);
+    const { floorLine } = await import('./floor-line.mjs');
     // The webhook's logger (its redaction, time and level formats) writing through the webhook's own destination.
     const logger = createLogger({ destination: logDestination({ dest: process.env.BENCH_LOG ?? 1 }) });
     const metrics = createMetrics();
@@ -167,22 +168,7 @@ if (mode === 'bare-https') {
       // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
       request.body = undefined;
       reply.code(200).send(answer(r.uid ?? ''));
-      const seconds = (performance.now() - request[START]) / 1000;
-      metrics.recordAdmission('unchanged', seconds);
-      // The shape of the webhook's line for a Pod it leaves unchanged.
-      logger.info(
-        {
-          uid: r.uid,
-          namespace: r.namespace,
-          pod: r.name,
-          operation: r.operation,
-          outcome: 'unchanged',
-          changes: [],
-          warnings: [],
-          duration_ms: Math.round(seconds * 1e6) / 1e3,
-        },
-        'admission',
-      );
+      floorLine(logger, metrics, r, (performance.now() - request[START]) / 1000);
       return reply;
     }
   }
