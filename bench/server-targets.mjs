@@ -148,10 +148,10 @@ if (mode === 'bare-https') {
       (request, reply) => {
         if (mode === 'floor-per-request') return respond(request, reply);
         // As the webhook does: answered once the event loop's turn is over, with the other requests read in it.
-        turn.push(request, reply);
-        if (turn.length === 2) setImmediate(answerTurn);
+        turn.push({ request, reply });
+        if (turn.length === 1) setImmediate(answerTurn);
         turnBytes += request[BYTES];
-        if (turnBytes > turnBytesMax || turn.length >= 2 * turnMax) answerTurn(); // two entries per request
+        if (turnBytes > turnBytesMax || turn.length >= turnMax) answerTurn();
         return undefined;
       },
     );
@@ -161,7 +161,7 @@ if (mode === 'bare-https') {
       const batch = turn;
       turn = [];
       turnBytes = 0;
-      for (let i = 0; i < batch.length; i += 2) respond(batch[i], batch[i + 1]);
+      for (const { request, reply } of batch) respond(request, reply);
     };
     function respond(request, reply) {
       const r = request.body?.request ?? {};
