@@ -21,7 +21,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { floorLine } from './floor-line.mjs';
 import { chartDefaultConfig, cli, root } from './lib.mjs';
 
-const { option, flag } = cli();
+const { option, flag } = cli({ known: ['cold', 'cold-with', 'rounds', 'ms', 'body', 'dist'], script: import.meta.url });
 const cold = flag('cold');
 const coldWith = option('cold-with', 'code');
 if (coldWith !== 'code' && coldWith !== 'data') throw new Error(`--cold-with: code or data, got ${coldWith}`);

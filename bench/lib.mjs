@@ -15,7 +15,23 @@ export const benchDir = fileURLToPath(new URL('.', import.meta.url));
 // ---------------------------------------------------------------------------------------------------------------
 // Command line: --name value, --name=value, or the environment variable BENCH_NAME (flags win).
 
-export function cli(argv = process.argv.slice(2)) {
+export function cli({ known, script } = {}, argv = process.argv.slice(2)) {
+  // With the names a script reads (`known`) and its URL: --help prints its header comment, and an option it does not
+  // read stops it before it starts servers (a misspelt option would otherwise be ignored for a whole run). A value
+  // that starts with -- is taken only after '=' (--heap='--max-semi-space-size=16'), never as the next argument.
+  if (known) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      const head = readFileSync(new URL(script), 'utf8').split('\n');
+      console.log(head.slice(0, head.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n'));
+      process.exit(0);
+    }
+    const unknown = argv.filter((a) => a.startsWith('-') && !known.includes(a.replace(/^--?/, '').split('=')[0]));
+    if (unknown.length > 0) {
+      console.error(`${path.basename(new URL(script).pathname)}: unknown option ${unknown.join(', ')} (known: ${known.map((k) => `--${k}`).join(' ')}; ` +
+        "a value that starts with -- goes after '=', e.g. --heap='--max-semi-space-size=16'; --help)");
+      process.exit(2);
+    }
+  }
   const get = (name) => {
     for (let i = 0; i < argv.length; i++) {
       if (argv[i] === `--${name}` && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) return argv[i + 1];
@@ -23,9 +39,14 @@ export function cli(argv = process.argv.slice(2)) {
     }
     return process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`];
   };
+  // A name the script did not declare is a mistake in the script: said at once, not read as "absent".
+  const declared = (name) => {
+    if (known && !known.includes(name)) throw new Error(`cli: option --${name} is read but not declared in known`);
+    return name;
+  };
   return {
-    flag: (name) => argv.includes(`--${name}`) || ['1', 'true'].includes(process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`] ?? ''),
-    option: (name, fallback) => get(name) ?? fallback,
+    flag: (name) => argv.includes(`--${declared(name)}`) || ['1', 'true'].includes(process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`] ?? ''),
+    option: (name, fallback) => get(declared(name)) ?? fallback,
   };
 }
 

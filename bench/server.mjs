@@ -30,22 +30,12 @@ import {
   workDir,
 } from './lib.mjs';
 
-const { flag, option } = cli();
-// Usage, and no run on a misspelt or unknown option: a run starts five servers and takes minutes.
-const KNOWN = ['quick', 'reps', 'duration', 'warmup', 'inflight', 'cpu-prof', 'log-sink', 'trace-gc', 'heap-snapshot', 'heap',
-  'targets', 'protocols', 'bodies', 'webhook-node-options', 'json'];
-const args = process.argv.slice(2);
-if (args.includes('--help') || args.includes('-h')) {
-  const head = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
-  console.log(head.slice(0, head.findIndex((l) => !l.startsWith('//'))).map((l) => l.slice(3)).join('\n'));
-  process.exit(0);
-}
-const unknown = args.filter((a) => a.startsWith('-') && !KNOWN.includes(a.replace(/^--?/, '').split('=')[0]));
-if (unknown.length > 0) {
-  console.error(`bench/server.mjs: unknown option ${unknown.join(', ')} (known: ${KNOWN.map((k) => `--${k}`).join(' ')}; ` +
-    "a value that starts with -- goes after '=', e.g. --heap='--max-semi-space-size=16'; --help)");
-  process.exit(2);
-}
+// Every option this script reads (cli() refuses others before servers start; --help prints the header above).
+const { flag, option } = cli({
+  known: ['quick', 'reps', 'duration', 'warmup', 'inflight', 'cpu-prof', 'log-sink', 'trace-gc', 'heap-snapshot', 'heap',
+    'targets', 'protocols', 'bodies', 'webhook-node-options', 'json'],
+  script: import.meta.url,
+});
 const quick = flag('quick');
 const reps = Number(option('reps', quick ? '1' : '3'));
 const duration = Number(option('duration', quick ? '2' : '3'));
