@@ -112,18 +112,19 @@ export function discoverClientVersions(pod: unknown): ClientVersions {
   const spec = isObj(pod) && isObj(pod.spec) ? pod.spec : undefined;
   const containers = spec && Array.isArray(spec.containers) ? spec.containers : [];
   let pythonEnv: string | undefined;
-  for (const c of containers) {
+  // First found wins, so once both are known nothing after (the rest of this env list, the other containers) can
+  // change the answer: reading stops there. A job's exec config comes early in an env list of dozens of entries.
+  search: for (const c of containers) {
     if (!isObj(c) || !Array.isArray(c.env)) continue;
     for (const e of c.env) {
       if (!isObj(e)) continue;
       if (e.name === EXEC_CONFIG_ENV) {
-        if (out.clientVersion === null || out.clientPythonVersion === null) readExecConfig(e.value, c.name, st);
+        readExecConfig(e.value, c.name, st);
+        if (out.clientVersion !== null && out.clientPythonVersion !== null) break search;
       } else if (e.name === PYTHON_VERSION_ENV && pythonEnv === undefined) {
         pythonEnv = versionValue(st, e.value, `env ${PYTHON_VERSION_ENV} of container ${containerLabel(c.name)}`);
       }
     }
-    // First found wins, so once both are known the other containers cannot change the answer.
-    if (out.clientVersion !== null && out.clientPythonVersion !== null) break;
   }
   set(out, 'clientPythonVersion', pythonEnv, 'env');
   return out;

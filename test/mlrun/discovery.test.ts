@@ -181,6 +181,35 @@ describe('discovery limits', () => {
     expect(env).toMatchObject({ clientPythonVersion: null, limits: ['version-too-long'] });
   });
 
+  it('stops reading once both versions are known: the rest of that env list and the later containers are not looked at', () => {
+    let read = 0;
+    const watched = (name: string, value: string) => ({
+      get name() {
+        read++;
+        return name;
+      },
+      value,
+    });
+    const both = execConfig({ 'mlrun/client_version': '1.9.2', 'mlrun/client_python_version': '3.9.18' });
+    const long = '3'.repeat(L.versionMaxLength + 1);
+    const p = {
+      spec: {
+        containers: [
+          { name: 'main', env: [{ name: 'MLRUN_EXEC_CONFIG', value: both }, watched('MLRUN_PYTHON_VERSION', long), watched('OTHER', 'x')] },
+          { name: 'side', env: [watched('MLRUN_PYTHON_VERSION', long)] },
+        ],
+      },
+    };
+    const v = discoverClientVersions(p);
+    expect(v).toMatchObject({ clientVersion: '1.9.2', clientPythonVersion: '3.9.18', clientPythonVersionSource: 'exec-config', notes: [] });
+    expect(read).toBe(0);
+    // One version still missing: the search goes on (and notes what it skips on the way).
+    const onlyClient = execConfig({ 'mlrun/client_version': '1.9.2' });
+    p.spec.containers[0]!.env[0] = { name: 'MLRUN_EXEC_CONFIG', value: onlyClient };
+    expect(discoverClientVersions(p)).toMatchObject({ clientVersion: '1.9.2', clientPythonVersion: null, limits: ['version-too-long'] });
+    expect(read).toBeGreaterThan(0);
+  });
+
   it('keeps at most maxNotes notes, and each limit once', () => {
     const containers = Array.from({ length: L.maxNotes + 5 }, (_, i) => ({ name: `c${i}`, env: [{ name: 'MLRUN_EXEC_CONFIG', value: '{"client_": oops' }] }));
     const v = discoverClientVersions({ spec: { containers } });
