@@ -89,14 +89,20 @@ type EntryText = { from: string; to: string; text: string; inString: string };
  */
 const entryTexts = new WeakMap<readonly string[], EntryText>();
 
-function entryText(d: ImageDecision): EntryText {
+/** Only plain decisions: one with a policy, digest or mirror code carries a list built for that decision alone. */
+const isPlain = (d: ImageDecision): boolean => (!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror;
+
+/** `"from":…,"to":…,"reason":…` of an entry. */
+const membersOf = (d: ImageDecision): string =>
+  `"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
+
+/** A plain decision's entry text, remembered by its reasons list. */
+function plainEntryText(d: ImageDecision): EntryText {
   let e = entryTexts.get(d.reasons);
   if (e === undefined || e.from !== d.original || e.to !== d.image) {
-    const text = `"from":${JSON.stringify(d.original)},"to":${JSON.stringify(d.image)},"reason":${JSON.stringify(d.reasons.join('; '))}`;
+    const text = membersOf(d);
     e = { from: d.original, to: d.image, text, inString: inString(text) };
-    // Kept only for plain decisions: one with a policy, digest or mirror code mostly carries a list built for that
-    // decision alone (its reasons extended), which is never asked for again.
-    if ((!d.policy || d.policy.action === 'none') && !d.digest && !d.mirror) entryTexts.set(d.reasons, e);
+    entryTexts.set(d.reasons, e);
   }
   return e;
 }
@@ -104,25 +110,43 @@ function entryText(d: ImageDecision): EntryText {
 /**
  * The record of this pass alone, written as JSON.stringify writes the merged map (same keys, order and fields), and
  * the same text as a JSON string (what JSON.stringify(value) gives, for the patch), or undefined when two
- * containers share a key (the map keeps the last at the first one's place: the general path). Every piece boundary
- * is an ASCII character, so escaping the pieces one by one escapes the whole.
+ * containers share a key (the map keeps the last at the first one's place: the general path).
+ *
+ * When every entry is plain, the JSON string is put together from remembered pieces (every piece boundary is an
+ * ASCII character, so escaping the pieces one by one escapes the whole). Otherwise (the production policy, the
+ * mirror or digests flagged a container) the entries are this Pod's own, never asked for again: the whole text is
+ * escaped at once, one native pass instead of three per entry (the large review with the policy on, in process:
+ * admit 75.5 -> 72 µs).
  */
 function ownRecordText(changed: readonly ImageDecision[]): { value: string; json: string } | undefined {
-  let text = '{';
-  let json = '"{';
+  let plain = true;
   for (let i = 0; i < changed.length; i++) {
     const d = changed[i]!;
     for (let j = 0; j < i; j++) if (changed[j]!.kind === d.kind && changed[j]!.name === d.name) return undefined;
+    if (plain && !isPlain(d)) plain = false;
+  }
+  let text = '{';
+  if (!plain) {
+    for (let i = 0; i < changed.length; i++) {
+      const d = changed[i]!;
+      // The same codes as the general path's entry (codesOf), as members after the reason.
+      const codes = isPlain(d) ? '' : `,${JSON.stringify(codesOf(d)).slice(1, -1)}`;
+      text += `${i > 0 ? ',' : ''}${JSON.stringify(`${d.kind}/${d.name}`)}:{${membersOf(d)}${codes}}`;
+    }
+    text += '}';
+    return { value: text, json: JSON.stringify(text) };
+  }
+  let json = '"{';
+  for (let i = 0; i < changed.length; i++) {
+    const d = changed[i]!;
     if (i > 0) {
       text += ',';
       json += ',';
     }
     const key = JSON.stringify(`${d.kind}/${d.name}`);
-    const e = entryText(d);
-    // The same codes as the general path's entry (codesOf), as members after the reason.
-    const codes = (d.policy && d.policy.action !== 'none') || d.digest || d.mirror ? `,${JSON.stringify(codesOf(d)).slice(1, -1)}` : '';
-    text += `${key}:{${e.text}${codes}}`;
-    json += `${inString(key)}:{${e.inString}${codes && inString(codes)}}`;
+    const e = plainEntryText(d);
+    text += `${key}:{${e.text}}`;
+    json += `${inString(key)}:{${e.inString}}`;
   }
   return { value: `${text}}`, json: `${json}}"` };
 }
