@@ -15,6 +15,11 @@
 //                 No admission logic: webhook − floor = the cost of deciding, building the patch and the richer
 //                 log line.
 //   floor-per-request  the floor answering each request in its handler, as the webhook did before ADR 0016.
+//   floor-admit   the floor that also runs the webhook's admit() on each review (the chart's config, BENCH_CONFIG, and
+//                 MLRUN_IMAGES_REGISTRY), its result dropped: what deciding costs in a server, without its answer
+//                 or its line.
+//   floor-admit-answer  floor-admit answering with admit()'s answer (the patch, record and audit annotations): then
+//                 webhook − floor-admit-answer is the webhook's own line, metrics and server code.
 //
 // Adding a target: a new branch below and an entry in TARGETS in server.mjs.
 import { readFileSync } from 'node:fs';
@@ -84,9 +89,9 @@ if (mode === 'bare-https') {
   });
   server.listen(port, host);
   onStop(() => new Promise((r) => server.close(r)));
-} else if (mode === 'bare-fastify' || mode === 'floor' || mode === 'floor-per-request') {
+} else if (['bare-fastify', 'floor', 'floor-per-request', 'floor-admit', 'floor-admit-answer'].includes(mode)) {
   const { default: Fastify } = await import('fastify');
-  const floor = mode === 'floor' || mode === 'floor-per-request';
+  const floor = mode !== 'bare-fastify';
   // The webhook's HTTP/2 flow-control windows (src/server/app.ts DEFAULT_LIMITS, passed on by bench/server.mjs, so
   // they follow the webhook's): server options, not admission logic, so the floor has them too.
   const windows = floor ? { stream: Number(process.env.BENCH_STREAM_WINDOW), session: Number(process.env.BENCH_SESSION_WINDOW) } : undefined;
@@ -163,8 +168,27 @@ if (mode === 'bare-https') {
       turnBytes = 0;
       for (const { request, reply } of batch) respond(request, reply);
     };
+    // floor-admit, floor-admit-answer: admit() with the webhook's config, as its handler calls it.
+    let decide;
+    if (mode === 'floor-admit' || mode === 'floor-admit-answer') {
+      const { admit } = await import(new URL('admission/admit.js', dist).href);
+      const { loadConfigText } = await import(new URL('config/load.js', dist).href);
+      const loaded = loadConfigText(readFileSync(process.env.BENCH_CONFIG, 'utf8'), process.env.BENCH_CONFIG, process.env);
+      if (!loaded.ok) throw new Error(`${mode}: config refused: ${JSON.stringify(loaded.problems)}`);
+      const context = Object.freeze({ production: false });
+      decide = (body) => admit(body, loaded.runtime, context);
+    }
     function respond(request, reply) {
       const r = request.body?.request ?? {};
+      if (decide) {
+        const result = decide(request.body);
+        request.body = undefined;
+        if (mode === 'floor-admit-answer' && result.status === 200 && result.json !== undefined) {
+          reply.code(200).header('content-type', JSON_HEADERS['content-type']).send(result.json);
+          floorLine(logger, metrics, r, (performance.now() - request[START]) / 1000);
+          return reply;
+        }
+      }
       // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
       request.body = undefined;
       reply.code(200).send(answer(r.uid ?? ''));

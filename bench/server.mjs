@@ -80,6 +80,10 @@ const TARGETS = {
   floor: { protocols: ['h2', 'http/1.1'], script: 'floor', logs: true, profiled: true },
   // The floor answering each request in its handler (before ADR 0016): what answering per turn saves without admit().
   'floor-per-request': { protocols: ['h2', 'http/1.1'], script: 'floor-per-request', logs: true, profiled: true, opt: true },
+  // Diagnostics, between floor and webhook: the floor that also runs admit() (its answer and line still the floor's),
+  // and the floor answering with admit()'s answer. webhook − floor-admit-answer: the webhook's line and server.
+  'floor-admit': { protocols: ['h2', 'http/1.1'], script: 'floor-admit', logs: true, profiled: true, opt: true },
+  'floor-admit-answer': { protocols: ['h2', 'http/1.1'], script: 'floor-admit-answer', logs: true, profiled: true, opt: true },
   webhook: { protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true },
   // Every feature that needs no cluster on (issue 9: "measured with them on"): the production policy applies to
   // the fixtures' namespace (policy.namespaces) and warns on moving tags; discovery needs a cluster, mirror a registry.
@@ -204,7 +208,9 @@ async function start(name, spec) {
       cwd: profDir ?? work,
       env: { ...process.env, NODE_ENV: 'production', BENCH_CERT: certs.certFile, BENCH_KEY: certs.keyFile, BENCH_PORT: String(port), ...(piped ? {} : { BENCH_LOG: logFile }),
         BENCH_STREAM_WINDOW: String(DEFAULT_LIMITS.streamWindowBytes), BENCH_SESSION_WINDOW: String(DEFAULT_LIMITS.sessionWindowBytes),
-        BENCH_TURN_BYTES: String(TURN_BYTES), BENCH_TURN_ADMISSIONS: String(TURN_ADMISSIONS) },
+        BENCH_TURN_BYTES: String(TURN_BYTES), BENCH_TURN_ADMISSIONS: String(TURN_ADMISSIONS),
+        // The floor-admit targets decide with the webhook's config (the chart's, as the webhook target gets it).
+        BENCH_CONFIG: configFile, MLRUN_IMAGES_REGISTRY: REGISTRY },
       stdio: ['ignore', piped ? 'pipe' : logFd, 'pipe'],
     });
     let stderr = '';
