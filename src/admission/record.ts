@@ -129,9 +129,9 @@ function ownRecordText(changed: readonly ImageDecision[]): { value: string; json
   if (!plain) {
     for (let i = 0; i < changed.length; i++) {
       const d = changed[i]!;
-      // The same codes as the general path's entry (codesOf), as members after the reason.
-      const codes = isPlain(d) ? '' : `,${JSON.stringify(codesOf(d)).slice(1, -1)}`;
-      text += `${i > 0 ? ',' : ''}${JSON.stringify(`${d.kind}/${d.name}`)}:{${membersOf(d)}${codes}}`;
+      // A plain entry's text is still the remembered one; a flagged one gets its codes (codesOf) after the reason.
+      const members = isPlain(d) ? plainEntryText(d).text : `${membersOf(d)},${JSON.stringify(codesOf(d)).slice(1, -1)}`;
+      text += `${i > 0 ? ',' : ''}${JSON.stringify(`${d.kind}/${d.name}`)}:{${members}}`;
     }
     text += '}';
     return { value: text, json: JSON.stringify(text) };
