@@ -16,10 +16,13 @@
 //                 log line.
 //   floor-per-request  the floor answering each request in its handler, as the webhook did before ADR 0016.
 //   floor-admit   the floor that also runs the webhook's admit() on each review (the chart's config, BENCH_CONFIG, and
-//                 MLRUN_IMAGES_REGISTRY), its result dropped: what deciding costs in a server, without its answer
-//                 or its line.
-//   floor-admit-answer  floor-admit answering with admit()'s answer (the patch, record and audit annotations): then
-//                 webhook − floor-admit-answer is the webhook's own line, metrics and server code.
+//                 MLRUN_IMAGES_REGISTRY), its result dropped: what deciding costs in a server (admit() builds the
+//                 answer's text too), without sending that answer or writing the webhook's line.
+//   floor-admit-answer  floor-admit sending admit()'s answer (the patch, record and audit annotations), still with the
+//                 floor's line and metrics: webhook − floor-admit-answer is the webhook's line and metrics, less the
+//                 floor's, plus its own server code. Each request is decided and answered in turn (the webhook
+//                 decides a turn's first passes before answering them: the same for a large review, alone in its
+//                 turn).
 //
 // Adding a target: a new branch below and an entry in TARGETS in server.mjs.
 import { readFileSync } from 'node:fs';
@@ -183,8 +186,11 @@ if (mode === 'bare-https') {
       if (decide) {
         const result = decide(request.body);
         request.body = undefined;
-        if (mode === 'floor-admit-answer' && result.status === 200 && result.json !== undefined) {
-          reply.code(200).header('content-type', JSON_HEADERS['content-type']).send(result.json);
+        if (mode === 'floor-admit-answer') {
+          // As the webhook answers (src/server/app.ts answer()): its text, else its object, else the 400.
+          if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
+          else if (result.json !== undefined) reply.code(200).header('content-type', JSON_HEADERS['content-type']).send(result.json);
+          else reply.code(200).send(result.body);
           floorLine(logger, metrics, r, (performance.now() - request[START]) / 1000);
           return reply;
         }

@@ -81,7 +81,8 @@ const TARGETS = {
   // The floor answering each request in its handler (before ADR 0016): what answering per turn saves without admit().
   'floor-per-request': { protocols: ['h2', 'http/1.1'], script: 'floor-per-request', logs: true, profiled: true, opt: true },
   // Diagnostics, between floor and webhook: the floor that also runs admit() (its answer and line still the floor's),
-  // and the floor answering with admit()'s answer. webhook − floor-admit-answer: the webhook's line and server.
+  // and the floor answering with admit()'s answer (still with the floor's line; bench/server-targets.mjs says what the
+  // differences measure).
   'floor-admit': { protocols: ['h2', 'http/1.1'], script: 'floor-admit', logs: true, profiled: true, opt: true },
   'floor-admit-answer': { protocols: ['h2', 'http/1.1'], script: 'floor-admit-answer', logs: true, profiled: true, opt: true },
   webhook: { protocols: ['h2', 'http/1.1'], webhook: path.join(root, 'dist'), logs: true, profiled: true },
