@@ -111,7 +111,7 @@ type Destination = DestinationStream & {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 };
 /** What gatherLines reads of sonic-boom beyond a Destination. */
-type SonicBoom = Destination & { destroyed?: boolean; minLength: number; _len: number };
+type SonicBoom = Destination & { destroyed?: boolean; minLength: number; _len: number; _writing: boolean; _bufs: unknown[] };
 
 export function logDestination(
   options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
@@ -143,9 +143,11 @@ export function logDestination(
  *   review's line made the webhook's GC time per request half as much again as without the line. sonic-boom then
  *   encoded the joined text for the write and encoded it again after it (releaseWritingBuf's Buffer.from).
  * Here a line is encoded once, into a buffer outside the V8 heap, and its string dies young. The batch is handed
- * over once it reaches `minLength` bytes, copied out at its exact size, so that what waits for a slow stdout is what
- * maxLength counts. A line that does not fit in the buffer's room (minLength + BATCH_SLACK_BYTES) first sends the
- * lines before it; one longer than the whole buffer then goes alone. The same stream object is returned (pino's
+ * over once it reaches `minLength` bytes and sonic-boom is idle: the buffer itself, written from that memory, and
+ * the lines gather in a second one meanwhile. While a write is in flight they keep gathering (up to one write's
+ * worth), and go when it is done; a batch that stops fitting before then is copied out at its exact size into
+ * sonic-boom's queue, so that what waits for a slow stdout is what maxLength counts. A line that does not fit in the
+ * buffer's room first sends the lines before it; one longer than the whole buffer then goes alone. The same stream object is returned (pino's
  * exit hook, the 'drop' and 'error' events and periodicFlush stay sonic-boom's): its write, flush, flushSync and end
  * are wrapped on the instance, so every line, pino's and writeLine's, goes through the same buffer, in order.
  */
@@ -154,13 +156,33 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
   const flush = stream.flush;
   const flushSync = stream.flushSync;
   const end = stream.end;
-  const capacity = minLength + BATCH_SLACK_BYTES;
-  const batch = Buffer.allocUnsafeSlow(capacity);
+  // While a write is in flight the lines keep gathering here, up to one write's worth (LOG_MAX_WRITE_BYTES).
+  const capacity = Math.max(minLength + BATCH_SLACK_BYTES, LOG_MAX_WRITE_BYTES);
+  // Two buffers, taking turns: one is being written, the lines gather in the other.
+  const buffers = [Buffer.allocUnsafeSlow(capacity), Buffer.allocUnsafeSlow(capacity)] as const;
+  let batch: Buffer = buffers[0];
   let length = 0;
   // After end(), lines go straight to sonic-boom, which still writes what it is given while it ends.
   let ending = false;
+  /** sonic-boom writes nothing and holds nothing: the buffer handed over last is free again. */
+  const idle = () => !stream._writing && stream._bufs.length === 0;
+  /**
+   * Hands the gathered lines to sonic-boom. When it is idle, the buffer itself goes (written at once, from this very
+   * memory) and the lines gather in the other one. Otherwise they are copied out at their exact size and wait in its
+   * queue (bounded by maxLength), as they always did. Handing over only when it is idle is what keeps the log path
+   * from allocating per batch under load: a batch Buffer per 16 KB of lines, waiting in sonic-boom's queue for the
+   * write before it, lived across two scavenges, and these promoted Buffers brought a mark-compact every 1,500-2,000
+   * large admissions over HTTP/1.1 (7-8 per 12,000, 1-3 without them; docs/performance.md).
+   */
   const handOver = () => {
     if (length === 0) return;
+    if (!stream.destroyed && idle()) {
+      const out = batch.subarray(0, length);
+      batch = batch === buffers[0] ? buffers[1] : buffers[0];
+      length = 0;
+      write.call(stream, out);
+      return;
+    }
     const out = Buffer.allocUnsafeSlow(length);
     batch.copy(out, 0, 0, length);
     length = 0;
@@ -168,6 +190,9 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
     if (stream.destroyed) return;
     write.call(stream, out);
   };
+  // The lines that gathered behind a write go when it is done (sonic-boom says so before it updates its state:
+  // looked at once its callback has run), not only with the next line or the periodic flush.
+  stream.on('write', () => process.nextTick(() => length >= minLength && idle() && handOver()));
   stream.write = function (line: string) {
     // Closed: sonic-boom's own answer (it throws), as before the lines were gathered. Ending: nothing hands over later.
     if (stream.destroyed || ending) return write.call(stream, Buffer.from(line));
@@ -183,7 +208,9 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
       }
     }
     length += batch.write(line, length);
-    if (length >= minLength) handOver();
+    // While a write is in flight, the lines wait here (the next handOver is when they stop fitting, the next line
+    // after that write, or the periodic flush).
+    if (length >= minLength && idle()) handOver();
     return true;
   } as Destination['write'];
   /** Runs `f` with sonic-boom's minLength (0 otherwise) set to `value`: what its flush and write decide by. */

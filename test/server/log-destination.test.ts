@@ -84,17 +84,32 @@ describe('logDestination', () => {
   });
 
   it('writes a line whole when its UTF-8 does not fit beside the lines gathered, and one larger than the buffer alone', async () => {
-    // minLength 512: a 4,608-byte batch buffer. A ~390-byte line stays gathered; the next, 1,400 CJK characters
-    // (~4,300 bytes), fits beside it by characters but not by bytes, so the batch must go first. 1,200 emoji
-    // (4,800 bytes) and 10,000 ASCII characters exceed the buffer and go alone.
+    // The batch buffer holds one write's worth (LOG_MAX_WRITE_BYTES, 64 KiB). A ~390-byte line stays gathered; the
+    // next, 21,800 CJK characters (~65,400 bytes), fits beside it by characters but not by bytes, so the batch must
+    // go first. 16,500 emoji (66,000 bytes) and 70,000 ASCII characters exceed the buffer and go alone.
     const { f, logger } = await opened({ minLength: 512, flushMs: 200 });
-    const texts = ['a'.repeat(300), '日'.repeat(1400), 'é', '😀'.repeat(1200), 'b'.repeat(10_000), 'ü'.repeat(1500)];
-    for (let i = 0; i < 60; i++) writeLine(logger, 'info', `,"i":${i},"text":${JSON.stringify(texts[i % texts.length])}`, 'line');
-    await vi.waitFor(() => expect(lines(f)).toHaveLength(60), WAIT);
+    const texts = ['a'.repeat(300), '日'.repeat(21_800), 'é', '😀'.repeat(16_500), 'b'.repeat(70_000), 'ü'.repeat(1500)];
+    for (let i = 0; i < 36; i++) writeLine(logger, 'info', `,"i":${i},"text":${JSON.stringify(texts[i % texts.length])}`, 'line');
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(36), WAIT);
     lines(f).forEach((l, i) => {
       expect(l.i).toBe(i);
       expect(l.text).toBe(texts[i % texts.length]);
     });
+  });
+
+  it('while a write is in flight, gathers the lines in its second buffer instead of handing a Buffer per batch', async () => {
+    const { f, dest, logger } = await opened({ minLength: 1024, flushMs: 600_000 });
+    // sonic-boom's queue of handed-over Buffers (Buffer mode: groups of Buffers, one group per write).
+    const queued = () => (dest as unknown as { _bufs: Buffer[][] })._bufs.flat();
+    // ~110 KB in one synchronous run: the first 1 KB goes at once (or waits for the file to open); the rest waits
+    // for that write in the batch buffer, up to 64 KiB, then one Buffer of it. A Buffer per 1 KB batch would be
+    // about a hundred waiting.
+    for (let i = 0; i < 1000; i++) logger.info({ i, pad: 'x'.repeat(60) }, 'line');
+    expect(queued().length).toBeLessThanOrEqual(2);
+    for (const b of queued()) expect(b.length).toBeLessThanOrEqual(LOG_MAX_WRITE_BYTES);
+    // The rest goes once the write in flight is done, without another line or the periodic flush.
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(1000), WAIT);
+    lines(f).forEach((l, i) => expect(l.i).toBe(i));
   });
 
   it('one write takes several batches when more than a batch waits (not 16 KiB a turn): every line written', async () => {
@@ -179,17 +194,24 @@ describe('logDestination', () => {
   it('drops lines past maxLength instead of holding them, and tells onDroppedLines of each line', async () => {
     const { f, logger } = await opened({ minLength: 512, maxLength: 1000, flushMs: 600_000 });
     let dropped = 0;
-    const stop = onDroppedLines(logger, () => dropped++);
-    // Two lines (~400 bytes each) make a batch: the first is being written, the second does not fit beside it.
-    for (let i = 0; i < 4; i++) logger.info({ i, pad: 'x'.repeat(300) }, 'line');
-    expect(dropped).toBe(2);
-    // Unsubscribed: further drops are not reported.
+    let heard = 0;
+    onDroppedLines(logger, () => dropped++);
+    const stop = onDroppedLines(logger, () => heard++);
+    // Two lines (~400 bytes each) make a batch, written at once. The next ones gather behind that write until they
+    // fill the 64 KiB buffer; then they go to sonic-boom's queue, which holds at most 1,000 bytes: dropped, each
+    // line counted.
+    const logged = 200;
+    for (let i = 0; i < logged; i++) logger.info({ i, pad: 'x'.repeat(300) }, 'line');
+    expect(dropped).toBeGreaterThan(100);
+    expect(heard).toBe(dropped);
+    // Unsubscribed: further drops are not reported to that listener.
     stop();
-    for (let i = 0; i < 2; i++) logger.info({ pad: 'x'.repeat(400) }, 'line');
-    expect(dropped).toBe(2);
-    // What was kept is whole lines.
-    await vi.waitFor(() => expect(lines(f).length).toBeGreaterThanOrEqual(2), WAIT);
-    for (const l of lines(f)) expect(l.msg).toBe('line');
+    for (let i = 0; i < 200; i++) logger.info({ pad: 'x'.repeat(400) }, 'more');
+    expect(dropped).toBeGreaterThan(heard);
+    // Every line was written whole or counted as dropped.
+    logger.flush();
+    await vi.waitFor(() => expect(lines(f).length + dropped).toBe(logged + 200), WAIT);
+    for (const l of lines(f)) expect(['line', 'more']).toContain(l.msg);
   });
 
   it('the server counts dropped lines in mlrun_image_webhook_log_lines_dropped_total', async () => {
