@@ -83,8 +83,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
  * (about 30 typical admission lines, 8 for a large Pod) or per LOG_FLUSH_MS, whichever comes first, so a line is on
  * stdout within a second. Lines still waiting are written when the process exits (pino's exit hook calls flushSync);
  * a SIGKILL or OOM kill loses at most that second. LOG_MAX_BUFFERED_BYTES bounds what a stalled reader of stdout (a
- * full pipe) can make the process hold: past it, lines are dropped, not kept (besides the batch buffer the lines are
- * gathered in, LOG_BUFFER_BYTES + 4 KiB, and the write in progress, up to LOG_MAX_WRITE_BYTES). 16 KB, not 4 KiB as
+ * full pipe) can make the process hold: past it, lines are dropped, not kept (besides the two batch buffers the lines
+ * are gathered in, LOG_MAX_WRITE_BYTES each, one of them possibly the write in progress). 16 KB, not 4 KiB as
  * before: large reviews' 1.9 KB lines made a write every two or three admissions (large h2, 5 rounds paired with
  * the floor: +124 -> +81 µs/req).
  */
@@ -110,8 +110,15 @@ type Destination = DestinationStream & {
   end(): void;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
 };
-/** What gatherLines reads of sonic-boom beyond a Destination. */
-type SonicBoom = Destination & { destroyed?: boolean; minLength: number; _len: number; _writing: boolean; _bufs: unknown[] };
+/** What gatherLines reads of sonic-boom beyond a Destination (its private state: pinned with pino's version). */
+type SonicBoom = Destination & {
+  destroyed?: boolean;
+  minLength: number;
+  _len: number;
+  _writing: boolean;
+  _bufs: unknown[];
+  _writingBuf: { length: number };
+};
 
 export function logDestination(
   options: { dest?: number | string; minLength?: number; flushMs?: number; maxLength?: number } = {},
@@ -147,9 +154,10 @@ export function logDestination(
  * the lines gather in a second one meanwhile. While a write is in flight they keep gathering (up to one write's
  * worth), and go when it is done; a batch that stops fitting before then is copied out at its exact size into
  * sonic-boom's queue, so that what waits for a slow stdout is what maxLength counts. A line that does not fit in the
- * buffer's room first sends the lines before it; one longer than the whole buffer then goes alone. The same stream object is returned (pino's
- * exit hook, the 'drop' and 'error' events and periodicFlush stay sonic-boom's): its write, flush, flushSync and end
- * are wrapped on the instance, so every line, pino's and writeLine's, goes through the same buffer, in order.
+ * buffer's room first sends the lines before it; one longer than the whole buffer then goes alone. The same stream
+ * object is returned (pino's exit hook, the 'drop' and 'error' events and periodicFlush stay sonic-boom's): its
+ * write, flush, flushSync and end are wrapped on the instance, so every line, pino's and writeLine's, goes through
+ * the same buffer, in order.
  */
 function gatherLines(stream: SonicBoom, minLength: number): void {
   const write = stream.write as unknown as (data: Buffer) => boolean;
@@ -164,8 +172,11 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
   let length = 0;
   // After end(), lines go straight to sonic-boom, which still writes what it is given while it ends.
   let ending = false;
-  /** sonic-boom writes nothing and holds nothing: the buffer handed over last is free again. */
-  const idle = () => !stream._writing && stream._bufs.length === 0;
+  /**
+   * sonic-boom writes nothing and holds nothing: the buffer handed over last is free again. A failed write leaves
+   * its bytes in _writingBuf with _writing false (they go first at the next write), so that counts as holding.
+   */
+  const idle = () => !stream._writing && stream._bufs.length === 0 && stream._writingBuf.length === 0;
   /**
    * Hands the gathered lines to sonic-boom. When it is idle, the buffer itself goes (written at once, from this very
    * memory) and the lines gather in the other one. Otherwise they are copied out at their exact size and wait in its
@@ -192,7 +203,10 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
   };
   // The lines that gathered behind a write go when it is done (sonic-boom says so before it updates its state:
   // looked at once its callback has run), not only with the next line or the periodic flush.
-  stream.on('write', () => process.nextTick(() => length >= minLength && idle() && handOver()));
+  const afterWrite = () => process.nextTick(() => length >= minLength && idle() && handOver());
+  stream.on('write', afterWrite);
+  // A path destination that opens (or reopens) becomes idle without a write.
+  stream.on('ready', afterWrite);
   stream.write = function (line: string) {
     // Closed: sonic-boom's own answer (it throws), as before the lines were gathered. Ending: nothing hands over later.
     if (stream.destroyed || ending) return write.call(stream, Buffer.from(line));

@@ -3,7 +3,7 @@
  * a lone line still reaches its file within the flush interval, and a reader that never drains cannot make the
  * process hold more than maxLength bytes. Real files, no fake timers; waits are for events with generous bounds.
  */
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger, LOG_MAX_WRITE_BYTES, logDestination, onDroppedLines, writeLine } from '../../src/telemetry/logger.js';
@@ -101,15 +101,50 @@ describe('logDestination', () => {
     const { f, dest, logger } = await opened({ minLength: 1024, flushMs: 600_000 });
     // sonic-boom's queue of handed-over Buffers (Buffer mode: groups of Buffers, one group per write).
     const queued = () => (dest as unknown as { _bufs: Buffer[][] })._bufs.flat();
-    // ~110 KB in one synchronous run: the first 1 KB goes at once (or waits for the file to open); the rest waits
-    // for that write in the batch buffer, up to 64 KiB, then one Buffer of it. A Buffer per 1 KB batch would be
-    // about a hundred waiting.
+    // ~170 KB in one synchronous run: the first 1 KB goes at once; the rest waits for that write in the batch buffer,
+    // and each time it fills (64 KiB) it is copied into one Buffer: two waiting. A Buffer per 1 KB batch would be
+    // well over a hundred.
     for (let i = 0; i < 1000; i++) logger.info({ i, pad: 'x'.repeat(60) }, 'line');
     expect(queued().length).toBeLessThanOrEqual(2);
     for (const b of queued()) expect(b.length).toBeLessThanOrEqual(LOG_MAX_WRITE_BYTES);
     // The rest goes once the write in flight is done, without another line or the periodic flush.
     await vi.waitFor(() => expect(lines(f)).toHaveLength(1000), WAIT);
     lines(f).forEach((l, i) => expect(l.i).toBe(i));
+  });
+
+  it('lines logged while a file destination opens are written once it is open, not at the next flush', async () => {
+    const f = await file();
+    const dest = logDestination({ dest: f, minLength: 1024, flushMs: 600_000 });
+    cleanups.push(() => new Promise<void>((resolve) => (dest.on('close', () => resolve()), dest.flushSync(), dest.end())));
+    const logger = createLogger({ destination: dest });
+    // Before 'ready': sonic-boom is busy opening, so the lines gather; it becomes idle without any write.
+    for (let i = 0; i < 20; i++) logger.info({ i, pad: 'x'.repeat(150) }, 'line');
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(20), WAIT);
+  });
+
+  it('a failed write keeps its buffer: the lines after it never overwrite the bytes sonic-boom retries', async () => {
+    const { f, dest, logger } = await opened({ minLength: 512, flushMs: 600_000 });
+    dest.on('error', () => undefined); // a listener keeps sonic-boom going after the failed write
+    const real = fs.write;
+    let failed = false;
+    // The first write fails (EIO): sonic-boom keeps its bytes and writes them first at the next write.
+    const spy = vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) => {
+      if (!failed) {
+        failed = true;
+        const cb = args[args.length - 1] as (err: Error) => void;
+        return void process.nextTick(() => cb(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })));
+      }
+      return (real as (...a: unknown[]) => void)(...args);
+    }) as typeof fs.write);
+    cleanups.push(() => spy.mockRestore());
+    let i = 0;
+    for (let turn = 0; turn < 6; turn++) {
+      for (let k = 0; k < 10; k++, i++) logger.info({ i, pad: 'y'.repeat(100) }, 'line');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    logger.flush();
+    await vi.waitFor(() => expect(lines(f)).toHaveLength(i), WAIT);
+    lines(f).forEach((l, n) => expect(l.i).toBe(n));
   });
 
   it('one write takes several batches when more than a batch waits (not 16 KiB a turn): every line written', async () => {
