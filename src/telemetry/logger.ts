@@ -187,23 +187,29 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
    */
   const handOver = () => {
     if (length === 0) return;
-    if (!stream.destroyed && idle()) {
-      const out = batch.subarray(0, length);
-      batch = batch === buffers[0] ? buffers[1] : buffers[0];
+    if (stream.destroyed) {
+      // A stream already closed has nowhere to put them (its timer can still fire once).
       length = 0;
-      write.call(stream, out);
       return;
     }
-    const out = Buffer.allocUnsafeSlow(length);
-    batch.copy(out, 0, 0, length);
+    let out: Buffer;
+    if (idle()) {
+      out = batch.subarray(0, length);
+      batch = batch === buffers[0] ? buffers[1] : buffers[0];
+    } else {
+      out = Buffer.allocUnsafeSlow(length);
+      batch.copy(out, 0, 0, length);
+    }
     length = 0;
-    // A stream already closed has nowhere to put them (its timer can still fire once).
-    if (stream.destroyed) return;
     write.call(stream, out);
+  };
+  /** A batch is due at minLength bytes, once sonic-boom is idle (until then the lines wait in this buffer). */
+  const handOverIfDue = () => {
+    if (length >= minLength && idle()) handOver();
   };
   // The lines that gathered behind a write go when it is done (sonic-boom says so before it updates its state:
   // looked at once its callback has run), not only with the next line or the periodic flush.
-  const afterWrite = () => process.nextTick(() => length >= minLength && idle() && handOver());
+  const afterWrite = () => process.nextTick(handOverIfDue);
   stream.on('write', afterWrite);
   // A path destination that opens (or reopens) becomes idle without a write.
   stream.on('ready', afterWrite);
@@ -222,9 +228,9 @@ function gatherLines(stream: SonicBoom, minLength: number): void {
       }
     }
     length += batch.write(line, length);
-    // While a write is in flight, the lines wait here (the next handOver is when they stop fitting, the next line
-    // after that write, or the periodic flush).
-    if (length >= minLength && idle()) handOver();
+    // While a write is in flight, the lines wait here (handed over when they stop fitting, after that write, or at
+    // the periodic flush).
+    handOverIfDue();
     return true;
   } as Destination['write'];
   /** Runs `f` with sonic-boom's minLength (0 otherwise) set to `value`: what its flush and write decide by. */
