@@ -173,8 +173,10 @@ if (mode === 'bare-https') {
     };
     // floor-admit, floor-admit-answer: admit() with the webhook's config, as its handler calls it.
     let decide;
+    let sendResult;
     if (mode === 'floor-admit' || mode === 'floor-admit-answer') {
       const { admit } = await import(new URL('admission/admit.js', dist).href);
+      ({ sendResult } = await import(new URL('server/app.js', dist).href));
       const { loadConfigText } = await import(new URL('config/load.js', dist).href);
       const loaded = loadConfigText(readFileSync(process.env.BENCH_CONFIG, 'utf8'), process.env.BENCH_CONFIG, process.env);
       if (!loaded.ok) throw new Error(`${mode}: config refused: ${JSON.stringify(loaded.problems)}`);
@@ -182,22 +184,14 @@ if (mode === 'bare-https') {
       decide = (body) => admit(body, loaded.runtime, context);
     }
     function respond(request, reply) {
-      const r = request.body?.request ?? {};
-      if (decide) {
-        const result = decide(request.body);
-        request.body = undefined;
-        if (mode === 'floor-admit-answer') {
-          // As the webhook answers (src/server/app.ts answer()): its text, else its object, else the 400.
-          if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
-          else if (result.json !== undefined) reply.code(200).header('content-type', JSON_HEADERS['content-type']).send(result.json);
-          else reply.code(200).send(result.body);
-          floorLine(logger, metrics, r, (performance.now() - request[START]) / 1000);
-          return reply;
-        }
-      }
+      const body = request.body;
       // As the webhook's handler does (src/server/app.ts): the parsed review released once read, so it dies young.
       request.body = undefined;
-      reply.code(200).send(answer(r.uid ?? ''));
+      const r = body?.request ?? {};
+      const result = decide?.(body);
+      // floor-admit-answer answers as the webhook does (app.ts sendResult); the others with the floor's own answer.
+      if (result && mode === 'floor-admit-answer') sendResult(reply, result);
+      else reply.code(200).send(answer(r.uid ?? ''));
       floorLine(logger, metrics, r, (performance.now() - request[START]) / 1000);
       return reply;
     }

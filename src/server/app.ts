@@ -608,10 +608,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     registry: RegistryLookups | undefined,
     offThread = false,
   ) {
-    if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
-    // Text admit() already wrote goes out as it is (a string with a JSON content type: fastify does not serialise).
-    else if (result.json !== undefined) reply.code(200).header('content-type', JSON_CONTENT_TYPE).send(result.json);
-    else reply.code(200).send(result.body);
+    sendResult(reply, result);
     // After the answer is handed over: the duration includes serialising it, and a failure here cannot change it.
     const seconds = elapsedSeconds(request);
     try {
@@ -927,6 +924,14 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
  * `warn` when MLRun would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was
  * hit; else `info`.
  */
+/** An admission's answer on the wire: a 400 with its reason, else the AdmissionReview (bench/server-targets.mjs too). */
+export function sendResult(reply: AnyReply, result: AdmissionResult): void {
+  if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
+  // Text admit() already wrote goes out as it is (a string with a JSON content type: fastify does not serialise).
+  else if (result.json !== undefined) reply.code(200).header('content-type', JSON_CONTENT_TYPE).send(result.json);
+  else reply.code(200).send(result.body);
+}
+
 export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote, offThread = false): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
