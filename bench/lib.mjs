@@ -32,12 +32,13 @@ export function cli({ known, script } = {}, argv = process.argv.slice(2)) {
       process.exit(2);
     }
   }
+  const envOf = (name) => process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`];
   const get = (name) => {
     for (let i = 0; i < argv.length; i++) {
       if (argv[i] === `--${name}` && argv[i + 1] !== undefined && !argv[i + 1].startsWith('--')) return argv[i + 1];
       if (argv[i].startsWith(`--${name}=`)) return argv[i].slice(name.length + 3);
     }
-    return process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`];
+    return envOf(name);
   };
   // A name the script did not declare is a mistake in the script: said at once, not read as "absent".
   const declared = (name) => {
@@ -45,7 +46,7 @@ export function cli({ known, script } = {}, argv = process.argv.slice(2)) {
     return name;
   };
   return {
-    flag: (name) => argv.includes(`--${declared(name)}`) || ['1', 'true'].includes(process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`] ?? ''),
+    flag: (name) => argv.includes(`--${declared(name)}`) || ['1', 'true'].includes(envOf(name) ?? ''),
     option: (name, fallback) => get(declared(name)) ?? fallback,
   };
 }
