@@ -104,14 +104,40 @@ function get(url: string, dir: string, timeoutMs = 2000): Promise<number> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, proc: ChildProcess, timeoutMs = 120_000): Promise<void> {
+/** The last lines of a process's log, for an error that says why it stopped. */
+function logTail(file: string, lines = 12): string {
+  try {
+    const text = readFileSync(file, 'utf8').trimEnd();
+    return text.split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, proc: ChildProcess, log: string, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`${what}: process exited with ${proc.exitCode}`);
+    if (proc.exitCode !== null) throw new Error(`${what}: process exited with ${proc.exitCode}; the end of ${log}:\n${logTail(log)}`);
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${what}: not ready after ${timeoutMs} ms`);
+  throw new Error(`${what}: not ready after ${timeoutMs} ms; the end of ${log}:\n${logTail(log)}`);
+}
+
+/**
+ * Starts a process on fresh ports, again (up to `attempts` times) when it exits before it is ready. A port
+ * freePort() found free can be taken by another test file's listener before the process binds it; each attempt's
+ * reason is printed, so a retry is never silent.
+ */
+async function startFresh(what: string, attempts: number, start: () => Promise<void>): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (i >= attempts || !/process exited/.test(String(e))) throw e;
+      console.warn(`envtest: ${what} did not start (attempt ${i} of ${attempts}), trying fresh ports: ${String(e)}`);
+    }
+  }
 }
 
 /** Stops a process by its PID: SIGTERM, then SIGKILL after `graceMs` (kube-apiserver drains watches for long). */
@@ -139,39 +165,45 @@ export async function startControlPlane(opts: { apiServerArgs?: string[] } = {})
     signedCert(dir, 'admin', '/O=system:masters/CN=envtest-admin', 'extendedKeyUsage=clientAuth\n');
     ecKey(dir, 'sa');
     openssl(dir, ['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
-    const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-    const server = `https://127.0.0.1:${apiPort}`;
+    let etcdPort = 0;
+    const etcdLogPath = join(dir, 'etcd.log');
+    await startFresh('etcd', 3, async () => {
+      await stopProcess(etcd);
+      rmSync(join(dir, 'etcd'), { recursive: true, force: true });
+      const [clientPort, peerPort] = [await freePort(), await freePort()];
+      const log = openSync(etcdLogPath, 'a');
+      const proc = spawn(
+        join(assets, 'etcd'),
+        [
+          '--data-dir', join(dir, 'etcd'),
+          '--listen-client-urls', `http://127.0.0.1:${clientPort}`,
+          '--advertise-client-urls', `http://127.0.0.1:${clientPort}`,
+          '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
+          '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+          '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
+        ],
+        { stdio: ['ignore', log, log] },
+      );
+      closeSync(log);
+      etcd = proc;
+      etcdPort = clientPort;
+      await waitFor(
+        'etcd',
+        async () => {
+          try {
+            return (await fetch(`http://127.0.0.1:${clientPort}/health`)).ok;
+          } catch {
+            return false;
+          }
+        },
+        proc,
+        etcdLogPath,
+      );
+    });
 
-    const etcdLog = openSync(join(dir, 'etcd.log'), 'a');
-    etcd = spawn(
-      join(assets, 'etcd'),
-      [
-        '--data-dir', join(dir, 'etcd'),
-        '--listen-client-urls', `http://127.0.0.1:${etcdPort}`,
-        '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-        '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-        '--initial-cluster', `default=http://127.0.0.1:${peerPort}`,
-      ],
-      { stdio: ['ignore', etcdLog, etcdLog] },
-    );
-    closeSync(etcdLog);
-    const etcdProc = etcd;
-    await waitFor(
-      'etcd',
-      async () => {
-        try {
-          return (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok;
-        } catch {
-          return false;
-        }
-      },
-      etcdProc,
-    );
-
-    const apiArgs = [
+    const apiArgs = (port: number) => [
       '--etcd-servers', `http://127.0.0.1:${etcdPort}`,
-      '--secure-port', String(apiPort),
+      '--secure-port', String(port),
       '--bind-address', '127.0.0.1',
       '--advertise-address', '127.0.0.1',
       '--cert-dir', join(dir, 'apiserver-certs'),
@@ -188,14 +220,23 @@ export async function startControlPlane(opts: { apiServerArgs?: string[] } = {})
       '--disable-admission-plugins', 'ServiceAccount',
       ...(opts.apiServerArgs ?? []),
     ];
+    const apiLogPath = join(dir, 'apiserver.log');
+    let apiPort = 0;
+    let server = '';
+    /** Starts kube-apiserver on `apiPort` (a restart keeps the port: clients hold its URL). */
     const startApi = async () => {
-      const log = openSync(join(dir, 'apiserver.log'), 'a');
-      apiserver = spawn(join(assets, 'kube-apiserver'), apiArgs, { stdio: ['ignore', log, log] });
+      const log = openSync(apiLogPath, 'a');
+      const proc = spawn(join(assets, 'kube-apiserver'), apiArgs(apiPort), { stdio: ['ignore', log, log] });
       closeSync(log);
-      const proc = apiserver;
-      await waitFor('kube-apiserver', async () => (await get(`${server}/readyz`, dir)) === 200, proc);
+      apiserver = proc;
+      await waitFor('kube-apiserver', async () => (await get(`${server}/readyz`, dir)) === 200, proc, apiLogPath);
     };
-    await startApi();
+    await startFresh('kube-apiserver', 3, async () => {
+      await stopProcess(apiserver);
+      apiPort = await freePort();
+      server = `https://127.0.0.1:${apiPort}`;
+      await startApi();
+    });
 
     const kubeconfigPath = join(dir, 'admin.kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigText(server, dir, 'admin', 'admin.crt', 'admin.key'));
