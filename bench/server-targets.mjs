@@ -136,13 +136,16 @@ if (mode === 'bare-https') {
     let dropped = 0;
     if (onDroppedLines) onDroppedLines(logger, () => dropped++);
     process.on('exit', () => dropped > 0 && process.stderr.write(`dropped log lines: ${dropped}\n`));
-    // The webhook's parser set-up (app.ts installJsonParser): fastify's own JSON parser on a string body.
-    const parse = app.getDefaultJsonParser('remove', 'remove');
+    // The webhook's parsing (app.ts installJsonParser): its readJsonBody (fastify's rules, one pass for the
+    // prototype-key check) on a string body.
+    const { readJsonBody } = await import(new URL('server/body.js', dist).href);
     app.removeContentTypeParser('application/json');
     const BYTES = Symbol('bytes');
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
       request[BYTES] = body.length;
-      parse(request, body, done);
+      const read = readJsonBody(body);
+      if ('problem' in read) done(Object.assign(new Error(read.problem), { statusCode: 400 }), undefined);
+      else done(null, read.value);
     });
     const START = Symbol('start');
     // The webhook's bounds on what one turn holds (src/server/app.ts TURN_BYTES, TURN_ADMISSIONS, passed on by

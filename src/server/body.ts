@@ -11,12 +11,22 @@ export const NAMESPACE_MAX = 63;
 const PARSE_OPTIONS = { protoAction: 'remove', constructorAction: 'remove' } as const;
 
 /**
+ * Whether a JSON text can hold a `__proto__` or `constructor` key: such a key written plainly, or a \u escape of one
+ * of their letters (`\u005f` to `\u0075`: then secure-json-parse's own patterns decide). One pass over the body;
+ * secure-json-parse makes two with patterns that try every escape at each quote (large review: 32 -> 20 µs).
+ */
+const MAY_HOLD_PROTOTYPE_KEY = /"(?:__proto__|constructor)"\s*:|\\u00[567]/;
+
+/**
  * The body as fastify's JSON parser (with the options above) reads it, or why it is not JSON (jsonProblem): the one
- * reading of every path.
+ * reading of every path. A text that cannot hold a `__proto__` or `constructor` key is what secure-json-parse
+ * would return after its own check finds none, JSON.parse's value (its leading byte-order mark dropped, as it
+ * drops it); any other text goes through secure-json-parse itself.
  */
 export function readJsonBody(text: string): { value: unknown } | { problem: string } {
   try {
-    return { value: secureJson.parse(text, undefined, PARSE_OPTIONS) };
+    if (MAY_HOLD_PROTOTYPE_KEY.test(text)) return { value: secureJson.parse(text, undefined, PARSE_OPTIONS) };
+    return { value: JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) };
   } catch {
     return { problem: jsonProblem(text) };
   }
