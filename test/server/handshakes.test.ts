@@ -2,7 +2,7 @@
  * The new-connection budget (src/server/handshakes.ts) on a real http2 secure server with the repo's development
  * certificates and real TLS/TCP clients: burst, pacing (injected clock), turns by source address, the waiting
  * bounds (per source, in all, in time), handshakes-in-progress cap, what a refused or waiting connection costs the
- * server (no TLSSocket, no TLS event), established connections untouched, stop().
+ * server (no TLSSocket, no TLS event, no read), established connections untouched, stop().
  * No assertion on durations: waits are for events, with generous upper bounds.
  */
 import http2 from 'node:http2';
@@ -198,34 +198,60 @@ describe('installHandshakeLimit', () => {
     expect(h.limited).toEqual([]);
   });
 
-  it('a client that gives up or resets while waiting leaves the queue, and its reset is no unhandled error', async () => {
-    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
+  it('a client that gives up or resets while waiting is let go at its turn, without a handshake or an unhandled error', async () => {
+    let now = 1_000;
+    const h = await start({ burst: 1, ratePerSecond: 10, now: () => now });
     expect(await attempt(h.port)).toBe(true);
     const quitter = await silent(h.port);
     const resetter = await silent(h.port);
     await vi.waitFor(() => expect(h.waiting()).toBe(2), WAIT);
     quitter.end();
     resetter.resetAndDestroy();
+    // Not read while waiting (pauseOnConnect): both still hold their places until their turns.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.waiting()).toBe(2);
+    now += 100; // a token at 10/s (the bucket holds one: burst 1)
+    await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+    now += 100;
     await vi.waitFor(() => expect(h.waiting()).toBe(0), WAIT);
+    // TLS reads each hang-up at once: no key exchange, no secure connection, nothing refused by the gate.
+    await vi.waitFor(() => expect(h.seen.tlsErrors).toHaveLength(2), WAIT);
+    expect(h.seen.tlsErrors.every((code) => code === 'ECONNRESET')).toBe(true);
+    expect(h.seen.secure).toBe(1);
     expect(h.limited).toEqual([]);
-    expect(h.seen.tlsErrors).toEqual([]);
   });
 
-  it('a waiting connection that is ending when it is reset (stop, or its wait running out) ends no process', async () => {
-    const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
+  it('a waiting connection whose client hung up is reset by stop() or at the end of its wait, and no process ends', async () => {
+    for (const how of ['stop', 'maxWait'] as const) {
+      const h = await start({ burst: 1, ratePerSecond: NO_REFILL, ...(how === 'maxWait' ? { maxWaitMs: 300 } : {}) });
+      expect(await attempt(h.port)).toBe(true);
+      const quitter = await silent(h.port);
+      await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
+      quitter.end();
+      await new Promise((r) => setTimeout(r, 50)); // its FIN is in: the reset meets a half-closed socket
+      if (how === 'stop') h.stop();
+      await vi.waitFor(() => expect(h.waiting()).toBe(0), WAIT);
+      await new Promise((r) => setTimeout(r, 200)); // an asynchronous 'error' would have surfaced by now
+      expect(h.limited).toEqual(how === 'stop' ? [] : ['handshake_limited']);
+    }
+  });
+
+  it('a waiting connection is not read: its ClientHello stays for TLS to read, as for one that did not wait', async () => {
+    // Read into the socket while it waited, a ClientHello reached TLS as an injected write, and that connection then
+    // read every later request in many small reads (a 99 KiB review: ~10 reads instead of 3, strace).
+    let now = 1_000;
+    const h = await start({ burst: 1, ratePerSecond: 10, now: () => now });
+    const raws: net.Socket[] = [];
+    h.server.on('connection', (s: net.Socket) => raws.push(s));
     expect(await attempt(h.port)).toBe(true);
-    // Stop at the moment the server reads the client's FIN: Node's own shutdown of that socket is pending, and a
-    // reset then fails asynchronously (EINVAL); with no 'error' listener left, that error would end the process.
-    // (A microtask after 'end' is that moment: Node has called end() on its side and the socket is not yet closed.)
-    const stopped = new Promise<void>((resolve) =>
-      h.server.on('connection', (s: net.Socket) => s.once('end', () => queueMicrotask(() => (h.stop(), resolve())))),
-    );
-    const quitter = await silent(h.port);
+    const second = attempt(h.port);
     await vi.waitFor(() => expect(h.waiting()).toBe(1), WAIT);
-    quitter.end();
-    await stopped;
-    await new Promise((r) => setTimeout(r, 200)); // an asynchronous 'error' would have surfaced by now
-    expect(h.waiting()).toBe(0);
+    await new Promise((r) => setTimeout(r, 100)); // its ClientHello has arrived by now
+    expect(raws).toHaveLength(2);
+    expect(raws[1]!.bytesRead).toBe(0);
+    expect(raws[1]!.readableLength).toBe(0);
+    now += 100;
+    expect(await second).toBe(true);
   });
 
   it('leaves established connections alone: requests go on while new connections wait', async () => {
@@ -260,6 +286,8 @@ describe('installHandshakeLimit', () => {
     const names = h.server.listeners('connection').map((l) => l.name);
     expect(names[0]).toBe('tlsConnectionListener');
     expect(names.filter((n) => n === 'tlsConnectionListener')).toHaveLength(1);
+    // Its own pauseOnConnect too (connections read as they arrive again).
+    expect((h.server as { pauseOnConnect?: boolean }).pauseOnConnect).toBe(false);
     expect(await attempts(h.port, 3)).toEqual([true, true, true]);
     expect(h.seen.tlsErrors).toEqual([]);
   });
