@@ -170,13 +170,13 @@ export interface HandshakeLimit {
   stop(): void;
 }
 
+/** net.Server's pauseOnConnect option, kept as a property of the server (read at each connection). */
+type ServerWithPause = tls.Server & { pauseOnConnect?: boolean };
+
 /**
  * Puts the budget in front of the TLS handshake of `server` (a tls.Server or http2 secure server, before it
  * listens). Refused connections are reset and reported through record('handshake_limited').
  */
-/** net.Server's pauseOnConnect option, kept as a property of the server (read at each connection). */
-type ServerWithPause = tls.Server & { pauseOnConnect?: boolean };
-
 export function installHandshakeLimit(
   server: tls.Server,
   options: HandshakeLimitOptions,
