@@ -12,8 +12,8 @@
  * token (ratePerSecond, a small burst), taken from per-source queues in turn (round-robin by source address), so
  * handshake work is spread out (at most `burst` back to back, then one per 1/ratePerSecond) instead of arriving
  * in blocks in front of an admission, and a flood from one address delays another address's new connection by
- * one turn, not by the flood. Until its turn a connection waits unread (its ClientHello stays in the socket's
- * buffer; Node's TLS socket takes what was buffered). Bounds, all O(1) or O(sources queued) per event and without
+ * one turn, not by the flood. Until its turn a connection waits unread: its socket is paused from accept
+ * (pauseOnConnect) and its ClientHello stays in the kernel for TLS to read. Bounds, all O(1) or O(sources queued) per event and without
  * per-connection timers (one timer runs while anything waits):
  * - at most maxQueuedPerSource waiting per source and maxQueued in all, each for at most maxWaitMs (kept well under
  *   client-go's 10 s TLS handshake timeout, so a waiting client still has time for its handshake). Over these the
@@ -231,6 +231,9 @@ export function installHandshakeLimit(
     unqueue(w, false);
     inProgress.set(w.source, (inProgress.get(w.source) ?? 0) + 1);
     sourceOf.set(w.socket, w.source);
+    // Node's TLS listener gives the TLS socket it makes the server's pauseOnConnect too: that socket must start as
+    // the server's own would (a plain tls.Server's 'data' listeners get nothing from a TLS socket made paused).
+    (server as ServerWithPause).pauseOnConnect = pausedBefore;
     try {
       for (const listener of tlsListeners) listener.call(server, w.socket);
     } catch {
@@ -239,6 +242,8 @@ export function installHandshakeLimit(
       handshakeOverRaw(w.socket);
       w.socket.on('error', ignore);
       w.socket.destroy();
+    } finally {
+      if (!stopped) (server as ServerWithPause).pauseOnConnect = true;
     }
   };
 

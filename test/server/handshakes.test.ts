@@ -254,6 +254,38 @@ describe('installHandshakeLimit', () => {
     expect(await second).toBe(true);
   });
 
+  it("a plain tls.Server's TLS sockets flow as without the gate: 'data' listeners get the bytes, waited or not", async () => {
+    // The raw socket is paused from accept; the TLS socket made from it must not be (Node passes the server's
+    // pauseOnConnect on to it, and a paused one never emits 'data').
+    let now = 1_000;
+    const accepted = new Set<tls.TLSSocket>();
+    const server = tls.createServer({ cert: leaf.cert, key: leaf.key }, (s) => {
+      accepted.add(s);
+      s.on('data', (d: Buffer) => s.write(d));
+    });
+    const { stop, waiting } = installHandshakeLimit(server, { ...DEFAULT_HANDSHAKE_LIMITS, burst: 1, ratePerSecond: 10, now: () => now }, () => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    cleanups.push(stop);
+    // A paused TLS socket would not see its client leave either: closed here, so that server.close() returns.
+    cleanups.push(() => accepted.forEach((s) => s.destroy()));
+    const port = (server.address() as net.AddressInfo).port;
+    const echo = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const c = tls.connect({ port, host: '127.0.0.1', servername: 'localhost', ca: ca.cert }, () => c.write(text));
+        cleanups.push(() => c.destroy());
+        c.on('error', reject);
+        c.once('data', (d: Buffer) => resolve(d.toString()));
+        setTimeout(() => reject(new Error(`no echo of "${text}": the TLS socket does not flow`)), 5_000).unref();
+      });
+    const first = echo('at once');
+    expect(await first).toBe('at once');
+    const second = echo('after a wait');
+    await vi.waitFor(() => expect(waiting()).toBe(1), WAIT);
+    now += 100;
+    expect(await second).toBe('after a wait');
+  });
+
   it('leaves established connections alone: requests go on while new connections wait', async () => {
     const h = await start({ burst: 1, ratePerSecond: NO_REFILL });
     const session = http2.connect(`https://localhost:${h.port}`, { ca: ca.cert });
