@@ -917,13 +917,6 @@ export function clip(text: string, max = LOG_MAX_STRING): string {
   return text.length <= max ? text : `${text.slice(0, max)}…(+${text.length - max} chars)`;
 }
 
-/**
- * One line per admission: who, what changed (each image: container, from, to, reason code), warnings, limits, how
- * long. Never the Pod, never env values. The engine's human-readable reasons are not repeated here: the reason code
- * and the client versions on the line say what they say, and the record annotation keeps them on the Pod.
- * `warn` when MLRun would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was
- * hit; else `info`.
- */
 /** An admission's answer on the wire: a 400 with its reason, else the AdmissionReview (bench/server-targets.mjs too). */
 export function sendResult(reply: AnyReply, result: AdmissionResult): void {
   if (result.status !== 200) reply.code(400).send({ error: 'Bad Request', message: result.error });
@@ -932,6 +925,13 @@ export function sendResult(reply: AnyReply, result: AdmissionResult): void {
   else reply.code(200).send(result.body);
 }
 
+/**
+ * One line per admission: who, what changed (each image: container, from, to, reason code), warnings, limits, how
+ * long. Never the Pod, never env values. The engine's human-readable reasons are not repeated here: the reason code
+ * and the client versions on the line say what they say, and the record annotation keeps them on the Pod.
+ * `warn` when MLRun would raise for an image (reasonCode "error"), the Pod could not be understood, or a limit was
+ * hit; else `info`.
+ */
 export function logAdmission(logger: Logger, s: AdmissionSummary, seconds: number, lookup?: LookupNote, offThread = false): void {
   let raises = false;
   for (const d of s.decisions) if (d.reasonCode === 'error') raises = true;
