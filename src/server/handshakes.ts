@@ -13,8 +13,8 @@
  * handshake work is spread out (at most `burst` back to back, then one per 1/ratePerSecond) instead of arriving
  * in blocks in front of an admission, and a flood from one address delays another address's new connection by
  * one turn, not by the flood. Until its turn a connection waits unread: its socket is paused from accept
- * (pauseOnConnect) and its ClientHello stays in the kernel for TLS to read. Bounds, all O(1) or O(sources queued) per event and without
- * per-connection timers (one timer runs while anything waits):
+ * (pauseOnConnect) and its ClientHello stays in the kernel for TLS to read. Bounds, all O(1) or O(sources queued)
+ * per event and without per-connection timers (one timer runs while anything waits):
  * - at most maxQueuedPerSource waiting per source and maxQueued in all, each for at most maxWaitMs (kept well under
  *   client-go's 10 s TLS handshake timeout, so a waiting client still has time for its handshake). Over these the
  *   connection is reset (RST: no crypto, no TIME_WAIT on our side) and counted (`handshake_limited`);
@@ -205,8 +205,9 @@ export function installHandshakeLimit(
   // as an injected write, which left a small buffer in that TLS socket's input ring for the rest of the connection's
   // life: a 99 KiB review then took about 10 reads instead of 3 (strace), about 55 µs of CPU more per large review
   // over HTTP/1.1 (docs/performance.md). TLS starts reading a socket it wraps whether or not it was paused.
-  const pausedBefore = (server as ServerWithPause).pauseOnConnect;
-  (server as ServerWithPause).pauseOnConnect = true;
+  const pausing = server as ServerWithPause;
+  const pausedBefore = pausing.pauseOnConnect;
+  pausing.pauseOnConnect = true;
 
   // A refused socket keeps a listener for 'error' for good: a reset can fail asynchronously (EINVAL when the client
   // has already sent FIN and Node's own shutdown of the socket is pending), and an 'error' without a listener would
@@ -233,7 +234,7 @@ export function installHandshakeLimit(
     sourceOf.set(w.socket, w.source);
     // Node's TLS listener gives the TLS socket it makes the server's pauseOnConnect too: that socket must start as
     // the server's own would (a plain tls.Server's 'data' listeners get nothing from a TLS socket made paused).
-    (server as ServerWithPause).pauseOnConnect = pausedBefore;
+    pausing.pauseOnConnect = pausedBefore;
     try {
       for (const listener of tlsListeners) listener.call(server, w.socket);
     } catch {
@@ -243,7 +244,7 @@ export function installHandshakeLimit(
       w.socket.on('error', ignore);
       w.socket.destroy();
     } finally {
-      if (!stopped) (server as ServerWithPause).pauseOnConnect = true;
+      if (!stopped) pausing.pauseOnConnect = true;
     }
   };
 
@@ -381,7 +382,7 @@ export function installHandshakeLimit(
         }
       }
       queues.clear();
-      (server as ServerWithPause).pauseOnConnect = pausedBefore;
+      pausing.pauseOnConnect = pausedBefore;
       server.removeListener('connection', gate);
       server.removeListener('secureConnection', onSecure);
       server.removeListener('tlsClientError', onClientError);
