@@ -114,10 +114,13 @@ function logTail(file: string, lines = 12): string {
   }
 }
 
+/** A process that ended before it was ready: startFresh tries again on fresh ports (a timeout is not retried). */
+class ExitedWhileStarting extends Error {}
+
 async function waitFor(what: string, check: () => Promise<boolean>, proc: ChildProcess, log: string, timeoutMs = 120_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`${what}: process exited with ${proc.exitCode}; the end of ${log}:\n${logTail(log)}`);
+    if (proc.exitCode !== null) throw new ExitedWhileStarting(`${what}: process exited with ${proc.exitCode}; the end of ${log}:\n${logTail(log)}`);
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -134,7 +137,7 @@ async function startFresh(what: string, attempts: number, start: () => Promise<v
     try {
       return await start();
     } catch (e) {
-      if (i >= attempts || !/process exited/.test(String(e))) throw e;
+      if (i >= attempts || !(e instanceof ExitedWhileStarting)) throw e;
       console.warn(`envtest: ${what} did not start (attempt ${i} of ${attempts}), trying fresh ports: ${String(e)}`);
     }
   }
