@@ -10,6 +10,7 @@
  * Pure: reads the Pod object only; malformed data is skipped with a note, never thrown.
  */
 import { isJsonObject as isObj } from '../util/json.js';
+import { readNestedMembers } from './exec-config.js';
 
 export const CLIENT_VERSION_LABEL = 'mlrun/client_version';
 export const CLIENT_PYTHON_VERSION_LABEL = 'mlrun/client_python_version';
@@ -28,8 +29,8 @@ export const DISCOVERY_LIMITS = {
    * parameters; code travels in MLRUN_EXEC_CODE): a few KiB. Parsing 256 KiB of JSON costs about 2 ms.
    */
   execConfigMaxLength: 256 * 1024,
-  /** Nesting of objects/arrays in MLRUN_EXEC_CONFIG. A run object nests about 6 deep; V8's JSON.parse is
-   *  superlinear in depth (a 1 MiB "[[[[..." takes 0.5 s), so depth is checked by a linear scan before parsing. */
+  /** Nesting of objects/arrays in MLRUN_EXEC_CONFIG. A run object nests about 6 deep. Checked by a linear scan
+   *  before reading (its own note and limit code); the reader keeps one stack entry per level and refuses deeper. */
   execConfigMaxDepth: 64,
   /** Characters of MLRUN_EXEC_CONFIG parsed over all containers of one Pod (two full-size run objects). */
   execConfigBudget: 512 * 1024,
@@ -138,7 +139,7 @@ function containerLabel(name: unknown): string {
 
 /**
  * Whether the JSON text nests objects/arrays at most maxDepth deep. One pass, brackets inside strings ignored; the
- * text is not validated here (JSON.parse does that).
+ * text is not validated here (readNestedMembers does that).
  */
 export function jsonNestingWithin(text: string, maxDepth: number): boolean {
   // Fewer opening brackets than maxDepth + 1 (inside strings or not) cannot nest deeper: counted with native
@@ -185,19 +186,20 @@ function readExecConfig(value: unknown, containerName: unknown, st: State): void
     note(st, `${where} nests deeper than ${execConfigMaxDepth} levels; not read`, 'exec-config-too-deep');
     return;
   }
-  let run: unknown;
-  try {
-    run = JSON.parse(value);
-  } catch {
-    // Not the parser's message: V8 quotes a slice of the input there, and this env var can carry secrets.
+  // Read as MLRun reads it (Python's json.loads, which takes NaN and Infinity), two labels picked out, nothing built.
+  const read = readNestedMembers(value, RUN_LABELS_PATH, RUN_CLIENT_LABELS, execConfigMaxDepth);
+  if (!read.valid) {
+    // No parser message: it would quote the input, and this env var can carry secrets.
     note(st, `${where} is not valid JSON; ignored`);
     return;
   }
-  const labels = isObj(run) && isObj(run.metadata) && isObj(run.metadata.labels) ? run.metadata.labels : undefined;
-  if (!labels) return;
-  runLabel(st, labels[CLIENT_VERSION_LABEL], CLIENT_VERSION_LABEL, 'clientVersion', where);
-  runLabel(st, labels[CLIENT_PYTHON_VERSION_LABEL], CLIENT_PYTHON_VERSION_LABEL, 'clientPythonVersion', where);
+  if (!read.members) return;
+  runLabel(st, read.members[0], CLIENT_VERSION_LABEL, 'clientVersion', where);
+  runLabel(st, read.members[1], CLIENT_PYTHON_VERSION_LABEL, 'clientPythonVersion', where);
 }
+
+const RUN_LABELS_PATH = ['metadata', 'labels'] as const;
+const RUN_CLIENT_LABELS = [CLIENT_VERSION_LABEL, CLIENT_PYTHON_VERSION_LABEL] as const;
 
 /** One client label of a run object: absent, null or "" say nothing; anything but a string is noted. */
 function runLabel(st: State, v: unknown, key: string, field: Field, where: string): void {

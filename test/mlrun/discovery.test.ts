@@ -66,6 +66,17 @@ describe('discoverClientVersions', () => {
     expect(num.notes[0]).toMatch(/not a string/);
   });
 
+  it('reads a run object with NaN or Infinity parameters, as Python wrote it and MLRun reads it', () => {
+    // json.dumps({"spec": {"parameters": {"alpha": float("nan")}}, ...}) writes NaN; JSON.parse would refuse it.
+    const value = '{"spec": {"parameters": {"alpha": NaN, "max": Infinity}}, "metadata": {"labels": {"mlrun/client_version": "1.9.2", "mlrun/client_python_version": "3.11.7"}}}';
+    expect(discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value }]))).toMatchObject({
+      clientVersion: '1.9.2',
+      clientPythonVersion: '3.11.7',
+      clientVersionSource: 'exec-config',
+      notes: [],
+    });
+  });
+
   it('does not parse a run object that cannot hold the client labels', () => {
     const v = discoverClientVersions(pod(undefined, [{ name: 'MLRUN_EXEC_CONFIG', value: '{not json, and no labels' }]));
     expect(v).toMatchObject({ clientVersion: null, notes: [] });

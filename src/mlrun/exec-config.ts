@@ -1,0 +1,179 @@
+/**
+ * The members of one nested object of a JSON text, read as Python's `json.loads(text)` followed by
+ * `run[path[0]][path[1]]...[key]` would read them, without building the document.
+ *
+ * Why not JSON.parse: MLRUN_EXEC_CONFIG is written by Python (`json.dumps`, whose default allow_nan writes NaN,
+ * Infinity and -Infinity for such run parameters) and read by Python (`mlrun run --from-env`: `json.loads`).
+ * JSON.parse refuses those three words, so a run with a NaN parameter would lose its client version here and be
+ * resolved as MLRun would not. And a job's exec config is unique to its run: parsing it built a few dozen objects
+ * and interned every key, per admission, for two labels (ADR 0017).
+ *
+ * Grammar: Python's `json` module (its C scanner, strict mode): RFC 8259 JSON plus NaN, Infinity and -Infinity;
+ * whitespace is space, tab, CR and LF; control characters inside strings are refused; duplicate keys: the last wins
+ * (a dict). One pass, linear in the text; iterative, with the nesting bounded by `maxDepth`.
+ */
+
+/** A member whose value is neither a string nor null (a number, true/false, an object, an array, NaN…). */
+export const NOT_A_STRING: unique symbol = Symbol('not a string');
+export type MemberValue = string | null | typeof NOT_A_STRING | undefined;
+
+export type NestedMembers =
+  /** The text is not what json.loads accepts, or nests deeper than maxDepth. */
+  | { valid: false }
+  /**
+   * `members[i]` is keys[i]'s value (undefined: absent); `members` is undefined when the text is not an object, or
+   * a step of the path is absent or not an object.
+   */
+  | { valid: true; members: MemberValue[] | undefined };
+
+const INVALID: NestedMembers = Object.freeze({ valid: false });
+
+// A number's grammar, run with test() (no match array) and read back through lastIndex.
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
+
+/** Where the whitespace from i ends (space, tab, LF, CR). Most run objects have none: one comparison. */
+function skip(text: string, i: number): number {
+  let c = text.charCodeAt(i);
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++i);
+  return i;
+}
+
+/**
+ * The index of the closing quote of the string whose opening quote is at `open`, or -1 when it is not a valid
+ * string (a control character, a bad escape, no end). `escaped` then tells whether it held a backslash (its text
+ * needs decoding): a module variable rather than an object per string.
+ */
+let escaped = false;
+function stringEnd(text: string, open: number): number {
+  escaped = false;
+  const n = text.length;
+  for (let i = open + 1; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) return i;
+    if (c < 0x20) return -1;
+    if (c !== 0x5c) continue;
+    escaped = true;
+    const e = text.charCodeAt(++i);
+    if (e === 0x75 /* u */) {
+      for (let k = 0; k < 4; k++) if (!isHex(text.charCodeAt(++i))) return -1;
+    } else if (!(e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74)) {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** The string between the quotes at open and end (escapes decoded: the grammar was checked, so JSON.parse agrees). */
+function stringAt(text: string, open: number, end: number, hasEscape: boolean): string {
+  return hasEscape ? (JSON.parse(text.slice(open, end + 1)) as string) : text.slice(open + 1, end);
+}
+
+/** Whether the string between the quotes at open and end is `want`, without building it when it has no escape. */
+function stringIs(text: string, open: number, end: number, hasEscape: boolean, want: string): boolean {
+  if (!hasEscape) return end - open - 1 === want.length && text.startsWith(want, open + 1);
+  return stringAt(text, open, end, true) === want;
+}
+
+/** Where the number, NaN, Infinity or -Infinity at i ends, or -1. */
+function numberEnd(text: string, i: number): number {
+  if (text.startsWith('NaN', i)) return i + 3;
+  if (text.startsWith('Infinity', i)) return i + 8;
+  if (text.startsWith('-Infinity', i)) return i + 9;
+  NUMBER.lastIndex = i;
+  return NUMBER.test(text) ? NUMBER.lastIndex : -1;
+}
+
+/** A frame of the stack for an array; an object's frame is its path step (-1: off the path). */
+const ARRAY = -2;
+
+export function readNestedMembers(text: string, path: readonly string[], keys: readonly string[], maxDepth: number): NestedMembers {
+  // Per open container: ARRAY, or for an object how many steps of the path lead to it (-1: off the path).
+  const frames: number[] = [];
+  let members: MemberValue[] | undefined;
+  // What the value about to be read is: the object of path step `nextStep` (-1: none), or keys[nextKey] (-1: none).
+  let nextStep = 0;
+  let nextKey = -1;
+  let i = skip(text, 0);
+  // Each turn reads one value at i, then what follows it up to the next value (or the end).
+  for (;;) {
+    const c = text.charCodeAt(i);
+    let opened = false;
+    if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (frames.length >= maxDepth) return INVALID;
+      const isObject = c === 0x7b;
+      frames.push(isObject ? nextStep : ARRAY);
+      if (isObject && nextStep === path.length) members = new Array<MemberValue>(keys.length);
+      if (nextKey >= 0) members![nextKey] = NOT_A_STRING;
+      i = skip(text, i + 1);
+      const close = isObject ? 0x7d : 0x5d;
+      if (text.charCodeAt(i) === close) {
+        frames.pop();
+        i++;
+      } else opened = true;
+    } else if (c === 0x22 /* " */) {
+      const end = stringEnd(text, i);
+      if (end < 0) return INVALID;
+      if (nextKey >= 0) members![nextKey] = stringAt(text, i, end, escaped);
+      i = end + 1;
+    } else if (c === 0x6e /* n */ && text.startsWith('null', i)) {
+      if (nextKey >= 0) members![nextKey] = null;
+      i += 4;
+    } else {
+      let end = -1;
+      if (c === 0x74 /* t */ && text.startsWith('true', i)) end = i + 4;
+      else if (c === 0x66 /* f */ && text.startsWith('false', i)) end = i + 5;
+      else end = numberEnd(text, i);
+      if (end < 0) return INVALID;
+      if (nextKey >= 0) members![nextKey] = NOT_A_STRING;
+      i = end;
+    }
+
+    // After the value: a container just opened wants its first element; else a separator or closing brackets.
+    if (!opened) {
+      for (;;) {
+        i = skip(text, i);
+        const depth = frames.length;
+        if (depth === 0) return i === text.length ? { valid: true, members } : INVALID;
+        const d = text.charCodeAt(i);
+        if (d === 0x2c /* , */) {
+          i = skip(text, i + 1);
+          break;
+        }
+        if (d !== (frames[depth - 1] === ARRAY ? 0x5d : 0x7d)) return INVALID;
+        frames.pop();
+        i++;
+      }
+    }
+
+    // The next value: an array element, or a member (its key and colon read here).
+    const step = frames[frames.length - 1]!;
+    nextStep = -1;
+    nextKey = -1;
+    if (step === ARRAY) continue;
+    if (text.charCodeAt(i) !== 0x22) return INVALID;
+    const end = stringEnd(text, i);
+    if (end < 0) return INVALID;
+    if (step >= 0 && step < path.length) {
+      if (stringIs(text, i, end, escaped, path[step]!)) {
+        // Last wins: a later member of this name replaces what the earlier one led to.
+        members = undefined;
+        nextStep = step + 1;
+      }
+    } else if (step === path.length) {
+      const hasEscape = escaped;
+      for (let k = 0; k < keys.length; k++) {
+        if (stringIs(text, i, end, hasEscape, keys[k]!)) {
+          nextKey = k;
+          break;
+        }
+      }
+    }
+    i = skip(text, end + 1);
+    if (text.charCodeAt(i) !== 0x3a /* : */) return INVALID;
+    i = skip(text, i + 1);
+  }
+}
