@@ -95,22 +95,23 @@ def labels_obj():
     return "{" + ws() + ("," + ws()).join(jstr(n) + ws() + ":" + ws() + (version_value() if n in KEYS else scalar()) + ws() for n in names) + "}"
 
 
-def metadata_obj():
+def members(most, names, inner_name, inner, depth):
+    """An object of up to `most` members named from `names`; `inner_name` mostly gets inner(), others value(depth)."""
     parts = []
-    for _ in range(rng.randint(0, 5)):
-        n = rng.choice(["uid", "name", "labels", "labels", "project", "iteration"])
-        v = labels_obj() if n == "labels" and rng.random() < 0.85 else value(3)
+    for _ in range(rng.randint(0, most)):
+        n = rng.choice(names)
+        v = inner() if n == inner_name and rng.random() < 0.85 else value(depth)
         parts.append(jstr(n) + ws() + ":" + ws() + v)
     return "{" + ws() + ("," + ws()).join(parts) + ws() + "}"
 
 
+def metadata_obj():
+    return members(5, ["uid", "name", "labels", "labels", "project", "iteration"], "labels", labels_obj, 3)
+
+
 def run_obj():
-    parts = []
-    for _ in range(rng.randint(0, 5)):
-        n = rng.choice(["spec", "metadata", "metadata", "metadata", "status", "kind"])
-        v = metadata_obj() if n == "metadata" and rng.random() < 0.85 else value(1)
-        parts.append(jstr(n) + ws() + ":" + ws() + v)
-    return ws() + "{" + ws() + ("," + ws()).join(parts) + ws() + "}" + ws()
+    run = members(5, ["spec", "metadata", "metadata", "metadata", "status", "kind"], "metadata", metadata_obj, 1)
+    return ws() + run + ws()
 
 
 def mutate(text):
