@@ -176,6 +176,16 @@ FIXED = [
     '{"metadata" :{ "labels" : { "mlrun/client_version" : "1.7.0" } } }',
     '{"a":tru}', '{"a":nul}', '{"a":falsey}', '{"a":NaNa}', '{"a":Infinit}', '{"a":-Inf}',
     '{"metadata":{"labels":{"mlrun/client_version":"' + "\\ud83d" + '"}}}',
+    # CPython's int_max_str_digits (4300 by default): a longer integer raises, a longer float does not.
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":' + "1" * 4300 + "}",
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":' + "1" * 4301 + "}",
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":-' + "1" * 4300 + "}",
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":-' + "1" * 4301 + "}",
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":' + "1" * 5000 + ".5}",
+    '{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":' + "1" * 5000 + "e1}",
+    # Keys written entirely in \u escapes (six characters per letter): still the same keys.
+    "{" + json.dumps("metadata").replace("metadata", "".join("\\u%04x" % ord(c) for c in "metadata")) + ':{"labels":{'
+    + '"' + "".join("\\u%04x" % ord(c) for c in "mlrun/client_version") + '":"1.9.2"}}}',
 ]
 
 

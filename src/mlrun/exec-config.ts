@@ -9,8 +9,9 @@
  * and interned every key, per admission, for two labels (ADR 0017).
  *
  * Grammar: Python's `json` module (its C scanner, strict mode): RFC 8259 JSON plus NaN, Infinity and -Infinity;
- * whitespace is space, tab, CR and LF; control characters inside strings are refused; duplicate keys: the last wins
- * (a dict). One pass, linear in the text; iterative, with the nesting bounded by `maxDepth`.
+ * whitespace is space, tab, CR and LF; control characters inside strings are refused; integers of more than 4,300
+ * digits are refused (CPython's default int_max_str_digits); duplicate keys: the last wins (a dict). One pass, linear
+ * in the text; iterative, with the nesting bounded by `maxDepth`.
  */
 
 /** A member whose value is neither a string nor null (a number, true/false, an object, an array, NaN…). */
@@ -72,11 +73,24 @@ function stringAt(text: string, open: number, end: number, hasEscape: boolean): 
   return hasEscape ? (JSON.parse(text.slice(open, end + 1)) as string) : text.slice(open + 1, end);
 }
 
-/** Whether the string between the quotes at open and end is `want`, without building it when it has no escape. */
+/**
+ * Whether the string between the quotes at open and end is `want`: compared in place when it has no escape, else
+ * decoded, but only when its length allows (an escape is 2 to 6 characters for one unit, so the text decodes to
+ * between a sixth of its length and all of it): a flood of short escaped keys decodes nothing.
+ */
 function stringIs(text: string, open: number, end: number, hasEscape: boolean, want: string): boolean {
-  if (!hasEscape) return end - open - 1 === want.length && text.startsWith(want, open + 1);
+  const raw = end - open - 1;
+  if (!hasEscape) return raw === want.length && text.startsWith(want, open + 1);
+  if (raw < want.length || raw > 6 * want.length) return false;
   return stringAt(text, open, end, true) === want;
 }
+
+/**
+ * CPython refuses to convert an integer of more than this many digits (the sign not counted): json.loads raises
+ * ValueError. The default of `sys.int_max_str_digits` since 3.11 and in 3.7.14, 3.8.14, 3.9.14 and 3.10.7 (a
+ * PYTHONINTMAXSTRDIGITS set in the job's image would move it there, not here). Fractions and exponents: no limit.
+ */
+export const PYTHON_INT_MAX_DIGITS = 4300;
 
 /** Where the number, NaN, Infinity or -Infinity at i ends, or -1. */
 function numberEnd(text: string, i: number): number {
@@ -84,7 +98,20 @@ function numberEnd(text: string, i: number): number {
   if (text.startsWith('Infinity', i)) return i + 8;
   if (text.startsWith('-Infinity', i)) return i + 9;
   NUMBER.lastIndex = i;
-  return NUMBER.test(text) ? NUMBER.lastIndex : -1;
+  if (!NUMBER.test(text)) return -1;
+  const end = NUMBER.lastIndex;
+  const digits = end - i - (text.charCodeAt(i) === 0x2d ? 1 : 0);
+  if (digits > PYTHON_INT_MAX_DIGITS && isInteger(text, i, end)) return -1;
+  return end;
+}
+
+/** Whether the number between i and end has neither a fraction nor an exponent. */
+function isInteger(text: string, i: number, end: number): boolean {
+  for (let k = i; k < end; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 0x2e || c === 0x65 || c === 0x45) return false;
+  }
+  return true;
 }
 
 /** A frame of the stack for an array; an object's frame is its path step (-1: off the path). */
@@ -94,6 +121,12 @@ export function readNestedMembers(text: string, path: readonly string[], keys: r
   // Per open container: ARRAY, or for an object how many steps of the path lead to it (-1: off the path).
   const frames: number[] = [];
   let members: MemberValue[] | undefined;
+  let shortestKey = Infinity;
+  let longestKey = 0;
+  for (const k of keys) {
+    shortestKey = Math.min(shortestKey, k.length);
+    longestKey = Math.max(longestKey, k.length);
+  }
   // What the value about to be read is: the object of path step `nextStep` (-1: none), or keys[nextKey] (-1: none).
   let nextStep = 0;
   let nextKey = -1;
@@ -164,12 +197,16 @@ export function readNestedMembers(text: string, path: readonly string[], keys: r
         nextStep = step + 1;
       }
     } else if (step === path.length) {
-      const hasEscape = escaped;
-      for (let k = 0; k < keys.length; k++) {
-        if (stringIs(text, i, end, hasEscape, keys[k]!)) {
-          nextKey = k;
-          break;
+      if (!escaped) {
+        for (let k = 0; k < keys.length; k++) {
+          if (stringIs(text, i, end, false, keys[k]!)) {
+            nextKey = k;
+            break;
+          }
         }
+      } else if (end - i - 1 >= shortestKey && end - i - 1 <= 6 * longestKey) {
+        // Decoded once for all the keys asked for, and only when its length allows (as in stringIs).
+        nextKey = keys.indexOf(stringAt(text, i, end, true));
       }
     }
     i = skip(text, end + 1);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NOT_A_STRING, readNestedMembers, type MemberValue } from '../../src/mlrun/exec-config.js';
+import { NOT_A_STRING, PYTHON_INT_MAX_DIGITS, readNestedMembers, type MemberValue } from '../../src/mlrun/exec-config.js';
 
 const KEYS = ['mlrun/client_version', 'mlrun/client_python_version'] as const;
 const PATH = ['metadata', 'labels'] as const;
@@ -64,6 +64,26 @@ describe('readNestedMembers: as Python json.loads reads MLRUN_EXEC_CONFIG', () =
     expect(() => JSON.parse(text)).toThrow();
     expect(read(text)).toEqual({ valid: true, members: ['1.9.2', undefined] });
     for (const bad of ['-NaN', 'nan', 'infinity', '+Infinity', 'NaN0', 'Infinit']) expect(read(`{"a":${bad}}`).valid, bad).toBe(false);
+  });
+
+  it(`refuses an integer of more than ${PYTHON_INT_MAX_DIGITS} digits, as CPython's int_max_str_digits does; not a float`, () => {
+    const withX = (x: string) => read(`{"metadata":{"labels":{"mlrun/client_version":"1.2"}},"x":${x}}`).valid;
+    const digits = (n: number) => '7'.repeat(n);
+    expect(withX(digits(PYTHON_INT_MAX_DIGITS))).toBe(true);
+    expect(withX(digits(PYTHON_INT_MAX_DIGITS + 1))).toBe(false);
+    expect(withX(`-${digits(PYTHON_INT_MAX_DIGITS)}`)).toBe(true);
+    expect(withX(`-${digits(PYTHON_INT_MAX_DIGITS + 1)}`)).toBe(false);
+    expect(withX(`${digits(5000)}.5`)).toBe(true);
+    expect(withX(`${digits(5000)}e1`)).toBe(true);
+    expect(withX(`${digits(5000)}E+1`)).toBe(true);
+  });
+
+  it('matches keys written entirely in \\u escapes (six characters for each letter)', () => {
+    const escape = (s: string) => [...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('');
+    const text = `{"${escape('metadata')}":{"${escape('labels')}":{"${escape('mlrun/client_python_version')}":"3.11.7","${escape('mlrun/client_version')}":"1.9.2"}}}`;
+    expect(read(text)).toEqual({ valid: true, members: ['1.9.2', '3.11.7'] });
+    // Too short or too long to decode to a wanted key: not one of them, whatever it holds.
+    expect(read('{"metadata":{"labels":{"\\/":"1","mlrun\\/client_version":"2"}}}')).toEqual({ valid: true, members: ['2', undefined] });
   });
 
   it('last duplicate wins, at every step of the path', () => {
