@@ -29,9 +29,6 @@ export type NestedMembers =
 
 const INVALID: NestedMembers = Object.freeze({ valid: false });
 
-// A number's grammar, run with test() (no match array) and read back through lastIndex.
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?/y;
-
 /** Where the whitespace from i ends (space, tab, LF, CR). Most run objects have none: one comparison. */
 function skip(text: string, i: number): number {
   let c = text.charCodeAt(i);
@@ -92,26 +89,47 @@ function stringIs(text: string, open: number, end: number, hasEscape: boolean, w
  */
 export const PYTHON_INT_MAX_DIGITS = 4300;
 
-/** Where the number, NaN, Infinity or -Infinity at i ends, or -1. */
+/**
+ * Where the number, NaN, Infinity or -Infinity at i ends, or -1. By hand rather than a sticky regex: a run object
+ * has a few numbers, and the regex machinery was more code to bring back into the caches per admission than this.
+ * Backtracks as the C scanner does: "1." and "1e" end after the 1 (and the text is then refused by what follows).
+ */
 function numberEnd(text: string, i: number): number {
-  if (text.startsWith('NaN', i)) return i + 3;
-  if (text.startsWith('Infinity', i)) return i + 8;
-  if (text.startsWith('-Infinity', i)) return i + 9;
-  NUMBER.lastIndex = i;
-  if (!NUMBER.test(text)) return -1;
-  const end = NUMBER.lastIndex;
-  const digits = end - i - (text.charCodeAt(i) === 0x2d ? 1 : 0);
-  if (digits > PYTHON_INT_MAX_DIGITS && isInteger(text, i, end)) return -1;
-  return end;
+  let k = i;
+  let c = text.charCodeAt(k);
+  if (c === 0x4e /* N */) return text.startsWith('NaN', k) ? k + 3 : -1;
+  if (c === 0x49 /* I */) return text.startsWith('Infinity', k) ? k + 8 : -1;
+  if (c === 0x2d /* - */) {
+    c = text.charCodeAt(++k);
+    if (c === 0x49) return text.startsWith('Infinity', k) ? k + 8 : -1;
+  }
+  const first = k;
+  if (c === 0x30) k++;
+  else if (c >= 0x31 && c <= 0x39) while (isDigit(text.charCodeAt(++k)));
+  else return -1;
+  const digits = k - first;
+  let integer = true;
+  if (text.charCodeAt(k) === 0x2e && isDigit(text.charCodeAt(k + 1))) {
+    integer = false;
+    k += 2;
+    while (isDigit(text.charCodeAt(k))) k++;
+  }
+  c = text.charCodeAt(k);
+  if (c === 0x65 || c === 0x45) {
+    let e = k + 1;
+    const sign = text.charCodeAt(e);
+    if (sign === 0x2b || sign === 0x2d) e++;
+    if (isDigit(text.charCodeAt(e))) {
+      integer = false;
+      while (isDigit(text.charCodeAt(++e)));
+      k = e;
+    }
+  }
+  return integer && digits > PYTHON_INT_MAX_DIGITS ? -1 : k;
 }
 
-/** Whether the number between i and end has neither a fraction nor an exponent. */
-function isInteger(text: string, i: number, end: number): boolean {
-  for (let k = i; k < end; k++) {
-    const c = text.charCodeAt(k);
-    if (c === 0x2e || c === 0x65 || c === 0x45) return false;
-  }
-  return true;
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /** A frame of the stack for an array; an object's frame is its path step (-1: off the path). */
