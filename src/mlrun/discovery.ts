@@ -26,7 +26,7 @@ export type VersionSource = 'pod-label' | 'exec-config' | 'env' | 'none';
 export const DISCOVERY_LIMITS = {
   /**
    * Characters of one MLRUN_EXEC_CONFIG value that are parsed. MLRun puts a run object there (metadata, spec,
-   * parameters; code travels in MLRUN_EXEC_CODE): a few KiB. Reading 256 KiB costs 0.5-2.3 ms, at worst ~6 ms.
+   * parameters; code travels in MLRUN_EXEC_CODE): a few KiB. Reading 256 KiB costs 0.5-2.5 ms, at worst ~3 ms.
    */
   execConfigMaxLength: 256 * 1024,
   /** Nesting of objects/arrays in MLRUN_EXEC_CONFIG. A run object nests about 6 deep. Checked by a linear scan
