@@ -71,15 +71,25 @@ function stringAt(text: string, open: number, end: number, hasEscape: boolean): 
 }
 
 /**
- * Whether the string between the quotes at open and end is `want`: compared in place when it has no escape, else
- * decoded, but only when its length allows (an escape is 2 to 6 characters for one unit, so the text decodes to
- * between a sixth of its length and all of it): a flood of short escaped keys decodes nothing.
+ * Which of wants[from..to) the key between the quotes at open and end is, or -1. Compared in place when it has no
+ * escape; else decoded, once, and only when its length could decode to one of them (an escape is 2 to 6 characters
+ * for one unit, so the text decodes to between a sixth of its length and all of it): a flood of short escaped keys
+ * decodes nothing.
  */
-function stringIs(text: string, open: number, end: number, hasEscape: boolean, want: string): boolean {
+function keyIndex(text: string, open: number, end: number, hasEscape: boolean, wants: readonly string[], from: number, to: number): number {
   const raw = end - open - 1;
-  if (!hasEscape) return raw === want.length && text.startsWith(want, open + 1);
-  if (raw < want.length || raw > 6 * want.length) return false;
-  return stringAt(text, open, end, true) === want;
+  if (!hasEscape) {
+    for (let k = from; k < to; k++) if (raw === wants[k]!.length && text.startsWith(wants[k]!, open + 1)) return k;
+    return -1;
+  }
+  for (let k = from; k < to; k++) {
+    if (raw >= wants[k]!.length && raw <= 6 * wants[k]!.length) {
+      const key = stringAt(text, open, end, true);
+      for (let j = from; j < to; j++) if (wants[j] === key) return j;
+      return -1;
+    }
+  }
+  return -1;
 }
 
 /**
@@ -139,12 +149,6 @@ export function readNestedMembers(text: string, path: readonly string[], keys: r
   // Per open container: ARRAY, or for an object how many steps of the path lead to it (-1: off the path).
   const frames: number[] = [];
   let members: MemberValue[] | undefined;
-  let shortestKey = Infinity;
-  let longestKey = 0;
-  for (const k of keys) {
-    shortestKey = Math.min(shortestKey, k.length);
-    longestKey = Math.max(longestKey, k.length);
-  }
   // What the value about to be read is: the object of path step `nextStep` (-1: none), or keys[nextKey] (-1: none).
   let nextStep = 0;
   let nextKey = -1;
@@ -209,23 +213,13 @@ export function readNestedMembers(text: string, path: readonly string[], keys: r
     const end = stringEnd(text, i);
     if (end < 0) return INVALID;
     if (step >= 0 && step < path.length) {
-      if (stringIs(text, i, end, escaped, path[step]!)) {
+      if (keyIndex(text, i, end, escaped, path, step, step + 1) >= 0) {
         // Last wins: a later member of this name replaces what the earlier one led to.
         members = undefined;
         nextStep = step + 1;
       }
     } else if (step === path.length) {
-      if (!escaped) {
-        for (let k = 0; k < keys.length; k++) {
-          if (stringIs(text, i, end, false, keys[k]!)) {
-            nextKey = k;
-            break;
-          }
-        }
-      } else if (end - i - 1 >= shortestKey && end - i - 1 <= 6 * longestKey) {
-        // Decoded once for all the keys asked for, and only when its length allows (as in stringIs).
-        nextKey = keys.indexOf(stringAt(text, i, end, true));
-      }
+      nextKey = keyIndex(text, i, end, escaped, keys, 0, keys.length);
     }
     i = skip(text, end + 1);
     if (text.charCodeAt(i) !== 0x3a /* : */) return INVALID;
