@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Test vectors for src/mlrun/exec-config.ts, answered by Python's own json module (what MLRun reads
+"""Test vectors for src/python/json.ts, answered by Python's own json module (what MLRun reads
 MLRUN_EXEC_CONFIG with: `mlrun run --from-env` calls json.loads on it).
 
 Each line: {"text": ..., "valid": bool, "labels": null | {"mlrun/client_version": V, "mlrun/client_python_version": V}}

@@ -10,7 +10,7 @@
  * Pure: reads the Pod object only; malformed data is skipped with a note, never thrown.
  */
 import { isJsonObject as isObj } from '../util/json.js';
-import { readNestedMembers } from './exec-config.js';
+import { readNestedMembers } from '../python/json.js';
 
 export const CLIENT_VERSION_LABEL = 'mlrun/client_version';
 export const CLIENT_PYTHON_VERSION_LABEL = 'mlrun/client_python_version';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NOT_A_STRING, PYTHON_INT_MAX_DIGITS, readNestedMembers, type MemberValue } from '../../src/mlrun/exec-config.js';
+import { NOT_A_STRING, PYTHON_INT_MAX_DIGITS, readNestedMembers, type MemberValue } from '../../src/python/json.js';
 
 const KEYS = ['mlrun/client_version', 'mlrun/client_python_version'] as const;
 const PATH = ['metadata', 'labels'] as const;
