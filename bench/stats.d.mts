@@ -1,0 +1,8 @@
+export interface MedianInterval {
+  low: number;
+  high: number;
+  /** The probability that such an interval holds the median (at least the level asked, when n allows it). */
+  coverage: number;
+}
+export function medianInterval(sorted: readonly number[], level?: number): MedianInterval;
+export function verdict(median: number, interval: MedianInterval, goal: number): string;

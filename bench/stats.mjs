@@ -1,0 +1,38 @@
+// Statistics for the bench's goal judgement: pure functions, no I/O (test/bench/stats.test.ts).
+
+/** P(B ≤ k) for B ~ Binomial(n, 1/2). */
+function binomialHalfCdf(n, k) {
+  if (k < 0) return 0;
+  let term = 2 ** -n; // P(B = 0)
+  let sum = term;
+  for (let i = 1; i <= Math.min(k, n); i++) {
+    term = (term * (n - i + 1)) / i;
+    sum += term;
+  }
+  return Math.min(1, sum);
+}
+
+/**
+ * A distribution-free interval for the median of the population the (sorted) values came from: the order statistics
+ * x(k) … x(n−k+1), with k the largest whose coverage 1 − 2·P(B ≤ k−1), B ~ Binomial(n, 1/2), is still at least
+ * `level`. It assumes only that the values are independent draws (rounds of a bench), not a shape: the host's noise
+ * is lopsided (a busy round costs the webhook +200 µs, a quiet one never −200). Fewer than 6 values cannot reach
+ * 95 %: then the widest interval (min … max) and its own coverage (5 values: 93.75 %).
+ */
+export function medianInterval(sorted, level = 0.95) {
+  const n = sorted.length;
+  if (n === 0) return { low: NaN, high: NaN, coverage: NaN };
+  let k = 1;
+  while (k + 1 <= Math.ceil(n / 2) && 1 - 2 * binomialHalfCdf(n, k) >= level) k++;
+  return { low: sorted[k - 1], high: sorted[n - k], coverage: 1 - 2 * binomialHalfCdf(n, k - 1) };
+}
+
+/**
+ * A goal "at most `goal`" judged on a median and its interval: met or not by the median (the figure the bench has
+ * always judged by, ADR 0015), and whether the interval settles it at this machine's noise.
+ */
+export function verdict(median, interval, goal) {
+  if (!Number.isFinite(median)) return 'not judged (no figure)';
+  if (!(median <= goal)) return interval.low > goal ? 'not met' : 'not met at the median; the interval reaches the goal, more rounds would settle it';
+  return interval.high <= goal ? 'met' : 'met at the median; the interval reaches past the goal, more rounds would settle it';
+}
