@@ -22,6 +22,7 @@
 // Every option can also come from the environment: BENCH_REPS=5, BENCH_DURATION=8, BENCH_CPU_PROF=1 …
 import { closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
@@ -29,7 +30,7 @@ import {
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
-import { medianInterval, verdict } from './stats.mjs';
+import { goalLines, paired, signed } from './goals.mjs';
 
 // Every option this script reads (cli() refuses others before servers start; --help prints the header above).
 const { flag, option } = cli({
@@ -155,8 +156,6 @@ mkdirSync(path.dirname(configFile));
 writeFileSync(configFile, chart.text);
 
 const log = (...a) => console.log(...a);
-/** +12 / −3: a signed difference. */
-const signed = (n, d = 0) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(d)}` : '-');
 log(`\nHTTPS server benchmark — Node ${process.version}, ${reps} round(s) × ${duration} s measured (+${warmup} s warm-up per cell), ` +
   `${inflight} requests in flight (h2: 4 connections × ${Math.max(1, Math.round(inflight / 4))} streams; HTTP/1.1: ${inflight} connections)`);
 log(`server on CPU 0, h2load on CPU 1${pinning ? '' : ' (NOT pinned: taskset or a 2nd CPU missing)'}; ` +
@@ -417,23 +416,6 @@ log(' peak RSS: highest VmRSS sampled during that cell\'s measured windows; VmHW
 log(' faults/req: minor page faults per request, fresh memory touched: each costs microseconds on a VM)');
 
 const get = (target, body, protocol) => results.find((r) => r.target === target && r.body === body && r.protocol === protocol);
-/**
- * CPU µs/req of `a` minus `b`, round by round (the two cells of a round ran back to back under the same machine
- * conditions; other tenants' load moves whole rounds), as { diffs, ratios } sorted, one per round that has both.
- */
-function paired(a, b, body, protocol) {
-  const diffs = [];
-  const ratios = [];
-  for (let round = 0; round < reps; round++) {
-    const x = runs.find((r) => r.target === a && r.body === body && r.protocol === protocol && r.round === round);
-    const y = runs.find((r) => r.target === b && r.body === body && r.protocol === protocol && r.round === round);
-    if (!x || !y || !Number.isFinite(x.cpuUs) || !Number.isFinite(y.cpuUs)) continue;
-    diffs.push(x.cpuUs - y.cpuUs);
-    ratios.push(x.cpuUs / y.cpuUs);
-  }
-  const sort = (xs) => xs.sort((m, n) => m - n);
-  return { diffs: sort(diffs), ratios: sort(ratios) };
-}
 const range = (xs, f) => (xs.length > 1 ? ` (rounds ${f(xs[0])}…${f(xs.at(-1))})` : '');
 const webhooks = targets.filter((t) => t.spec.webhook).map((t) => t.name);
 if (webhooks.length > 0) {
@@ -448,7 +430,7 @@ if (webhooks.length > 0) {
         if (floor) {
           // With several rounds, also from each target's cheapest round: interference from other load only adds CPU.
           const low = reps > 1 ? `, lowest rounds ${signed(me.cpuMin - floor.cpuMin)}` : '';
-          const p = paired(wh, 'floor', body.name, protocol);
+          const p = paired(runs, wh, 'floor', body.name, protocol);
           const pair = reps > 1 && p.diffs.length > 1 ? `, paired by round ${signed(median(p.diffs))}${range(p.diffs, signed)}` : '';
           parts.push(`vs floor ${signed(me.cpuUs - floor.cpuUs)} µs/req${low}${pair} (${fmt(me.cpuUs / floor.cpuUs, 2)}× CPU, ${fmt(me.rps / floor.rps, 2)}× req/s)`);
         }
@@ -460,45 +442,28 @@ if (webhooks.length > 0) {
       }
     }
   }
-  // Issue 9's goals, shown (not enforced: a shared machine cannot fail a build on speed). With 3 rounds or more they
-  // are judged on the median of the round-by-round differences (paired), which other tenants' load moves least;
-  // the difference of the two medians is printed beside it, and the median's distribution-free 95 % interval
-  // (bench/stats.mjs), which says whether this many rounds settle the goal at this machine's noise.
-  const goals = [];
-  const pct = (x) => `${fmt(100 * (x - 1))} %`;
-  /** The webhook against the floor on one cell: `kind` ('diffs' or 'ratios') paired by round, else `ofMedians`. */
-  const judge = (body, protocol, kind, ofMedians, show, goal) => {
-    const p = paired('webhook', 'floor', body, protocol)[kind];
-    if (!(reps >= 3 && p.length >= 3)) return { value: ofMedians, how: 'medians', said: ofMedians <= goal ? 'met' : 'not met' };
-    const value = median(p);
-    const i = medianInterval(p);
-    const within = `the median's ${fmt(100 * i.coverage)} % interval ${show(i.low)}…${show(i.high)}`;
-    return { value, how: `paired by round (rounds ${show(p[0])}…${show(p.at(-1))}; ${within}); medians ${show(ofMedians)}`, said: verdict(value, i, goal) };
-  };
-  for (const protocol of protocols) {
-    const me = get('webhook', 'typical', protocol);
-    const floor = get('floor', 'typical', protocol);
-    if (me && floor) {
-      const { value: d, how, said } = judge('typical', protocol, 'diffs', me.cpuUs - floor.cpuUs, signed, 20);
-      goals.push(`typical ${protocol}: ${signed(d)} µs vs floor, ${how} (goal ≤ 20) ${said}`);
-    }
-    const meL = get('webhook', 'large', protocol);
-    const floorL = get('floor', 'large', protocol);
-    if (meL && floorL) {
-      const { value: r, how, said } = judge('large', protocol, 'ratios', meL.cpuUs / floorL.cpuUs, pct, 1.15);
-      goals.push(`large ${protocol}: ${pct(r)} above floor, ${how} (goal ≤ 15 %) ${said}`);
-    }
-    for (const b of bodies) {
-      const f = get('bare-fastify', b.name, protocol);
-      const x = get('webhook', b.name, protocol);
-      if (f && x) goals.push(`RSS ${b.name} ${protocol}: ${signed(x.rssPeak - f.rssPeak)} MiB vs bare-fastify (goal ≤ 20) ${x.rssPeak - f.rssPeak <= 20 ? 'met' : 'not met'}`);
-    }
-  }
-  if (goals.length > 0) log(`\nissue 9 goals${reps < 3 ? ` (${reps} round${reps > 1 ? 's' : ''}: indicative only, use --reps 3 or more)` : ''}:\n  ${goals.join('\n  ')}`);
+  // Issue 9's goals, shown (not enforced: a shared machine cannot fail a build on speed), judged by bench/goals.mjs:
+  // with 3 rounds or more on the median of the round-by-round differences (paired), which other tenants' load moves
+  // least, and its distribution-free 95 % interval, which says whether this many rounds settle the goal here.
+  const goals = goalLines(runs);
+  if (goals.length > 0) log(`\nissue 9 goals${reps < 3 ? ` (${reps} round${reps > 1 ? 's' : ''}: indicative only, use --reps 9 or more, 15 for a close call)` : ''}:\n  ${goals.join('\n  ')}`);
 }
 
 const jsonOut = option('json', '');
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, reps, duration, warmup, inflight, chart: chart.source, runs, results }, null, 2));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, build: buildId(), reps, duration, warmup, inflight, chart: chart.source, runs, results }, null, 2));
+
+/**
+ * The build the webhook target ran, for bench/goals.mjs to judge only rounds of one build together: the commit, and
+ * a hash of uncommitted changes to what is built (src, the chart, the lock file) when there are any.
+ */
+function buildId() {
+  const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git('rev-parse', '--short=12', 'HEAD');
+  if (!head) return undefined;
+  const paths = ['--', 'src', 'charts', 'package-lock.json'];
+  const changes = git('status', '--porcelain', ...paths) + git('diff', 'HEAD', ...paths);
+  return changes ? `${head}+${createHash('sha256').update(changes).digest('hex').slice(0, 8)}` : head;
+}
 
 if (cpuProf) {
   const { summariseProfile, printStages } = await import('./profile.mjs');
