@@ -6,6 +6,7 @@
 // Pure apart from that command line: the judging functions take the runs' rows and return lines
 // (test/bench/goals.test.ts).
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { medianInterval, verdict } from './stats.mjs';
 
@@ -90,18 +91,25 @@ export function goalLines(runs) {
 
 /**
  * Saved runs (server.mjs --json) as one set of rows, each row marked with its file. Refused: files of different
- * builds or Node versions (their rounds are not of one population), unless `anyBuild`.
+ * builds (server.mjs's hash of dist/, the config and the lock file) or Node versions, whose rounds are not of one
+ * population, unless `anyBuild`.
  */
 export function poolRuns(files, anyBuild = false) {
   const rows = [];
   const builds = new Set();
+  const commits = new Set();
+  const seen = new Set();
   for (const { name, doc } of files) {
+    // The same rounds twice would count as twice the evidence.
+    if (seen.has(name)) throw new Error(`${name} given twice`);
+    seen.add(name);
     if (!doc || !Array.isArray(doc.runs)) throw new Error(`${name}: not a bench/server.mjs --json file (no runs)`);
-    builds.add(`${doc.build ?? 'an unrecorded build'} on Node ${doc.node ?? '?'}`);
+    builds.add(`build ${doc.build ?? '(not recorded)'} on Node ${doc.node ?? '?'}`);
+    if (doc.commit) commits.add(doc.commit);
     for (const r of doc.runs) rows.push({ ...r, run: name });
   }
   if (builds.size > 1 && !anyBuild) throw new Error(`runs of different builds: ${[...builds].join('; ')} (--any-build to judge them together anyway)`);
-  return { rows, builds: [...builds] };
+  return { rows, builds: [...builds], commits: [...commits] };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -120,8 +128,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         throw new Error(`${name}: ${err.code === 'ENOENT' ? 'no such file' : `not JSON (${err.message})`}`);
       }
     };
-    const { rows, builds } = poolRuns(names.map((name) => ({ name, doc: read(name) })), anyBuild);
-    console.log(`issue 9 goals, ${names.length} run(s) of ${builds.join('; ')}:\n  ${goalLines(rows).join('\n  ')}`);
+    const { rows, builds, commits } = poolRuns(names.map((name) => ({ name: path.resolve(name), doc: read(name) })), anyBuild);
+    const from = commits.length > 0 ? ` (commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')})` : '';
+    console.log(`issue 9 goals, ${names.length} run(s) of ${builds.join('; ')}${from}:\n  ${goalLines(rows).join('\n  ')}`);
   } catch (err) {
     console.error(`bench/goals.mjs: ${err.message}`);
     process.exit(1);

@@ -450,19 +450,37 @@ if (webhooks.length > 0) {
 }
 
 const jsonOut = option('json', '');
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ node: process.version, build: buildId(), reps, duration, warmup, inflight, chart: chart.source, runs, results }, null, 2));
+if (jsonOut) {
+  const doc = { node: process.version, commit: commitId(), build: buildId(), reps, duration, warmup, inflight, chart: chart.source, runs, results };
+  writeFileSync(jsonOut, JSON.stringify(doc, null, 2));
+}
 
-/**
- * The build the webhook target ran, for bench/goals.mjs to judge only rounds of one build together: the commit, and
- * a hash of uncommitted changes to what is built (src, the chart, the lock file) when there are any.
- */
-function buildId() {
+/** The commit the bench ran from, `+` when the working tree has changes (for the reader; goals.mjs compares builds). */
+function commitId() {
   const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
   const head = git('rev-parse', '--short=12', 'HEAD');
-  if (!head) return undefined;
-  const paths = ['--', 'src', 'charts', 'package-lock.json'];
-  const changes = git('status', '--porcelain', ...paths) + git('diff', 'HEAD', ...paths);
-  return changes ? `${head}+${createHash('sha256').update(changes).digest('hex').slice(0, 8)}` : head;
+  return head ? `${head}${git('status', '--porcelain') ? '+' : ''}` : undefined;
+}
+
+/**
+ * What the webhook target ran, for bench/goals.mjs to judge only rounds of one build together: a hash of the built
+ * server (every file under dist/), the config it was given and the lock file. Commits that change only the bench
+ * or docs keep it.
+ */
+function buildId() {
+  const h = createHash('sha256');
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) h.update(`${path.relative(root, p)}\0`).update(readFileSync(p)).update('\0');
+    }
+  };
+  walk(path.join(root, 'dist'));
+  h.update(chart.text).update('\0');
+  const lock = path.join(root, 'package-lock.json');
+  if (existsSync(lock)) h.update(readFileSync(lock));
+  return h.digest('hex').slice(0, 12);
 }
 
 if (cpuProf) {

@@ -56,18 +56,20 @@ describe('goalLines', () => {
 });
 
 describe('poolRuns', () => {
-  const doc = (build: string | undefined) => ({ node: 'v20.20.2', build, runs: rows(typicalH2, [100, 100, 100], [1, 2, 3]) });
+  const doc = (build: string | undefined) => ({ node: 'v20.20.2', build, commit: `c-${build}`, runs: rows(typicalH2, [100, 100, 100], [1, 2, 3]) });
 
   it('marks each row with its file, so that rounds of different runs stay apart', () => {
-    const { rows: r, builds } = poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('abc') }]);
+    const { rows: r, builds, commits } = poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('abc') }]);
     expect(r).toHaveLength(12);
     expect(new Set(r.map((x) => x.run))).toEqual(new Set(['a', 'b']));
-    expect(builds).toEqual(['abc on Node v20.20.2']);
+    expect(builds).toEqual(['build abc on Node v20.20.2']);
+    expect(commits).toEqual(['c-abc']);
   });
 
   it('refuses runs of different builds unless asked, and files that are not bench runs', () => {
-    expect(() => poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('def') }])).toThrow(/different builds: abc on Node v20.20.2; def on Node/);
+    expect(() => poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('def') }])).toThrow(/different builds: build abc on Node v20.20.2; build def on Node/);
     expect(poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('def') }], true).rows).toHaveLength(12);
     expect(() => poolRuns([{ name: 'x.json', doc: { hello: 1 } }])).toThrow(/x.json: not a bench\/server.mjs --json file/);
+    expect(() => poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'a', doc: doc('abc') }])).toThrow('a given twice');
   });
 });
