@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { medianInterval, verdict } from './stats.mjs';
+import { median, medianInterval, verdict } from './stats.mjs';
 
 /** Issue 9: typical body within 20 µs/req of the floor, large within 15 %, peak RSS within 20 MiB of bare fastify. */
 export const GOALS = { typicalUs: 20, largeRatio: 1.15, rssMiB: 20 };
@@ -17,11 +17,6 @@ export const GOALS = { typicalUs: 20, largeRatio: 1.15, rssMiB: 20 };
 export const signed = (n, d = 0) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(d)}` : '-');
 const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const pct = (x) => `${fmt(100 * (x - 1))} %`;
-
-function median(xs) {
-  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-}
 
 /**
  * CPU µs/req of target `a` minus `b` on one cell, round by round (the cells of a round ran back to back under the

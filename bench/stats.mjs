@@ -1,5 +1,11 @@
 // Statistics for the bench's goal judgement: pure functions, no I/O (test/bench/stats.test.ts).
 
+/** The median of the finite values (NaN for none). */
+export function median(xs) {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+}
+
 /** P(B ≤ k) for B ~ Binomial(n, 1/2). */
 function binomialHalfCdf(n, k) {
   if (k < 0) return 0;

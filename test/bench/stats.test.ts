@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { medianInterval, verdict } from '../../bench/stats.mjs';
+import { median, medianInterval, verdict } from '../../bench/stats.mjs';
 
 const ranks = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -47,6 +47,15 @@ describe('medianInterval', () => {
   it('reads the values given, not their ranks (lopsided noise stays in the interval)', () => {
     const xs = [-8, -7, -6, 11, 11, 12, 14, 14, 15, 17, 18, 31, 47, 77, 230];
     expect(medianInterval(xs)).toMatchObject({ low: 11, high: 31 });
+  });
+});
+
+describe('median', () => {
+  it('takes the middle value, or the mean of the two middle ones, of the finite values', () => {
+    expect(median([9, 1, 5])).toBe(5);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([NaN, 7, Infinity, 3])).toBe(5);
+    expect(median([])).toBeNaN();
   });
 });
 
