@@ -33,7 +33,8 @@ export function paired(runs, a, b, body, protocol) {
   for (const x of runs) {
     if (x.target !== a || x.body !== body || x.protocol !== protocol) continue;
     const y = other.get(`${x.run ?? ''}/${x.round}`);
-    if (!y || !Number.isFinite(x.cpuUs) || !Number.isFinite(y.cpuUs)) continue;
+    // A floor of 0 µs/req (no answers in its window) has no ratio: the round is left out, not sorted as Infinity.
+    if (!y || !Number.isFinite(x.cpuUs) || !Number.isFinite(y.cpuUs) || !(y.cpuUs > 0)) continue;
     diffs.push(x.cpuUs - y.cpuUs);
     ratios.push(x.cpuUs / y.cpuUs);
   }
@@ -58,7 +59,10 @@ export function goalLines(runs) {
     const b = median(floor.map((r) => r.cpuUs));
     const ofMedians = kind === 'diffs' ? a - b : a / b;
     const p = paired(runs, 'webhook', 'floor', body, protocol)[kind];
-    if (p.length < 3) return { value: ofMedians, how: 'medians', said: ofMedians <= goal ? 'met' : 'not met' };
+    if (p.length < 3) {
+      const said = !Number.isFinite(ofMedians) ? 'not judged (no figure)' : ofMedians <= goal ? 'met' : 'not met';
+      return { value: ofMedians, how: 'medians', said };
+    }
     const value = median(p);
     const i = medianInterval(p);
     const within = `the median's ${fmt(100 * i.coverage)} % interval ${show(i.low)}…${show(i.high)}`;
@@ -93,12 +97,13 @@ export function poolRuns(files, anyBuild = false) {
   const rows = [];
   const builds = new Set();
   const commits = new Set();
-  const seen = new Set();
+  const seen = new Map();
   for (const { name, doc } of files) {
-    // The same rounds twice would count as twice the evidence.
-    if (seen.has(name)) throw new Error(`${name} given twice`);
-    seen.add(name);
     if (!doc || !Array.isArray(doc.runs)) throw new Error(`${name}: not a bench/server.mjs --json file (no runs)`);
+    // The same rounds twice (the same file, or a copy of it) would count as twice the evidence.
+    const rounds = JSON.stringify(doc.runs);
+    if (seen.has(rounds)) throw new Error(`${name} holds the same rounds as ${seen.get(rounds)}`);
+    seen.set(rounds, name);
     builds.add(`build ${doc.build ?? '(not recorded)'} on Node ${doc.node ?? '?'}`);
     if (doc.commit) commits.add(doc.commit);
     for (const r of doc.runs) rows.push({ ...r, run: name });

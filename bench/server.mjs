@@ -151,6 +151,8 @@ process.on('exit', () => {
 const keep = cpuProf || heapSnapshot ? workDir('miw-bench-profile-') : undefined;
 const certs = await makeCertificates(work);
 const chart = await chartDefaultConfig();
+// Taken before the rounds: what they measure, even if dist/ is rebuilt while they run.
+const build = buildId();
 const configFile = path.join(work, 'config', 'config.yaml');
 mkdirSync(path.dirname(configFile));
 writeFileSync(configFile, chart.text);
@@ -451,21 +453,23 @@ if (webhooks.length > 0) {
 
 const jsonOut = option('json', '');
 if (jsonOut) {
-  const doc = { node: process.version, commit: commitId(), build: buildId(), reps, duration, warmup, inflight, chart: chart.source, runs, results };
+  const doc = { node: process.version, commit: commitId(), build, reps, duration, warmup, inflight, chart: chart.source, runs, results };
   writeFileSync(jsonOut, JSON.stringify(doc, null, 2));
 }
 
-/** The commit the bench ran from, `+` when the working tree has changes (for the reader; goals.mjs compares builds). */
+/** The commit the bench ran from, `+` when tracked files have changes (for the reader; goals.mjs compares builds). */
 function commitId() {
   const git = (...a) => spawnSync('git', a, { cwd: root, encoding: 'utf8' }).stdout?.trim() ?? '';
   const head = git('rev-parse', '--short=12', 'HEAD');
-  return head ? `${head}${git('status', '--porcelain') ? '+' : ''}` : undefined;
+  return head ? `${head}${git('status', '--porcelain', '--untracked-files=no') ? '+' : ''}` : undefined;
 }
 
 /**
- * What the webhook target ran, for bench/goals.mjs to judge only rounds of one build together: a hash of the built
- * server (every file under dist/), the config it was given and the lock file. Commits that change only the bench
- * or docs keep it.
+ * What the rounds measured, for bench/goals.mjs to judge only rounds of one build and set-up together: a hash of
+ * the built server (every file under dist/), the floor's code (server-targets.mjs, half of every difference), the
+ * config the webhook was given, the lock file, and every setting that moves CPU per request (node and heap flags,
+ * the log sink, profiling, in flight, duration, warm-up). Commits that change only docs or other bench scripts keep
+ * it. A config built without helm is another text, so another hash: refused rather than pooled.
  */
 function buildId() {
   const h = createHash('sha256');
@@ -473,13 +477,18 @@ function buildId() {
     for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) h.update(`${path.relative(root, p)}\0`).update(readFileSync(p)).update('\0');
+      // A link is hashed as what it points to (what node loads).
+      else if (e.isFile() || (e.isSymbolicLink() && statSync(p).isFile())) h.update(`${path.relative(root, p)}\0`).update(readFileSync(p)).update('\0');
     }
   };
   walk(path.join(root, 'dist'));
+  h.update(readFileSync(path.join(benchDir, 'server-targets.mjs'))).update('\0');
   h.update(chart.text).update('\0');
   const lock = path.join(root, 'package-lock.json');
-  if (existsSync(lock)) h.update(readFileSync(lock));
+  if (existsSync(lock)) h.update(readFileSync(lock)).update('\0');
+  const settings = { chartNodeOptions: chartNodeOptions(), heapFlags, imageFlags, webhookNodeOptions: option('webhook-node-options', ''),
+    logSink, cpuProf, traceGc, inflight, duration, warmup };
+  h.update(JSON.stringify(settings));
   return h.digest('hex').slice(0, 12);
 }
 

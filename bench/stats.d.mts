@@ -7,4 +7,4 @@ export interface MedianInterval {
 /** The median of the finite values (NaN for none). */
 export function median(xs: readonly number[]): number;
 export function medianInterval(sorted: readonly number[], level?: number): MedianInterval;
-export function verdict(median: number, interval: MedianInterval, goal: number): string;
+export function verdict(median: number, interval: MedianInterval, goal: number, level?: number): string;

@@ -6,16 +6,24 @@ export function median(xs) {
   return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 }
 
-/** P(B ≤ k) for B ~ Binomial(n, 1/2). */
+/**
+ * P(B ≤ k) for B ~ Binomial(n, 1/2). The terms are summed in log space: 2^−n underflows past n = 1074, which would
+ * take the interval of a large pool down to the median alone.
+ */
 function binomialHalfCdf(n, k) {
   if (k < 0) return 0;
-  let term = 2 ** -n; // P(B = 0)
-  let sum = term;
-  for (let i = 1; i <= Math.min(k, n); i++) {
-    term = (term * (n - i + 1)) / i;
-    sum += term;
+  if (k >= n) return 1;
+  const logs = [];
+  let logTerm = -n * Math.LN2; // log P(B = 0)
+  logs.push(logTerm);
+  for (let i = 1; i <= k; i++) {
+    logTerm += Math.log((n - i + 1) / i);
+    logs.push(logTerm);
   }
-  return Math.min(1, sum);
+  const top = Math.max(...logs);
+  let sum = 0;
+  for (const l of logs) sum += Math.exp(l - top);
+  return Math.min(1, Math.exp(top + Math.log(sum)));
 }
 
 /**
@@ -35,10 +43,17 @@ export function medianInterval(sorted, level = 0.95) {
 
 /**
  * A goal "at most `goal`" judged on a median and its interval: met or not by the median (the figure the bench has
- * always judged by, ADR 0015), and whether the interval settles it at this machine's noise.
+ * always judged by, ADR 0015), and whether the interval settles it at this machine's noise. An interval below
+ * `level` (fewer than 6 values for 95 %) settles nothing.
  */
-export function verdict(median, interval, goal) {
+export function verdict(median, interval, goal, level = 0.95) {
   if (!Number.isFinite(median)) return 'not judged (no figure)';
-  if (!(median <= goal)) return interval.low > goal ? 'not met' : 'not met at the median; the interval reaches the goal, more rounds would settle it';
+  const settles = interval.coverage >= level;
+  const few = `${Math.round(100 * level)} % needs 6 rounds or more, more rounds would settle it`;
+  if (!(median <= goal)) {
+    if (!settles) return `not met at the median; ${few}`;
+    return interval.low > goal ? 'not met' : 'not met at the median; the interval reaches the goal, more rounds would settle it';
+  }
+  if (!settles) return `met at the median; ${few}`;
   return interval.high <= goal ? 'met' : 'met at the median; the interval reaches past the goal, more rounds would settle it';
 }

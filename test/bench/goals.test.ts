@@ -30,12 +30,27 @@ describe('goalLines', () => {
 
   it('says met when the whole interval of the median is within the goal', () => {
     const lines = goalLines(rows(typicalH2, floor15, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 90]));
-    expect(lines[0]).toMatch(/^typical h2: \+12 µs vs floor, paired by round \(15 rounds \+5…\+90; the median's 96 % interval \+8…\+16\);.* met$/);
+    expect(lines[0]).toMatch(/^typical h2: \+12 µs vs floor, paired by round \(15 rounds \+5…\+90; the median's 96 % interval \+8…\+16\); medians \+\d+ \(goal ≤ 20\) met$/);
   });
 
   it('says the interval reaches past the goal when the median alone meets it', () => {
     const lines = goalLines(rows(typicalH2, floor15, [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 30, 40, 50, 60, 90]));
     expect(lines[0]).toMatch(/\+12 µs .*interval \+8…\+40\).*met at the median; the interval reaches past the goal/);
+  });
+
+  it('settles nothing with fewer than 6 rounds, whatever they say', () => {
+    expect(goalLines(rows(typicalH2, [100, 110, 120], [5, 6, 7]))[0]).toMatch(/75 % interval \+5…\+7\); medians \+6 \(goal ≤ 20\) met at the median; 95 % needs 6 rounds or more/);
+    expect(goalLines(rows(typicalH2, [100, 110, 120, 130, 140], [30, 31, 32, 33, 34]))[0]).toMatch(/\(goal ≤ 20\) not met at the median; 95 % needs 6 rounds/);
+  });
+
+  it('leaves out rounds whose floor read 0 (no ratio), and says when nothing is left to judge', () => {
+    const large = { body: 'large', protocol: 'h2' };
+    const r = rows(large, [600, 600, 600, 600], [60, 60, 60, 60]);
+    r[0]!.cpuUs = 0;
+    r[1]!.cpuUs = 0; // that round's webhook too: 0/0
+    expect(paired(r, 'webhook', 'floor', 'large', 'h2').ratios).toEqual([1.1, 1.1, 1.1]);
+    const none = rows(large, [0, 0], [0, 0]);
+    expect(goalLines(none)[0]).toMatch(/medians \(goal ≤ 15 %\) not judged \(no figure\)$/);
   });
 
   it('judges the large body by ratio, and on the difference of medians below 3 rounds', () => {
@@ -56,7 +71,9 @@ describe('goalLines', () => {
 });
 
 describe('poolRuns', () => {
-  const doc = (build: string | undefined) => ({ node: 'v20.20.2', build, commit: `c-${build}`, runs: rows(typicalH2, [100, 100, 100], [1, 2, 3]) });
+  // Each call a run of its own (other rounds), as two runs of the bench are.
+  let runsMade = 0;
+  const doc = (build: string | undefined) => ({ node: 'v20.20.2', build, commit: `c-${build}`, runs: rows(typicalH2, [100, 100, 100 + runsMade++], [1, 2, 3]) });
 
   it('marks each row with its file, so that rounds of different runs stay apart', () => {
     const { rows: r, builds, commits } = poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('abc') }]);
@@ -70,6 +87,7 @@ describe('poolRuns', () => {
     expect(() => poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('def') }])).toThrow(/different builds: build abc on Node v20.20.2; build def on Node/);
     expect(poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'b', doc: doc('def') }], true).rows).toHaveLength(12);
     expect(() => poolRuns([{ name: 'x.json', doc: { hello: 1 } }])).toThrow(/x.json: not a bench\/server.mjs --json file/);
-    expect(() => poolRuns([{ name: 'a', doc: doc('abc') }, { name: 'a', doc: doc('abc') }])).toThrow('a given twice');
+    const a = doc('abc');
+    expect(() => poolRuns([{ name: 'a', doc: a }, { name: 'copy-of-a', doc: structuredClone(a) }])).toThrow('copy-of-a holds the same rounds as a');
   });
 });

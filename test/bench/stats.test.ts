@@ -44,6 +44,17 @@ describe('medianInterval', () => {
     expect(medianInterval([]).low).toBeNaN();
   });
 
+  it('keeps its width on pools too large for 2^-n (n = 2,000)', () => {
+    const n = 2000;
+    const { low: k, high, coverage } = medianInterval(ranks(n));
+    expect(high).toBe(n - k + 1);
+    expect(coverage).toBeCloseTo(1 - 2 * exactCdf(n, k - 1), 9);
+    expect(coverage).toBeGreaterThanOrEqual(0.95);
+    expect(1 - 2 * exactCdf(n, k)).toBeLessThan(0.95);
+    // About n/2 − 1.96·√n/2 (956.2), as the normal approximation has it.
+    expect(Math.abs(k - 956.2)).toBeLessThan(2);
+  });
+
   it('reads the values given, not their ranks (lopsided noise stays in the interval)', () => {
     const xs = [-8, -7, -6, 11, 11, 12, 14, 14, 15, 17, 18, 31, 47, 77, 230];
     expect(medianInterval(xs)).toMatchObject({ low: 11, high: 31 });
@@ -66,6 +77,11 @@ describe('verdict', () => {
     expect(verdict(22, { low: 15, high: 40, coverage: 0.96 }, 20)).toMatch(/^not met at the median; the interval reaches the goal/);
     expect(verdict(30, { low: 21, high: 40, coverage: 0.96 }, 20)).toBe('not met');
     expect(verdict(20, { low: 20, high: 20, coverage: 0.96 }, 20)).toBe('met');
+    // The interval touching the goal from above does not settle "not met".
+    expect(verdict(25, { low: 20, high: 30, coverage: 0.96 }, 20)).toMatch(/^not met at the median; the interval reaches the goal/);
+    // Below the level asked, nothing is settled.
+    expect(verdict(14, { low: 11, high: 19, coverage: 0.9375 }, 20)).toMatch(/^met at the median; 95 % needs 6 rounds or more/);
+    expect(verdict(14, { low: 11, high: 19, coverage: 0.9375 }, 20, 0.9)).toBe('met');
     expect(verdict(NaN, { low: NaN, high: NaN, coverage: NaN }, 20)).toBe('not judged (no figure)');
   });
 });
