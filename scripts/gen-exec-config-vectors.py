@@ -70,8 +70,13 @@ def value(depth):
     return obj(depth + 1, [rng.choice(["a", "b", "spec", "metadata", "labels", "kind", KEYS[0]]) for _ in range(rng.randint(0, 4))])
 
 
+def named(names, value_of):
+    """An object with a member per name in `names` (repeats allowed), each value written by value_of(name)."""
+    return "{" + ws() + ("," + ws()).join(jstr(n) + ws() + ":" + ws() + value_of(n) + ws() for n in names) + "}"
+
+
 def obj(depth, names):
-    return "{" + ws() + ("," + ws()).join(jstr(n) + ws() + ":" + ws() + gen_for(n, depth) + ws() for n in names) + "}"
+    return named(names, lambda n: gen_for(n, depth))
 
 
 def version_value():
@@ -91,7 +96,7 @@ def gen_for(name, depth):
 
 def labels_obj():
     names = [rng.choice(["kind", "owner", "host", KEYS[0], KEYS[1], KEYS[rng.randrange(2)]]) for _ in range(rng.randint(0, 6))]
-    return "{" + ws() + ("," + ws()).join(jstr(n) + ws() + ":" + ws() + (version_value() if n in KEYS else scalar()) + ws() for n in names) + "}"
+    return named(names, lambda n: version_value() if n in KEYS else scalar())
 
 
 def members(most, names, inner_name, inner, depth):
