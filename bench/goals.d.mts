@@ -9,7 +9,6 @@ export interface BenchRow {
   rssPeak: number;
 }
 export const GOALS: { typicalUs: number; largeRatio: number; rssMiB: number };
-export function signed(n: number, d?: number): string;
 export function paired(runs: readonly BenchRow[], a: string, b: string, body: string, protocol: string): { diffs: number[]; ratios: number[] };
 export function goalLines(runs: readonly BenchRow[]): string[];
 export function poolRuns(files: readonly { name: string; doc: unknown }[], anyBuild?: boolean): { rows: BenchRow[]; builds: string[]; commits: string[] };

@@ -8,14 +8,12 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fmt, signed } from './format.mjs';
 import { median, medianInterval, verdict } from './stats.mjs';
 
 /** Issue 9: typical body within 20 µs/req of the floor, large within 15 %, peak RSS within 20 MiB of bare fastify. */
 export const GOALS = { typicalUs: 20, largeRatio: 1.15, rssMiB: 20 };
 
-/** +12 / −3: a signed difference. */
-export const signed = (n, d = 0) => (Number.isFinite(n) ? `${n >= 0 ? '+' : '−'}${Math.abs(n).toFixed(d)}` : '-');
-const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 const pct = (x) => `${fmt(100 * (x - 1))} %`;
 
 /**

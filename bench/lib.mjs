@@ -381,4 +381,4 @@ export function percentile(sorted, p) {
 
 export { median } from './stats.mjs';
 
-export const fmt = (n, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+export { fmt } from './format.mjs';

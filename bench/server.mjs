@@ -30,7 +30,8 @@ import {
   percentile, pinned, pinning, requireDist, requireH2load, root, rssSampler, sleep, startWebhook, stopChild, waitForTls,
   workDir,
 } from './lib.mjs';
-import { goalLines, paired, signed } from './goals.mjs';
+import { signed } from './format.mjs';
+import { goalLines, paired } from './goals.mjs';
 
 // Every option this script reads (cli() refuses others before servers start; --help prints the header above).
 const { flag, option } = cli({
